@@ -1,0 +1,1 @@
+"""The chat side of Campus Helpdesk Bot: engine, flows, adapters, web app, CLI."""

@@ -1,0 +1,1 @@
+"""Adapters: each translates one platform's events into ``Incoming`` and back."""

@@ -1,0 +1,264 @@
+"""The ``helpdesk`` command: chat, serve, and the directory's database tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from bot import conversations  # noqa: F401  (registers the flows)
+from bot.adapters.console import ConsoleChat
+from bot.engine import Engine
+from bot.services import Services, build_services
+from bot.web import create_app
+from core import migrate
+from core.errors import ConfigurationError
+from core.profiles import available_profiles, load_profile
+from core.settings import Settings
+
+app = typer.Typer(help="Campus Helpdesk Bot: account self-service in chat.", no_args_is_help=True)
+db_app = typer.Typer(help="Database: migrations and directory data.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+T = TypeVar("T")
+
+LangOption = Annotated[
+    str | None, typer.Option("--lang", help="zh-TW or en (default: from the environment).")
+]
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings()
+        load_profile(settings.profile)
+    except ConfigurationError as exc:
+        err.print(f"[red]Configuration error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        err.print(f"[red]Configuration error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    return settings
+
+
+def _run(factory: Callable[[], Awaitable[T]]) -> T:
+    return asyncio.run(factory())  # type: ignore[arg-type]
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+
+
+def _lang_from_env() -> str | None:
+    import os
+
+    for variable in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(variable, "")
+        if value.lower().startswith("zh"):
+            return "zh-TW"
+        if value.lower().startswith("en"):
+            return "en"
+    return None
+
+
+def _check_lang(lang: str | None) -> str | None:
+    if lang is not None and lang not in ("zh-TW", "zh_TW", "en"):
+        err.print("[red]--lang takes zh-TW or en[/red]")
+        raise typer.Exit(2)
+    return lang
+
+
+async def _chat(services: Services, lang: str | None) -> None:
+    chat: ConsoleChat | None = None
+
+    def on_mail(to: str, path: Path) -> None:
+        if chat is not None:
+            chat.notice(f"✉ mail to {to} written to {path}")
+
+    services.mail_worker.mailer.on_written = on_mail  # type: ignore[attr-defined]
+    chat = ConsoleChat(Engine(services), lang=lang, after_step=services.mail_worker.run_once)
+    try:
+        await chat.run()
+    finally:
+        await services.close()
+
+
+@app.command()
+def chat(lang: LangOption = None) -> None:
+    """Chat with the bot in this terminal (reads lines from stdin when piped)."""
+    settings = _settings()
+    _setup_logging("WARNING")
+    services = build_services(settings)
+    _run(lambda: _chat(services, _check_lang(lang) or _lang_from_env()))
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Run the web app (health check, pages, platform webhooks)."""
+    settings = _settings()
+    _setup_logging(settings.log_level)
+    services = build_services(settings)
+    uvicorn.run(
+        create_app(services),
+        host=host or settings.web_host,
+        port=port or settings.web_port,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@app.command()
+def run(lang: LangOption = None) -> None:
+    """The embedded default: migrate, seed the demo directory, serve the web app, chat."""
+    settings = _settings()
+    _setup_logging("WARNING")
+    migrate.upgrade(settings.sqlalchemy_url)
+    services = build_services(settings)
+    _run(lambda: _seed(services, quiet=True))
+
+    async def main() -> None:
+        config = uvicorn.Config(
+            create_app(services),
+            host=settings.web_host,
+            port=settings.web_port,
+            log_level="warning",
+            lifespan="off",
+        )
+        server = uvicorn.Server(config)
+        web = asyncio.create_task(server.serve())
+        await asyncio.sleep(0.2)
+        if web.done():
+            err.print(f"[yellow]The web app could not start on port {settings.web_port}.[/yellow]")
+        else:
+            err.print(f"Web app on http://{settings.web_host}:{settings.web_port}/healthz")
+        try:
+            await _chat(services, _check_lang(lang) or _lang_from_env())
+        finally:
+            server.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError, SystemExit):
+                await web
+
+    _run(main)
+
+
+@db_app.command()
+def upgrade(revision: str = "head") -> None:
+    """Apply the migrations (creates the SQLite file on the embedded default)."""
+    settings = _settings()
+    migrate.upgrade(settings.sqlalchemy_url, revision)
+    out.print(f"Database at revision {revision}.")
+
+
+@db_app.command()
+def downgrade(revision: Annotated[str, typer.Argument()] = "base") -> None:
+    """Revert migrations (to base by default: removes every table)."""
+    settings = _settings()
+    migrate.downgrade(settings.sqlalchemy_url, revision)
+    out.print(f"Database at revision {revision}.")
+
+
+DEMO_PASSWORD = "Demo-Passw0rd!"
+
+
+async def _seed(services: Services, *, quiet: bool = False) -> None:
+    from core.demo_data import seed_demo
+
+    password_hash = await services.passwords.hash(DEMO_PASSWORD)
+    try:
+        async with services.sessions() as session, session.begin():
+            report = await seed_demo(
+                session,
+                profile=services.profile,
+                pii=services.pii,
+                password_hash=password_hash,
+                now=services.clock.now(),
+            )
+    finally:
+        if not quiet:
+            await services.close()
+    if not quiet:
+        out.print(f"Demo directory: {report}")
+
+
+@db_app.command("seed-demo")
+def seed_demo() -> None:
+    """Load the fictional demo directory; running it again adds nothing."""
+    settings = _settings()
+    services = build_services(settings)
+    _run(lambda: _seed(services))
+
+
+@db_app.command("import")
+def import_csv(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    skip_bad: Annotated[
+        bool, typer.Option("--skip-bad", help="Import the good rows even if some are bad.")
+    ] = False,
+) -> None:
+    """Load people from a CSV file (UTF-8, header row). Columns are listed below."""
+    from core.directory_import import import_rows, parse_rows
+
+    settings = _settings()
+    services = build_services(settings)
+    with file.open(encoding="utf-8-sig", newline="") as handle:
+        rows, errors = parse_rows(
+            handle, profile=services.profile, today=services.clock.now().date()
+        )
+    for error in errors:
+        err.print(f"line {error.line}: {error.reason}")
+    if errors and not skip_bad:
+        err.print(
+            f"[red]{len(errors)} bad row(s); nothing imported.[/red] "
+            "Use --skip-bad to import the rest."
+        )
+        _run(services.close)
+        raise typer.Exit(1)
+
+    async def main() -> None:
+        unusable = await services.passwords.hash(secrets.token_urlsafe(32))
+        try:
+            with Progress(console=out) as progress:
+                task = progress.add_task("Importing", total=len(rows))
+                async with services.sessions() as session, session.begin():
+                    report = await import_rows(
+                        session,
+                        rows,
+                        profile=services.profile,
+                        pii=services.pii,
+                        password_hash=unusable,
+                        now=services.clock.now(),
+                        progress=lambda n: progress.update(task, advance=n),
+                    )
+            out.print(f"Imported: {report}")
+        finally:
+            await services.close()
+
+    _run(main)
+
+
+@app.command()
+def profiles() -> None:
+    """List the shipped institution profiles."""
+    table = Table("name", "institution", "degree levels")
+    for name in available_profiles():
+        profile = load_profile(name)
+        table.add_row(
+            name, profile.display_name.en, ", ".join(d.code for d in profile.degree_levels)
+        )
+    out.print(table)

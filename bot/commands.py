@@ -1,0 +1,61 @@
+"""Commands a user may send at any point, in either language."""
+
+from __future__ import annotations
+
+from bot.text import fold
+from core.i18n import N_
+
+START = "start"
+HELP = "help"
+CANCEL = "cancel"
+LANGUAGE = "language"
+
+HELP_TEXT = N_(
+    "You can send these at any time:\n"
+    "/menu – show what I can do\n"
+    "/cancel – stop the current conversation; nothing is changed\n"
+    "/language – 中文 or English\n"
+    "/help – this help\n"
+    "Never send a password in this chat: I will only ever send you a link to a page "
+    "where you set it."
+)
+
+_WORDS = {
+    START: ("start", "menu", "開始", "選單", "主選單"),
+    HELP: ("help", "說明", "幫助", "求助"),
+    CANCEL: ("cancel", "stop", "取消", "結束"),
+    LANGUAGE: ("language", "lang", "語言"),
+}
+_LOOKUP = {word: command for command, words in _WORDS.items() for word in words}
+_LANGUAGE_ARGS = {
+    "en": "en",
+    "english": "en",
+    "英文": "en",
+    "zh": "zh_TW",
+    "zh-tw": "zh_TW",
+    "zh_tw": "zh_TW",
+    "中文": "zh_TW",
+    "繁體中文": "zh_TW",
+}
+
+
+def parse(text: str) -> str | None:
+    """Return the command a message is, as a global choice value, or None.
+
+    ``/language en`` picks a language directly; a command may carry Telegram's
+    ``@botname`` suffix.
+    """
+    folded = fold(text)
+    if not folded:
+        return None
+    word, _, arg = folded.partition(" ")
+    word = word.removeprefix("/").split("@", 1)[0]
+    command = _LOOKUP.get(word)
+    if command is None:
+        return None
+    if command == LANGUAGE and arg:
+        code = _LANGUAGE_ARGS.get(arg.strip())
+        return f"lang:{code}" if code else f"cmd:{LANGUAGE}"
+    if arg:
+        return None
+    return f"cmd:{command}"

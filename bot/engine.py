@@ -1,0 +1,331 @@
+"""The conversation engine: one step per incoming message, per chat, in one transaction.
+
+Per chat it dedupes the delivery, loads and locks the conversation (a row lock on
+PostgreSQL; SQLite's write lock, taken by BEGIN IMMEDIATE), runs one step of the
+active flow and stores the new state with its version in the same transaction as
+the step's own writes. A crash at any point leaves the previous state intact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from typing import Any
+
+from sqlalchemy import Insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import commands
+from bot.flow import CHOICES_KEY, REGISTRY, Answer, Context, Flow, Step, menu_flows
+from bot.services import Services
+from bot.text import clean_input, fold
+from bot.types import Incoming, Reply, Text
+from core.i18n import DEFAULT_LOCALE, LOCALES, N_, Translator, normalise_locale
+from core.models import ChatIdentity, ConversationState, ProcessedDelivery
+
+log = logging.getLogger(__name__)
+
+LANGUAGE_NAMES = {"zh_TW": "中文（臺灣）", "en": "English"}
+
+
+def _new_nonce() -> str:
+    return secrets.token_urlsafe(6)
+
+
+class Engine:
+    """Turns an ``Incoming`` into replies; holds no per-chat state in memory."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def handle(self, incoming: Incoming) -> list[Reply]:
+        """Process one message or button press; an empty one re-asks the current question."""
+        try:
+            async with self.services.sessions() as session, session.begin():
+                if incoming.delivery_id is not None and not await self._claim_delivery(
+                    session, incoming
+                ):
+                    log.info("duplicate delivery skipped channel=%s", incoming.channel)
+                    return []
+                conversation = await self._lock_conversation(session, incoming)
+                identity = await self._identity(session, incoming)
+                return await self._step(session, conversation, identity, incoming)
+        except (OperationalError, DBAPIError, OSError) as exc:
+            log.warning("database unavailable: %s", type(exc).__name__)
+            translator = Translator(normalise_locale(incoming.locale_hint) or DEFAULT_LOCALE)
+            return [
+                Text(
+                    translator._(
+                        "The service is temporarily unavailable. Nothing was changed; "
+                        "please try again in a few minutes."
+                    )
+                )
+            ]
+
+    # -- storage -------------------------------------------------------------------
+
+    def _insert(self, session: AsyncSession, model: type[Any]) -> Insert:
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
+            return postgresql.insert(model)
+        return sqlite.insert(model)
+
+    async def _claim_delivery(self, session: AsyncSession, incoming: Incoming) -> bool:
+        assert incoming.delivery_id is not None
+        statement = (
+            self._insert(session, ProcessedDelivery)
+            .values(
+                channel=incoming.channel,
+                delivery_id=incoming.delivery_id,
+                processed_at=self.services.clock.now(),
+            )
+            .on_conflict_do_nothing()  # type: ignore[attr-defined]
+            .returning(ProcessedDelivery.delivery_id)
+        )
+        return (await session.execute(statement)).scalar() is not None
+
+    async def _lock_conversation(
+        self, session: AsyncSession, incoming: Incoming
+    ) -> ConversationState:
+        await session.execute(
+            self._insert(session, ConversationState)
+            .values(
+                channel=incoming.channel,
+                chat_id=incoming.chat_id,
+                data={},
+                nonce=_new_nonce(),
+                version=0,
+                updated_at=self.services.clock.now(),
+            )
+            .on_conflict_do_nothing()  # type: ignore[attr-defined]
+        )
+        conversation = await session.scalar(
+            select(ConversationState)
+            .where(
+                ConversationState.channel == incoming.channel,
+                ConversationState.chat_id == incoming.chat_id,
+            )
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        assert conversation is not None
+        return conversation
+
+    async def _identity(self, session: AsyncSession, incoming: Incoming) -> ChatIdentity:
+        await session.execute(
+            self._insert(session, ChatIdentity)
+            .values(
+                channel=incoming.channel,
+                platform_user_id=incoming.user_id,
+                created_at=self.services.clock.now(),
+            )
+            .on_conflict_do_nothing()  # type: ignore[attr-defined]
+        )
+        identity = await session.scalar(
+            select(ChatIdentity).where(
+                ChatIdentity.channel == incoming.channel,
+                ChatIdentity.platform_user_id == incoming.user_id,
+            )
+        )
+        assert identity is not None
+        return identity
+
+    # -- one step --------------------------------------------------------------------
+
+    async def _step(
+        self,
+        session: AsyncSession,
+        conversation: ConversationState,
+        identity: ChatIdentity,
+        incoming: Incoming,
+    ) -> list[Reply]:
+        translator = Translator(
+            identity.locale or normalise_locale(incoming.locale_hint) or DEFAULT_LOCALE
+        )
+        if not incoming.private:
+            return [
+                Text(
+                    translator._(
+                        "For your privacy I handle account questions only in a direct chat. "
+                        "Please send me a direct message."
+                    )
+                )
+            ]
+
+        now = self.services.clock.now()
+        previous_nonce = conversation.nonce
+        ctx = Context(
+            session=session,
+            services=self.services,
+            incoming=incoming,
+            identity=identity,
+            translator=translator,
+            nonce=_new_nonce(),
+            data=dict(conversation.data),
+        )
+        replies: list[Reply] = []
+        flow = REGISTRY.get(conversation.flow) if conversation.flow else None
+        state = conversation.state
+        timeout = dt.timedelta(minutes=self.services.profile.lifetimes.conversation_timeout_minutes)
+        if flow is not None and now - conversation.updated_at > timeout:
+            replies.append(
+                Text(
+                    ctx._(
+                        "Your earlier conversation was ended after {minutes} minutes without "
+                        "an answer. Nothing was changed.",
+                        minutes=self.services.profile.lifetimes.conversation_timeout_minutes,
+                    )
+                )
+            )
+            flow, state = None, None
+            ctx.data.clear()
+        elif conversation.flow and flow is None:
+            # A flow that no longer exists (removed in an upgrade): start over.
+            state = None
+            ctx.data.clear()
+
+        offered = {value: label for value, label in ctx.data.pop(CHOICES_KEY, [])}
+        answer: Answer | None = None
+        if incoming.action is not None:
+            nonce, _, value = incoming.action.partition(":")
+            if nonce != previous_nonce or value not in offered:
+                replies.append(
+                    Text(ctx._("That button belongs to an earlier message and no longer works."))
+                )
+            else:
+                answer = Answer(choice=value)
+        elif incoming.text is not None:
+            text = clean_input(incoming.text)
+            command = commands.parse(text)
+            if command is not None:
+                answer = Answer(choice=command)
+            elif not text:
+                replies.append(Text(ctx._("I can only read text. Please type your answer.")))
+            else:
+                answer = Answer(text=text, choice=_match_choice(text, offered))
+
+        if answer is not None and answer.choice is not None and _is_global(answer.choice):
+            flow, state = await self._global(ctx, flow, state, answer.choice, replies)
+        elif answer is not None and flow is not None and state is not None:
+            step = await flow.handle(ctx, state, answer)
+            flow, state = await self._apply(ctx, flow, step, replies)
+        elif answer is not None and flow is None and answer.text is not None:
+            replies.append(Text(ctx._("Sorry, I did not understand that. Please choose:")))
+            replies.extend(self._menu(ctx))
+        else:
+            replies.extend(await self._ask(ctx, flow, state))
+
+        conversation.flow = flow.name if flow is not None else None
+        conversation.state = state if flow is not None else None
+        conversation.data = dict(ctx.data)
+        conversation.nonce = ctx.nonce
+        conversation.version += 1
+        conversation.updated_at = now
+        log.info(
+            "step channel=%s actor=%s flow=%s state=%s version=%s",
+            incoming.channel,
+            ctx.actor,
+            conversation.flow,
+            conversation.state,
+            conversation.version,
+        )
+        return replies
+
+    async def _apply(
+        self, ctx: Context, flow: Flow, step: Step, replies: list[Reply]
+    ) -> tuple[Flow | None, str | None]:
+        replies.extend(step.replies)
+        if step.next is None:
+            ctx.data.clear()
+            if step.show_menu:
+                replies.extend(self._menu(ctx))
+            return None, None
+        replies.extend(await flow.prompt(ctx, step.next))
+        return flow, step.next
+
+    async def _ask(self, ctx: Context, flow: Flow | None, state: str | None) -> list[Reply]:
+        if flow is not None and state is not None:
+            return await flow.prompt(ctx, state)
+        return self._menu(ctx)
+
+    async def _global(
+        self,
+        ctx: Context,
+        flow: Flow | None,
+        state: str | None,
+        choice: str,
+        replies: list[Reply],
+    ) -> tuple[Flow | None, str | None]:
+        kind, _, arg = choice.partition(":")
+        if kind == "flow" and arg in REGISTRY:
+            ctx.data.clear()
+            new_flow = REGISTRY[arg]
+            return await self._apply(ctx, new_flow, await new_flow.start(ctx), replies)
+        if kind == "lang" and arg in LOCALES:
+            ctx.identity.locale = arg
+            ctx.translator = Translator(arg)
+            replies.append(Text(ctx._("Language set to English.")))
+            replies.extend(await self._ask(ctx, flow, state))
+            return flow, state
+        if arg == commands.LANGUAGE:
+            replies.append(
+                ctx.choices(
+                    ctx._("Choose your language:"),
+                    [(f"lang:{code}", LANGUAGE_NAMES[code]) for code in LOCALES],
+                )
+            )
+            return flow, state
+        if arg == commands.HELP:
+            replies.append(Text(ctx._(commands.HELP_TEXT)))
+            replies.extend(await self._ask(ctx, flow, state))
+            return flow, state
+        if arg == commands.CANCEL:
+            if flow is None:
+                replies.append(Text(ctx._("There is nothing to cancel.")))
+            else:
+                replies.append(Text(ctx._("Cancelled. Nothing was changed.")))
+            ctx.data.clear()
+            replies.extend(self._menu(ctx))
+            return None, None
+        # start / menu
+        if flow is not None:
+            replies.append(
+                Text(ctx._("The previous conversation was stopped. Nothing was changed."))
+            )
+        ctx.data.clear()
+        replies.append(
+            Text(
+                ctx._(
+                    "Hello! I am the account helpdesk of {institution}. "
+                    "Send /help at any time to see what you can say.",
+                    institution=self.services.profile.display_name.get(ctx.locale),
+                )
+            )
+        )
+        replies.extend(self._menu(ctx))
+        return None, None
+
+    def _menu(self, ctx: Context) -> list[Reply]:
+        options = [(f"flow:{f.name}", ctx._(f.title)) for f in menu_flows()]
+        options.append((f"cmd:{commands.LANGUAGE}", ctx._(N_("Language / 語言"))))
+        options.append((f"cmd:{commands.HELP}", ctx._(N_("Help"))))
+        return [ctx.choices(ctx._("What can I help you with?"), options)]
+
+
+def _is_global(choice: str) -> bool:
+    return choice.startswith(("cmd:", "lang:", "flow:"))
+
+
+def _match_choice(text: str, offered: dict[str, str]) -> str | None:
+    """A typed answer to buttons: the option's number or its label."""
+    folded = fold(text)
+    values = list(offered)
+    if folded.isdigit() and 1 <= int(folded) <= len(values):
+        return values[int(folded) - 1]
+    for value, label in offered.items():
+        if fold(label) == folded:
+            return value
+    return None

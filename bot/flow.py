@@ -1,0 +1,119 @@
+"""What a conversation flow is, and the registry the menu is built from.
+
+A flow is a state machine declared as data: an Enum of states, a ``prompt`` that
+asks each state's question, and a ``handle`` that reads an answer and returns the
+next state (python-telegram-bot's ConversationHandler style, with the state kept in
+the database by the engine instead of in one process's memory).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.services import Services
+from bot.types import Choice, Choices, Incoming, Reply
+from core.i18n import Translator
+from core.models import ChatIdentity
+
+CHOICES_KEY = "_choices"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The user's answer to the current question: a choice value or free text."""
+
+    text: str | None = None
+    choice: str | None = None
+
+
+@dataclass(slots=True)
+class Step:
+    """What a flow does next: go to ``next`` (None ends the flow) after ``replies``."""
+
+    next: str | None
+    replies: list[Reply] = field(default_factory=list)
+    show_menu: bool = True
+
+    @classmethod
+    def goto(cls, state: str, *replies: Reply) -> Step:
+        return cls(state, list(replies))
+
+    @classmethod
+    def done(cls, *replies: Reply, show_menu: bool = True) -> Step:
+        return cls(None, list(replies), show_menu)
+
+
+@dataclass
+class Context:
+    """One step's view of the world: the transaction, the user, their language."""
+
+    session: AsyncSession
+    services: Services
+    incoming: Incoming
+    identity: ChatIdentity
+    translator: Translator
+    nonce: str
+    data: dict[str, Any]
+
+    @property
+    def locale(self) -> str:
+        return self.translator.locale
+
+    @property
+    def actor(self) -> str:
+        return self.services.pii.chat_user(self.incoming.channel, self.incoming.user_id)
+
+    def _(self, msgid: str, **params: Any) -> str:
+        return self.translator._(msgid, **params)
+
+    def ngettext(self, singular: str, plural: str, n: int, **params: Any) -> str:
+        return self.translator.ngettext(singular, plural, n, **params)
+
+    def choices(self, text: str, options: Sequence[tuple[str, str]]) -> Choices:
+        """A question with buttons bound to this step; typed numbers and labels work too."""
+        self.data[CHOICES_KEY] = [[value, label] for value, label in options]
+        return Choices(
+            text, tuple(Choice(label, f"{self.nonce}:{value}") for value, label in options)
+        )
+
+
+class Flow(ABC):
+    """One conversation, registered under ``name`` and listed in the menu by ``title``."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    order: ClassVar[int] = 100
+    in_menu: ClassVar[bool] = True
+
+    @abstractmethod
+    async def start(self, ctx: Context) -> Step:
+        """Begin the flow; return its first state."""
+
+    @abstractmethod
+    async def prompt(self, ctx: Context, state: str) -> list[Reply]:
+        """Ask the question of ``state`` (again)."""
+
+    @abstractmethod
+    async def handle(self, ctx: Context, state: str, answer: Answer) -> Step:
+        """Read the answer to ``state``'s question and decide what comes next."""
+
+
+REGISTRY: dict[str, Flow] = {}
+F = TypeVar("F", bound=type[Flow])
+
+
+def register(cls: F) -> F:
+    """Class decorator: add a flow to the menu."""
+    if cls.name in REGISTRY:
+        raise ValueError(f"flow {cls.name!r} registered twice")
+    REGISTRY[cls.name] = cls()
+    return cls
+
+
+def menu_flows() -> list[Flow]:
+    return sorted((f for f in REGISTRY.values() if f.in_menu), key=lambda f: (f.order, f.name))

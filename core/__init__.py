@@ -1,0 +1,1 @@
+"""Platform-neutral domain of Campus Helpdesk Bot: directory, policies, tokens, mail, audit."""

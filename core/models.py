@@ -1,0 +1,308 @@
+"""The database schema: SQLAlchemy 2 typed models, one metadata for Alembic.
+
+ID numbers and birthdays are kept only as keyed hashes (``core.pii``); nothing here
+stores them in clear.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dt.datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+    }
+
+
+class Role(StrEnum):
+    STUDENT = "student"
+    STAFF = "staff"
+    ALUMNUS = "alumnus"
+
+
+class RecordStatus(StrEnum):
+    ENROLLED = "enrolled"
+    SUSPENDED = "suspended"  # 休學
+    RETURNING = "returning"  # 復學
+    GRADUATED = "graduated"
+    WITHDRAWN = "withdrawn"
+
+
+class MailboxCondition(StrEnum):
+    NORMAL = "normal"
+    SUSPENDED = "suspended"
+    PENDING = "pending"
+    DISABLED = "disabled"
+
+
+class CardStatus(StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    REJECTED = "rejected"
+    REVOKED = "revoked"
+
+
+class MailStatus(StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Person(Base):
+    """Someone in the institution's directory."""
+
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    id_number_hash: Mapped[str] = mapped_column(String(64), index=True)
+    birthday_hash: Mapped[str] = mapped_column(String(64))
+    id_number_masked: Mapped[str] = mapped_column(String(16))
+    notification_email: Mapped[str | None] = mapped_column(String(254))
+    created_at: Mapped[dt.datetime]
+
+    records: Mapped[list[StudentRecord]] = relationship(back_populates="person")
+    accounts: Mapped[list[Account]] = relationship(back_populates="person")
+    mailboxes: Mapped[list[Mailbox]] = relationship(back_populates="person")
+
+
+class StudentRecord(Base):
+    """One enrolment: a student ID in a degree level."""
+
+    __tablename__ = "student_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    student_id: Mapped[str] = mapped_column(String(32), unique=True)
+    degree_level: Mapped[str] = mapped_column(String(32))
+    department: Mapped[str] = mapped_column(String(100))
+    entry_year: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16))
+
+    person: Mapped[Person] = relationship(back_populates="records")
+
+
+class Account(Base):
+    """A login: portal account, alumni account or staff account."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    password_changed_at: Mapped[dt.datetime]
+    must_change: Mapped[bool] = mapped_column(default=False)
+
+    person: Mapped[Person] = relationship(back_populates="accounts")
+    history: Mapped[list[PasswordHistory]] = relationship(
+        back_populates="account", order_by="PasswordHistory.created_at.desc()"
+    )
+
+
+class PasswordHistory(Base):
+    """Earlier password hashes, for 'not one of the last N'."""
+
+    __tablename__ = "password_history"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime]
+
+    account: Mapped[Account] = relationship(back_populates="history")
+
+
+class Mailbox(Base):
+    """A campus mailbox and its condition (seeds 002, 004)."""
+
+    __tablename__ = "mailboxes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    address: Mapped[str] = mapped_column(String(254), unique=True)
+    condition: Mapped[str] = mapped_column(String(16))
+    suspended_reason: Mapped[str | None] = mapped_column(Text)
+    suspended_at: Mapped[dt.datetime | None]
+    suspension_notice: Mapped[str | None] = mapped_column(Text)
+    quota_used_kb: Mapped[int] = mapped_column(default=0)
+    quota_limit_kb: Mapped[int]
+    notification_address: Mapped[str | None] = mapped_column(String(254))
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    password_changed_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime]
+
+    person: Mapped[Person] = relationship(back_populates="mailboxes")
+
+
+class AlumniCard(Base):
+    """A digital alumni card (seed 003); its code secret is encrypted at rest."""
+
+    __tablename__ = "alumni_cards"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    card_type: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    valid_until: Mapped[dt.date | None]
+    last_accepted_step: Mapped[int] = mapped_column(default=0)
+    applied_at: Mapped[dt.datetime]
+    decided_at: Mapped[dt.datetime | None]
+
+
+class ChatIdentity(Base):
+    """A chat user on one platform; linked to a person once proven."""
+
+    __tablename__ = "chat_identities"
+    __table_args__ = (UniqueConstraint("channel", "platform_user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    platform_user_id: Mapped[str] = mapped_column(String(128))
+    locale: Mapped[str | None] = mapped_column(String(8))
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), index=True
+    )
+    linked_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime]
+
+
+class ConversationState(Base):
+    """Where one chat stands in its flow; versioned, locked per step."""
+
+    __tablename__ = "conversation_states"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    chat_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    flow: Mapped[str | None] = mapped_column(String(32))
+    state: Mapped[str | None] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    nonce: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[dt.datetime]
+
+
+class ProcessedDelivery(Base):
+    """A platform delivery already handled, so a redelivery is skipped."""
+
+    __tablename__ = "processed_deliveries"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    delivery_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    processed_at: Mapped[dt.datetime] = mapped_column(index=True)
+
+
+class OneTimeToken(Base):
+    """A one-time link or code; only its hash is stored."""
+
+    __tablename__ = "one_time_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(128), index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    attempts: Mapped[int] = mapped_column(default=0)
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime]
+
+
+class RateLimitCounter(Base):
+    """A counter whose window opens at its first hit; shared by every worker."""
+
+    __tablename__ = "rate_limit_counters"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    window_start: Mapped[dt.datetime]
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+
+
+class AuditEvent(Base):
+    """Who did what, through which channel and flow, with what outcome; no secrets."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_at", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime]
+    channel: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(64))
+    flow: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class OutboundMail(Base):
+    """A mail to send, claimed by one worker at a time."""
+
+    __tablename__ = "outbound_mail"
+    __table_args__ = (Index("ix_outbound_mail_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    to_address: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default=MailStatus.QUEUED)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[dt.datetime]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[dt.datetime]
+    sent_at: Mapped[dt.datetime | None]

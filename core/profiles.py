@@ -1,0 +1,199 @@
+"""Institution profiles: each university's facts and policies as a data file.
+
+A profile is a TOML file in ``core/profiles/`` (or any path). Every fact in it comes
+from the institution's own help pages; the file says which.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tomllib
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from core.errors import ProfileError
+from core.resources import profiles_dir
+
+LOCALES = ("zh_TW", "en")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LocalizedText(_Strict):
+    """A text the institution publishes, in both languages the bot speaks."""
+
+    zh_TW: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+    def get(self, locale: str) -> str:
+        return self.zh_TW if locale == "zh_TW" else self.en
+
+
+class DegreeLevel(_Strict):
+    code: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    name: LocalizedText
+
+
+CharClass = Literal["upper", "lower", "digit", "special"]
+CHAR_CLASSES: tuple[CharClass, ...] = ("upper", "lower", "digit", "special")
+
+
+class PasswordPolicy(_Strict):
+    min_length: int = Field(ge=1, le=128)
+    max_length: int = Field(default=128, ge=8, le=1024)
+    required_classes: list[CharClass] = Field(default_factory=list)
+    min_classes: int = Field(default=0, ge=0, le=4)
+    not_special: str = Field(default="", description="Characters that do not count as special.")
+    history: int = Field(default=0, ge=0, le=24, description="Not equal to the last N passwords.")
+    max_age_days: int | None = Field(default=None, ge=1)
+    changed_before_must_change: dt.date | None = None
+    zxcvbn_min_score: int = Field(default=0, ge=0, le=4)
+    forbid_personal_data: bool = True
+    force_change_default: bool = True
+    summary: LocalizedText
+
+    @model_validator(mode="after")
+    def _bounds_consistent(self) -> PasswordPolicy:
+        if self.max_length < self.min_length:
+            raise ValueError("max_length is below min_length")
+        if len(self.required_classes) > len(set(self.required_classes)):
+            raise ValueError("required_classes lists a class twice")
+        return self
+
+
+class Accounts(_Strict):
+    student_id_pattern: str
+    alumni_account: str | None = Field(
+        default=None, description="Alumni account from the student ID, e.g. B{student_id}00."
+    )
+    campus_mail: str | None = Field(default=None, description="e.g. a{student_id}@grad.ntue.edu.tw")
+    mail_domain: str
+    portal_name: LocalizedText
+    portal_url: str
+    first_login_password: LocalizedText | None = None
+
+    @field_validator("student_id_pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from exc
+        return value
+
+    @field_validator("alumni_account", "campus_mail")
+    @classmethod
+    def _has_student_id(cls, value: str | None) -> str | None:
+        if value is not None and "{student_id}" not in value:
+            raise ValueError("must contain {student_id}")
+        return value
+
+    def campus_mail_for(self, student_id: str) -> str | None:
+        return self.campus_mail.format(student_id=student_id) if self.campus_mail else None
+
+    def alumni_account_for(self, student_id: str) -> str | None:
+        return self.alumni_account.format(student_id=student_id) if self.alumni_account else None
+
+
+class Lifetimes(_Strict):
+    reset_link_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    link_code_minutes: int = Field(default=10, ge=1, le=60)
+    link_code_attempts: int = Field(default=5, ge=1, le=20)
+    conversation_timeout_minutes: int = Field(default=10, ge=1, le=24 * 60)
+
+
+class Mail(_Strict):
+    takes_effect_minutes: int = Field(default=0, ge=0, le=24 * 60)
+    default_quota_kb: int = Field(default=62914560, ge=0)
+
+
+class Card(_Strict):
+    refresh_seconds: int = Field(default=300, ge=30, le=3600)
+    open_minutes: int = Field(default=15, ge=1, le=24 * 60)
+
+
+class Limits(_Strict):
+    """Brute-force limits (Taiwan's baseline: lock 15 minutes after 5 failures)."""
+
+    failures_per_user: int = Field(default=5, ge=1)
+    lockout_minutes: int = Field(default=15, ge=15)
+    lookups_per_id_per_day: int = Field(default=10, ge=1)
+    lookups_global_per_minute: int = Field(default=600, ge=1)
+
+
+class Profile(_Strict):
+    """One institution: names, account formats, password policy, lifetimes, limits."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")]
+    display_name: LocalizedText
+    timezone: str = "Asia/Taipei"
+    sources: list[str] = Field(default_factory=list, description="Seed documents used.")
+    degree_levels: list[DegreeLevel] = Field(min_length=1)
+    accounts: Accounts
+    password_policy: PasswordPolicy
+    lifetimes: Lifetimes = Lifetimes()
+    mail: Mail = Mail()
+    card: Card = Card()
+    limits: Limits = Limits()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def degree_level(self, code: str) -> DegreeLevel | None:
+        return next((level for level in self.degree_levels if level.code == code), None)
+
+
+def available_profiles() -> list[str]:
+    return sorted(path.stem for path in profiles_dir().glob("*.toml"))
+
+
+def _resolve(name_or_path: str) -> Path:
+    if name_or_path.endswith(".toml") or "/" in name_or_path:
+        return Path(name_or_path)
+    return profiles_dir() / f"{name_or_path}.toml"
+
+
+def load_profile_file(path: Path) -> Profile:
+    """Read and validate one profile; a bad field raises ProfileError naming it."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ProfileError(str(path), "-", "no such profile file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(str(path), "-", f"not valid TOML: {exc}") from None
+    try:
+        return Profile.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "-"
+        raise ProfileError(str(path), field, first["msg"]) from None
+
+
+@cache
+def load_profile(name_or_path: str) -> Profile:
+    """Load a shipped profile by name (``ntue``) or any profile file by path."""
+    return load_profile_file(_resolve(name_or_path))

@@ -1,0 +1,107 @@
+"""Settings from the environment and ``.env``, with the embedded default filled in."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# OWASP Password Storage Cheat Sheet: argon2id with at least m=19 MiB, t=2, p=1.
+OWASP_MIN_MEMORY_KIB = 19456
+OWASP_MIN_TIME_COST = 2
+
+
+class Settings(BaseSettings):
+    """Everything the process needs to know at start; read once, passed explicitly."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HELPDESK_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    home: Path = Field(default=Path("var"), description="Folder for the SQLite file and outbox.")
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "HELPDESK_DATABASE_URL")
+    )
+    profile: str = Field(default="demo", description="Institution profile name or TOML path.")
+    secret_key: SecretStr | None = Field(
+        default=None, description="Key for the keyed hashes of ID numbers and birthdays."
+    )
+    public_url: str = "http://127.0.0.1:8080"
+    web_host: str = "127.0.0.1"
+    web_port: int = 8080
+
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "Campus Helpdesk <helpdesk@localhost>"
+
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    argon2_parallelism: int = 4
+
+    log_level: str = "INFO"
+
+    @field_validator("argon2_memory_kib")
+    @classmethod
+    def _memory_at_least_owasp(cls, value: int) -> int:
+        if value < OWASP_MIN_MEMORY_KIB:
+            raise ValueError(f"must be at least {OWASP_MIN_MEMORY_KIB} KiB (OWASP minimum)")
+        return value
+
+    @field_validator("argon2_time_cost")
+    @classmethod
+    def _time_at_least_owasp(cls, value: int) -> int:
+        if value < OWASP_MIN_TIME_COST:
+            raise ValueError(f"must be at least {OWASP_MIN_TIME_COST} (OWASP minimum)")
+        return value
+
+    @model_validator(mode="after")
+    def _normalise_database_url(self) -> Settings:
+        if self.database_url:
+            self.database_url = normalise_database_url(self.database_url)
+        return self
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The async SQLAlchemy URL: ``DATABASE_URL`` or the SQLite file under home."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.home / 'helpdesk.db').resolve()}"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.home / "outbox"
+
+    @cached_property
+    def pii_key(self) -> bytes:
+        """The HMAC key for ID numbers and birthdays.
+
+        Production sets ``HELPDESK_SECRET_KEY``; the embedded default makes one once
+        and keeps it in ``home/secret.key`` so hashes stay comparable across runs.
+        """
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        path = self.home / "secret.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(48))
+        return path.read_text().strip().encode()
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the usual URL spellings and pick the async driver."""
+    for plain, async_ in (
+        ("postgres://", "postgresql+asyncpg://"),
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgresql+psycopg://", "postgresql+asyncpg://"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
+        if url.startswith(plain):
+            return async_ + url[len(plain) :]
+    return url

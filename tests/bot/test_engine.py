@@ -1,0 +1,202 @@
+"""The engine: commands, buttons, dedupe, persistence, time-outs, bad input."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from bot.engine import Engine
+from bot.services import Services
+from bot.types import Choices, Text
+from core.clock import FakeClock
+from core.models import ChatIdentity, ConversationState
+from tests.chat import Chat
+
+
+async def _state(services: Services, chat: Chat) -> ConversationState:
+    async with services.sessions() as session:
+        row = await session.get(ConversationState, (chat.channel, chat.user))
+        assert row is not None
+        return row
+
+
+async def test_start_greets_with_the_institution_and_shows_the_menu(chat: Chat) -> None:
+    await chat.say("/start")
+    assert "Demo University" in chat.text()
+    assert "Look up my student ID" in chat.labels()
+    assert "Language / 語言" in chat.labels()
+
+
+async def test_a_chinese_platform_locale_gets_chinese_replies(engine: Engine) -> None:
+    for hint in ("zh", "zh-TW", "zh-Hant", "zh-HK"):
+        chat = Chat(engine, user=f"u-{hint}", locale=hint)
+        await chat.say("/start")
+        assert "請問需要什麼協助？" in chat.text(), hint
+        assert "查詢學號" in chat.labels()
+
+
+async def test_choosing_a_language_is_remembered_for_the_user(
+    engine: Engine, services: Services
+) -> None:
+    chat = Chat(engine, user="bob", locale="en")
+    await chat.say("/start")
+    await chat.press("Language / 語言")
+    assert chat.labels() == ["中文（臺灣）", "English"]
+    await chat.press("中文（臺灣）")
+    assert "已將語言設定為中文。" in chat.text()
+    await chat.say("/menu")
+    assert "查詢學號" in chat.labels()
+    async with services.sessions() as session:
+        identity = await session.scalar(
+            select(ChatIdentity).where(ChatIdentity.platform_user_id == "bob")
+        )
+        assert identity is not None and identity.locale == "zh_TW"
+
+
+async def test_language_command_with_an_argument_switches_directly(chat: Chat) -> None:
+    await chat.say("/language zh-TW")
+    assert "已將語言設定為中文。" in chat.text()
+    await chat.say("語言 English")
+    assert "Language set to English." in chat.text()
+
+
+async def test_a_choice_can_be_typed_as_its_number_or_label(chat: Chat) -> None:
+    await chat.say("/start")
+    await chat.say("1")
+    assert "Which degree programme" in chat.text()
+    await chat.say("/menu")
+    await chat.say("ｌｏｏｋ up my STUDENT id")  # full-width and any case
+    assert "Which degree programme" in chat.text()
+
+
+async def test_cancel_ends_the_flow_and_says_nothing_changed(
+    chat: Chat, services: Services
+) -> None:
+    await chat.say("/start")
+    await chat.press("Look up my student ID")
+    await chat.say("/cancel")
+    assert "Cancelled. Nothing was changed." in chat.text()
+    state = await _state(services, chat)
+    assert state.flow is None
+    await chat.say("取消")
+    assert "There is nothing to cancel." in chat.text()
+
+
+async def test_help_explains_commands_and_asks_the_current_question_again(chat: Chat) -> None:
+    await chat.say("/start")
+    await chat.press("Look up my student ID")
+    await chat.press("Master's programme")
+    await chat.say("/help")
+    assert "/cancel" in chat.text()
+    assert "national ID number" in chat.text()
+
+
+async def test_the_same_delivery_twice_is_processed_once(
+    chat: Chat, services: Services
+) -> None:
+    await chat.say("/start")
+    press = chat.incoming(action=chat.action_for("Look up my student ID"))
+    first = await chat.send(press)
+    version = (await _state(services, chat)).version
+    second = await chat.send(press)
+    assert any(isinstance(r, Choices) for r in first)
+    assert second == []
+    assert (await _state(services, chat)).version == version
+
+
+async def test_a_stale_button_is_answered_and_changes_nothing(
+    chat: Chat, services: Services
+) -> None:
+    await chat.say("/start")
+    old_action = chat.action_for("Look up my student ID")
+    await chat.press("Look up my student ID")
+    before = await _state(services, chat)
+    await chat.send(chat.incoming(action=old_action))
+    assert "no longer works" in chat.text()
+    after = await _state(services, chat)
+    assert (after.flow, after.state) == (before.flow, before.state) == ("student_id", "level")
+    # The question is asked again, with buttons that work.
+    await chat.press("Bachelor's programme")
+    assert "national ID number" in chat.text()
+
+
+async def test_a_forged_button_payload_is_refused(chat: Chat, services: Services) -> None:
+    await chat.say("/start")
+    nonce = chat.action_for("Look up my student ID").split(":")[0]
+    for forged in (f"{nonce}:flow:nonexistent", f"{nonce}:lang:xx", "garbage", "", ":" * 500):
+        await chat.send(chat.incoming(action=forged))
+        assert "no longer works" in chat.text()
+    assert (await _state(services, chat)).flow is None
+
+
+async def test_an_idle_conversation_times_out_and_the_next_message_is_told(
+    chat: Chat, services: Services, clock: FakeClock
+) -> None:
+    await chat.say("/start")
+    await chat.press("Look up my student ID")
+    clock.advance(minutes=11)
+    await chat.say("2")
+    assert "ended after 10 minutes" in chat.text()
+    assert (await _state(services, chat)).flow is None
+
+
+async def test_a_conversation_within_the_timeout_continues(
+    chat: Chat, clock: FakeClock
+) -> None:
+    await chat.say("/start")
+    await chat.press("Look up my student ID")
+    clock.advance(minutes=9)
+    await chat.say("2")
+    assert "national ID number" in chat.text()
+
+
+async def test_group_chats_are_pointed_to_a_direct_message(chat: Chat) -> None:
+    await chat.send(chat.incoming(text="/start", private=False))
+    assert "direct message" in chat.text()
+
+
+async def test_unknown_text_when_idle_shows_the_menu(chat: Chat) -> None:
+    await chat.say("hello there")
+    assert "did not understand" in chat.text()
+    assert "Look up my student ID" in chat.labels()
+
+
+async def test_empty_huge_and_control_character_input_gets_an_answer(
+    chat: Chat, services: Services
+) -> None:
+    await chat.say("/start")
+    await chat.press("Look up my student ID")
+    await chat.press("Bachelor's programme")
+    for text in ("", "   ", "\x00\x01\x02", "x" * 100_000, "😀" * 5000, "\u200b\u200f"):
+        replies = await chat.say(text)
+        assert replies, repr(text[:10])
+        assert all(isinstance(r, Text | Choices) for r in replies)
+    state = await _state(services, chat)
+    assert (state.flow, state.state) == ("student_id", "id_number")
+
+
+async def test_a_resume_asks_the_current_question_without_changing_state(
+    chat: Chat, services: Services
+) -> None:
+    await chat.say("/start")
+    await chat.press("Look up my student ID")
+    await chat.send(chat.incoming(text=None, delivery_id=None))
+    assert "Which degree programme" in chat.text()
+    await chat.press("Doctoral programme")
+    assert "national ID number" in chat.text()
+
+
+async def test_different_chats_do_not_share_state(engine: Engine) -> None:
+    alice, bob = Chat(engine, user="a"), Chat(engine, user="b")
+    await alice.say("/start")
+    await alice.press("Look up my student ID")
+    await bob.say("2")
+    assert "did not understand" in bob.text()
+
+
+async def test_conversation_rows_count_one_per_chat(engine: Engine, services: Services) -> None:
+    chat = Chat(engine, user="c")
+    for _ in range(3):
+        await chat.say("/start")
+    async with services.sessions() as session:
+        count = await session.scalar(select(func.count()).select_from(ConversationState))
+    assert count == 1

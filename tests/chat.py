@@ -1,0 +1,69 @@
+"""A test double of a chat user: types text, presses buttons, reads replies."""
+
+from __future__ import annotations
+
+import itertools
+
+from bot.engine import Engine
+from bot.types import Choices, Image, Incoming, Reply, Text
+
+_deliveries = itertools.count(1)
+
+
+class Chat:
+    """One user of one channel talking to a real engine."""
+
+    def __init__(
+        self, engine: Engine, *, user: str, locale: str | None = "en", channel: str = "test"
+    ) -> None:
+        self.engine = engine
+        self.user = user
+        self.locale = locale
+        self.channel = channel
+        self.last: list[Reply] = []
+
+    async def send(self, incoming: Incoming) -> list[Reply]:
+        self.last = await self.engine.handle(incoming)
+        return self.last
+
+    def incoming(self, **fields: object) -> Incoming:
+        base: dict[str, object] = {
+            "channel": self.channel,
+            "user_id": self.user,
+            "chat_id": self.user,
+            "locale_hint": self.locale,
+            "delivery_id": f"d{next(_deliveries)}",
+        }
+        base.update(fields)
+        return Incoming(**base)  # type: ignore[arg-type]
+
+    async def say(self, text: str) -> list[Reply]:
+        return await self.send(self.incoming(text=text))
+
+    async def press(self, label: str) -> list[Reply]:
+        """Press the button labelled ``label`` in the latest reply that has it."""
+        return await self.send(self.incoming(action=self.action_for(label)))
+
+    def action_for(self, label: str) -> str:
+        for reply in reversed(self.last):
+            if isinstance(reply, Choices):
+                for choice in reply.choices:
+                    if choice.label == label:
+                        return choice.action
+        raise AssertionError(f"no button {label!r} in {self.labels()}")
+
+    def labels(self) -> list[str]:
+        return [c.label for r in self.last if isinstance(r, Choices) for c in r.choices]
+
+    def text(self) -> str:
+        """Everything the last replies said, as one string."""
+        parts: list[str] = []
+        for reply in self.last:
+            if isinstance(reply, Text):
+                parts.append(reply.text)
+            elif isinstance(reply, Choices):
+                parts.append(reply.text)
+                parts.extend(choice.label for choice in reply.choices)
+            elif isinstance(reply, Image):
+                parts.append(reply.caption)
+        return "\n".join(parts)
