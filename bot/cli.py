@@ -102,6 +102,7 @@ def chat(lang: LangOption = None) -> None:
     """Chat with the bot in this terminal (reads lines from stdin when piped)."""
     settings = _settings()
     _setup_logging("WARNING")
+    migrate.upgrade(settings.sqlalchemy_url)
     services = build_services(settings)
     _run(lambda: _chat(services, _check_lang(lang) or _lang_from_env()))
 

@@ -49,7 +49,7 @@ class RateLimiter:
             )
             .returning(counter.count, counter.expires_at)
         )
-        count, resets_at = (await session.execute(statement)).tuples().one()
+        count, resets_at = (await session.execute(statement)).one()
         return Hit(count=count, resets_at=resets_at)
 
     async def peek(self, session: AsyncSession, key: str, *, now: dt.datetime) -> Hit | None:

@@ -90,9 +90,7 @@ async def test_help_explains_commands_and_asks_the_current_question_again(chat: 
     assert "national ID number" in chat.text()
 
 
-async def test_the_same_delivery_twice_is_processed_once(
-    chat: Chat, services: Services
-) -> None:
+async def test_the_same_delivery_twice_is_processed_once(chat: Chat, services: Services) -> None:
     await chat.say("/start")
     press = chat.incoming(action=chat.action_for("Look up my student ID"))
     first = await chat.send(press)
@@ -139,9 +137,7 @@ async def test_an_idle_conversation_times_out_and_the_next_message_is_told(
     assert (await _state(services, chat)).flow is None
 
 
-async def test_a_conversation_within_the_timeout_continues(
-    chat: Chat, clock: FakeClock
-) -> None:
+async def test_a_conversation_within_the_timeout_continues(chat: Chat, clock: FakeClock) -> None:
     await chat.say("/start")
     await chat.press("Look up my student ID")
     clock.advance(minutes=9)

@@ -1,0 +1,186 @@
+"""Student ID lookup (seed 001): answers, explanations, uniform misses, limits, audit."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select, text
+
+from bot.engine import Engine
+from bot.services import Services
+from core.clock import FakeClock
+from core.models import AuditEvent, ConversationState
+from tests.chat import Chat
+from tests.factories import add_student
+
+ID_NUMBER = "F131104093"  # DESIGN.md's valid example
+BIRTHDAY = dt.date(1996, 1, 2)
+
+
+@pytest.fixture
+async def student(services: Services) -> None:
+    await add_student(services, id_number=ID_NUMBER, birthday=BIRTHDAY, student_id="211300001")
+
+
+async def _look_up(
+    chat: Chat, level: str, id_number: str, birthday: str, flow: str = "Look up my student ID"
+) -> str:
+    await chat.say("/start")
+    await chat.press(flow)
+    await chat.press(level)
+    await chat.say(id_number)
+    await chat.say(birthday)
+    return chat.text()
+
+
+@pytest.mark.usefixtures("student")
+@pytest.mark.parametrize(
+    ("id_number", "birthday"),
+    [
+        ("F131104093", "1996-01-02"),
+        ("f131104093", "85/01/02"),
+        ("Ｆ１３１１０４０９３", "８５０１０２"),
+        (" F 1311 04093 ", "19960102"),
+        ("F131\u200b104093", "民國85年1月2日"),
+    ],
+)
+async def test_a_match_answers_with_the_student_id_and_what_to_do_next(
+    chat: Chat, id_number: str, birthday: str
+) -> None:
+    answer = await _look_up(chat, "Master's programme", id_number, birthday)
+    assert "Your student ID is 211300001." in answer
+    assert "a211300001@grad.demo.edu.tw" in answer
+    assert "33445@Demo" in answer  # the profile's first-login password rule
+
+
+@pytest.mark.usefixtures("student")
+async def test_a_match_in_chinese(engine: Engine) -> None:
+    chat = Chat(engine, user="zh", locale="zh-TW")
+    answer = await _look_up(chat, "碩士班", ID_NUMBER, "85/1/2", flow="查詢學號")
+    assert "您的學號是 211300001。" in answer
+
+
+@pytest.mark.usefixtures("student")
+async def test_a_miss_reads_the_same_whatever_did_not_match(engine: Engine) -> None:
+    other_valid_id = "A800000014"
+    answers = [
+        await _look_up(Chat(engine, user="u1"), "Master's programme", ID_NUMBER, "1996-01-03"),
+        await _look_up(Chat(engine, user="u2"), "Bachelor's programme", ID_NUMBER, "1996-01-02"),
+        await _look_up(Chat(engine, user="u3"), "Master's programme", other_valid_id, "1996-01-02"),
+    ]
+    assert answers[0] == answers[1] == answers[2]
+    assert "No student ID matches" in answers[0]
+    assert "211300001" not in answers[0]
+
+
+@pytest.mark.parametrize(
+    ("typed", "explanation"),
+    [
+        ("A123456788", "check digit does not match"),
+        ("AA00000008", "resident certificate number of the old form"),
+        ("A800000015", "resident certificate number of the new form"),
+        ("A323456789", "second character must be 1 or 2"),
+        ("A12345678", "10 characters"),
+        ("1123456789", "starts with a letter"),
+        ("A1234S6789", "only digits"),
+        ("x" * 300, "far longer"),
+    ],
+)
+async def test_a_bad_id_number_is_explained_and_asked_again(
+    chat: Chat, services: Services, typed: str, explanation: str
+) -> None:
+    await chat.say("/start")
+    await chat.press("Look up my student ID")
+    await chat.press("Master's programme")
+    await chat.say(typed)
+    assert explanation in chat.text()
+    assert "national ID number" in chat.text()  # the same question again
+    async with services.sessions() as session:
+        state = await session.get(ConversationState, (chat.channel, chat.user))
+        assert state is not None and state.state == "id_number"
+
+
+@pytest.mark.parametrize(
+    ("typed", "explanation"),
+    [
+        ("1996-02-30", "does not exist"),
+        ("2099-01-01", "in the future"),
+        ("1850-01-01", "before 1900"),
+        ("yesterday", "could not read"),
+    ],
+)
+async def test_a_bad_birthday_is_explained_and_asked_again(
+    chat: Chat, typed: str, explanation: str
+) -> None:
+    await chat.say("/start")
+    await chat.press("Look up my student ID")
+    await chat.press("Master's programme")
+    await chat.say(ID_NUMBER)
+    await chat.say(typed)
+    assert explanation in chat.text()
+    assert "Please type your birthday" in chat.text()
+
+
+async def test_the_id_number_is_never_stored_in_the_conversation(
+    chat: Chat, services: Services
+) -> None:
+    await chat.say("/start")
+    await chat.press("Look up my student ID")
+    await chat.press("Master's programme")
+    await chat.say(ID_NUMBER)
+    async with services.sessions() as session:
+        state = await session.get(ConversationState, (chat.channel, chat.user))
+        assert state is not None
+        assert ID_NUMBER not in repr(state.data)
+        assert state.data["id_hash"] == services.pii.id_number(ID_NUMBER)
+
+
+@pytest.mark.usefixtures("student")
+async def test_five_misses_lock_the_user_for_fifteen_minutes(chat: Chat, clock: FakeClock) -> None:
+    for _ in range(5):
+        await _look_up(chat, "Master's programme", ID_NUMBER, "2000-01-01")
+    assert "paused for you until" in chat.text()
+    # Even the right answer is refused while locked, and the user is told when to return.
+    await chat.say("/start")
+    await chat.press("Look up my student ID")
+    assert "paused for you until 2026-09-01 11:15" in chat.text()  # 03:15 UTC in Taipei
+    clock.advance(minutes=16)
+    answer = await _look_up(chat, "Master's programme", ID_NUMBER, "1996-01-02")
+    assert "Your student ID is 211300001." in answer
+
+
+@pytest.mark.usefixtures("student")
+async def test_the_lock_of_one_user_does_not_lock_another(engine: Engine) -> None:
+    attacker = Chat(engine, user="attacker")
+    for _ in range(5):
+        await _look_up(attacker, "Master's programme", ID_NUMBER, "2000-01-01")
+    answer = await _look_up(Chat(engine, user="owner"), "Master's programme", ID_NUMBER, "85/01/02")
+    assert "Your student ID is 211300001." in answer
+
+
+@pytest.mark.usefixtures("student")
+async def test_one_id_number_has_a_daily_cap_across_users(engine: Engine) -> None:
+    for n in range(10):  # the demo profile's lookups_per_id_per_day
+        await _look_up(Chat(engine, user=f"u{n}"), "Master's programme", ID_NUMBER, "85/01/02")
+    answer = await _look_up(Chat(engine, user="u10"), "Master's programme", ID_NUMBER, "85/01/02")
+    assert "looked up too often today" in answer
+    assert "211300001" not in answer
+
+
+@pytest.mark.usefixtures("student")
+async def test_every_attempt_is_audited_without_personal_data(
+    engine: Engine, services: Services
+) -> None:
+    await _look_up(Chat(engine, user="hit"), "Master's programme", ID_NUMBER, "85/01/02")
+    await _look_up(Chat(engine, user="miss"), "Master's programme", ID_NUMBER, "85/01/03")
+    async with services.sessions() as session:
+        events = (await session.scalars(select(AuditEvent).order_by(AuditEvent.id))).all()
+        dump = (await session.execute(text("SELECT * FROM audit_events"))).all()
+    assert [(e.flow, e.action, e.outcome) for e in events] == [
+        ("student_id", "lookup", "match"),
+        ("student_id", "lookup", "no_match"),
+    ]
+    assert events[0].actor == services.pii.chat_user("test", "hit")
+    for forbidden in (ID_NUMBER, "1996-01-02", "85/01/02", "hit", "miss"):
+        assert forbidden not in repr(dump)

@@ -1,0 +1,70 @@
+"""The architecture's import rules (DESIGN.md): core never imports bot; flows import no SDK."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAT_SDKS = ("telegram", "slack_bolt", "slack_sdk", "linebot", "aiogram")
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Top-level names of every module a file imports, however it is written."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute | ast.Name)
+            and getattr(node.func, "attr", getattr(node.func, "id", "")) == "import_module"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            names.add(node.args[0].value.split(".")[0])
+    return names
+
+
+def violations(folder: Path, forbidden: tuple[str, ...]) -> list[str]:
+    return [
+        f"{path.relative_to(folder.parent)} imports {name}"
+        for path in sorted(folder.rglob("*.py"))
+        for name in sorted(imported_modules(path) & set(forbidden))
+    ]
+
+
+def test_core_never_imports_bot() -> None:
+    assert violations(ROOT / "core", ("bot",)) == []
+
+
+def test_conversations_import_no_chat_sdk() -> None:
+    assert violations(ROOT / "bot" / "conversations", CHAT_SDKS) == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import bot.engine\n",
+        "from bot import flow\n",
+        "from bot.types import Text\n",
+        "import importlib\nimportlib.import_module('bot.cli')\n",
+        "def f():\n    import bot\n",
+    ],
+)
+def test_the_rule_checker_catches_each_way_of_importing(tmp_path: Path, source: str) -> None:
+    (tmp_path / "core").mkdir()
+    (tmp_path / "core" / "bad.py").write_text(source)
+    assert violations(tmp_path / "core", ("bot",)) == ["core/bad.py imports bot"]
+
+
+def test_the_rule_checker_ignores_relative_and_lookalike_imports(tmp_path: Path) -> None:
+    (tmp_path / "core").mkdir()
+    (tmp_path / "core" / "fine.py").write_text("from . import bots\nimport botocore\n")
+    assert violations(tmp_path / "core", ("bot",)) == []
