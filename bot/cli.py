@@ -205,14 +205,24 @@ def seed_demo() -> None:
     _run(lambda: _seed(services))
 
 
-@db_app.command("import")
+def _import_help() -> str:
+    from core.directory_import import COLUMNS
+
+    columns = "\n\n".join(f"{name}: {text}" for name, text in COLUMNS.items())
+    return (
+        "Load people from a CSV file (UTF-8, header row). Every row is validated; when any "
+        "row is bad nothing is imported (bad rows are listed by line number) unless "
+        "--skip-bad. People already present are skipped.\n\nColumns:\n\n" + columns
+    )
+
+
+@db_app.command("import", help=_import_help())
 def import_csv(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     skip_bad: Annotated[
         bool, typer.Option("--skip-bad", help="Import the good rows even if some are bad.")
     ] = False,
 ) -> None:
-    """Load people from a CSV file (UTF-8, header row). Columns are listed below."""
     from core.directory_import import import_rows, parse_rows
 
     settings = _settings()
@@ -244,7 +254,7 @@ def import_csv(
                         pii=services.pii,
                         password_hash=unusable,
                         now=services.clock.now(),
-                        progress=lambda n: progress.update(task, advance=n),
+                        progress=lambda n: progress.update(task, completed=n),
                     )
             out.print(f"Imported: {report}")
         finally:

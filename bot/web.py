@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import html
+
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
 from bot.services import Services
@@ -21,4 +23,25 @@ def create_app(services: Services) -> Starlette:
             return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
         return JSONResponse({"status": "ok", "database": "ok", "profile": services.profile.name})
 
-    return Starlette(routes=[Route("/healthz", healthz)])
+    async def index(_request: Request) -> HTMLResponse:
+        names = services.profile.display_name
+        return HTMLResponse(
+            INDEX.format(zh=html.escape(names.zh_TW), en=html.escape(names.en)),
+            headers={"Referrer-Policy": "no-referrer"},
+        )
+
+    return Starlette(routes=[Route("/", index), Route("/healthz", healthz)])
+
+
+INDEX = """<!doctype html>
+<html lang="zh-Hant-TW"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{zh} 帳號服務 / {en} account helpdesk</title></head>
+<body><main>
+<h1>{zh} 帳號服務</h1>
+<p>請在聊天中使用帳號服務：查詢學號、忘記密碼、信箱狀態、數位校友證。</p>
+<h1 lang="en">{en} account helpdesk</h1>
+<p lang="en">Use the account services in chat: student ID lookup, forgotten passwords,
+mailbox status, the digital alumni card.</p>
+</main></body></html>
+"""

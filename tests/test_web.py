@@ -27,3 +27,12 @@ async def test_healthz_reports_503_when_the_database_is_unreachable(services: Se
     await broken.engine.dispose()
     assert response.status_code == 503
     assert response.json()["database"] == "down"
+
+
+async def test_the_home_page_names_the_institution_in_both_languages(services: Services) -> None:
+    transport = httpx.ASGITransport(app=create_app(services))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/")
+    assert response.status_code == 200
+    assert "示範大學 帳號服務" in response.text and "Demo University" in response.text
+    assert response.headers["referrer-policy"] == "no-referrer"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import queue
 import signal
 import subprocess
@@ -11,26 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import TEST_SECRET
-
 HELPDESK = str(Path(sys.executable).with_name("helpdesk"))
-
-
-@pytest.fixture
-def env(database_url: str, tmp_path: Path) -> dict[str, str]:
-    environment = dict(os.environ)
-    environment.update(
-        HELPDESK_HOME=str(tmp_path / "var"),
-        DATABASE_URL=database_url,
-        HELPDESK_SECRET_KEY=TEST_SECRET,
-        HELPDESK_ARGON2_TIME_COST="2",
-        HELPDESK_ARGON2_MEMORY_KIB="19456",
-        HELPDESK_ARGON2_PARALLELISM="1",
-        COLUMNS="200",
-    )
-    return environment
 
 
 def chat(env: dict[str, str], lang: str, lines: list[str]) -> str:
@@ -85,9 +65,9 @@ def test_end_of_input_exits_cleanly_and_an_unknown_flag_value_is_refused(
 class Process:
     """A running ``helpdesk chat`` whose output is read line by line."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], command: str = "chat") -> None:
         self.proc = subprocess.Popen(
-            [HELPDESK, "chat", "--lang", "en"],
+            [HELPDESK, command, "--lang", "en"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

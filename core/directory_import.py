@@ -1,0 +1,452 @@
+"""Load people into the directory from a CSV file the registry exports.
+
+Every row is checked before anything is written, and an error names the line and
+what is wrong with it, never the ID number or birthday it holds: error lists end up
+in terminals, tickets and mails (DESIGN.md, security rules).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import re
+import unicodedata
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TextIO
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.birthdays import ROC_OFFSET, BirthdayProblem, InvalidBirthday, parse_birthday
+from core.idnumbers import IdNumber, IdProblem, InvalidIdNumber, parse_id_number
+from core.models import (
+    Account,
+    Mailbox,
+    MailboxCondition,
+    Person,
+    RecordStatus,
+    Role,
+    StudentRecord,
+)
+from core.pii import PiiHasher
+from core.profiles import Profile
+
+COLUMNS: dict[str, str] = {
+    "id_number": "National ID or resident certificate number (full-width accepted).",
+    "birthday": "Birthday: 1996-01-02, 19960102, ROC 85/01/02 or 850102.",
+    "name_zh": "Name in Chinese, e.g. 林明志.",
+    "name_en": "Name in passport style, e.g. Lin Ming-Zhi.",
+    "role": "student, staff or alumnus.",
+    "student_id": "Student ID in the profile's format; empty for staff.",
+    "degree_level": "A degree level code of the profile, e.g. master; empty for staff.",
+    "department": "Department name; empty for staff.",
+    "entry_year": "Year of entry, Gregorian (2024) or ROC (113); empty for staff.",
+    "status": "enrolled, suspended, returning, graduated or withdrawn; empty for staff.",
+    "email": "Notification address off campus (optional).",
+}
+
+# Columns that describe an enrolment: required for students and alumni, empty for staff.
+_RECORD_COLUMNS = ("student_id", "degree_level", "department", "entry_year", "status")
+
+# Rows added between flushes, so a progress bar moves while the database works.
+_FLUSH_EVERY = 200
+
+# Enough for the IN lists of one query on every backend (SQLite allows 32766 parameters).
+_CHUNK = 500
+
+# A column name we may echo back; anything else could be a value from a data row.
+_NAME = re.compile(r"[a-z][a-z0-9_ ]{0,30}")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+
+_ID_REASONS = {
+    IdProblem.EMPTY: "id_number: empty",
+    IdProblem.TOO_LONG: "id_number: far too long",
+    IdProblem.BAD_LENGTH: "id_number: must be 10 characters",
+    IdProblem.BAD_FIRST_LETTER: "id_number: must start with a letter",
+    IdProblem.BAD_SECOND_CHARACTER: "id_number: the second character must be 1, 2, 8, 9 or A-D",
+    IdProblem.NOT_DIGITS: "id_number: the last 8 characters must be digits",
+    IdProblem.CHECK_DIGIT: "id_number: the check digit does not match",
+    IdProblem.OLD_RESIDENT_EXPIRED: "id_number: old-form resident numbers ended 2031-01-01",
+}
+
+_BIRTHDAY_REASONS = {
+    BirthdayProblem.EMPTY: "birthday: empty",
+    BirthdayProblem.TOO_LONG: "birthday: far too long",
+    BirthdayProblem.UNRECOGNISED: "birthday: not a date; write 1996-01-02, 19960102 or 85/01/02",
+    BirthdayProblem.IMPOSSIBLE_DATE: "birthday: no such date",
+    BirthdayProblem.IN_FUTURE: "birthday: in the future",
+    BirthdayProblem.TOO_OLD: "birthday: before 1900",
+}
+
+
+class AccountKind(StrEnum):
+    """What an Account is a login for."""
+
+    PORTAL = "portal"
+    ALUMNI = "alumni"
+    STAFF = "staff"
+
+
+@dataclass
+class ImportRow:
+    """One valid person from the file; the birthday stays out of repr."""
+
+    line: int
+    id_number: IdNumber
+    birthday: dt.date = field(repr=False)
+    name_zh: str
+    name_en: str
+    role: Role
+    student_id: str | None = None
+    degree_level: str | None = None
+    department: str | None = None
+    entry_year: int | None = None
+    status: RecordStatus | None = None
+    email: str | None = None
+
+
+@dataclass(frozen=True)
+class RowError:
+    """What is wrong on one line of the file; never the personal data itself."""
+
+    line: int
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    """What an import added and what it found already present."""
+
+    added: int = 0
+    existing: int = 0
+    students: int = 0
+    staff: int = 0
+    alumni: int = 0
+    mailboxes: int = 0
+
+
+def parse_rows(
+    lines: Iterable[str] | TextIO, *, profile: Profile, today: dt.date
+) -> tuple[list[ImportRow], list[RowError]]:
+    """Validate every row; return the good rows and an error for each problem found."""
+    reader = csv.reader(lines)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return [], [RowError(1, "the file is empty; the first line must name the columns")]
+    names = [cell.strip().lstrip("\ufeff").strip().lower() for cell in header]
+    if header_problem := _check_header(names):
+        return [], [RowError(1, header_problem)]
+
+    rows: list[ImportRow] = []
+    errors: list[RowError] = []
+    seen_ids: dict[str, int] = {}
+    seen_student_ids: dict[str, int] = {}
+    # Count lines as the file does: a quoted value may span several.
+    next_line = reader.line_num + 1
+    for cells in reader:
+        line, next_line = next_line, reader.line_num + 1
+        if not any(cell.strip() for cell in cells):
+            continue
+        if len(cells) != len(names):
+            errors.append(RowError(line, f"expected {len(names)} values, found {len(cells)}"))
+            continue
+        # NFKC folds full-width letters and digits, which Chinese keyboards often type.
+        values = {
+            name: unicodedata.normalize("NFKC", cell).strip()
+            for name, cell in zip(names, cells, strict=True)
+        }
+        row, problems = _parse_row(line, values, profile=profile, today=today)
+        if row is not None:
+            first = seen_ids.setdefault(row.id_number.value, line)
+            if first != line:
+                problems.append(f"id_number: the same ID number is already on line {first}")
+            if row.student_id is not None:
+                first = seen_student_ids.setdefault(row.student_id, line)
+                if first != line:
+                    problems.append(f"student_id: the same student ID is already on line {first}")
+        errors.extend(RowError(line, problem) for problem in problems)
+        if row is not None and not problems:
+            rows.append(row)
+    return rows, errors
+
+
+def _check_header(names: list[str]) -> str | None:
+    if not set(names) & COLUMNS.keys():
+        # Likely a file without a header, whose first line is someone's data: name none of it.
+        return "header: the first line must name the columns: " + ", ".join(COLUMNS)
+    missing = [name for name in COLUMNS if name not in names]
+    unknown = [name if _NAME.fullmatch(name) else "?" for name in names if name not in COLUMNS]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    problems = [
+        f"{label}: {', '.join(found)}"
+        for label, found in (("missing", missing), ("unknown", unknown), ("twice", twice))
+        if found
+    ]
+    return "header: columns " + "; ".join(problems) if problems else None
+
+
+def _parse_row(
+    line: int, values: dict[str, str], *, profile: Profile, today: dt.date
+) -> tuple[ImportRow | None, list[str]]:
+    problems: list[str] = []
+    id_number: IdNumber | None = None
+    birthday: dt.date | None = None
+    role: Role | None = None
+    try:
+        id_number = parse_id_number(values["id_number"], today=today)
+    except InvalidIdNumber as exc:
+        problems.append(_ID_REASONS[exc.problem])
+    try:
+        birthday = parse_birthday(values["birthday"], today=today)
+    except InvalidBirthday as exc:
+        problems.append(_BIRTHDAY_REASONS[exc.problem])
+    for name, limit in (("name_zh", 100), ("name_en", 200), ("department", 100)):
+        if len(values[name]) > limit:
+            problems.append(f"{name}: longer than {limit} characters")
+    problems += [f"{name}: empty" for name in ("name_zh", "name_en") if not values[name]]
+    try:
+        role = Role(values["role"].lower())
+    except ValueError:
+        problems.append("role: must be student, staff or alumnus")
+    if role is Role.STAFF:
+        problems += [f"{name}: must be empty for staff" for name in _RECORD_COLUMNS if values[name]]
+    elif role is not None:
+        problems += [
+            f"{name}: required for {'an alumnus' if role is Role.ALUMNUS else 'a student'}"
+            for name in _RECORD_COLUMNS
+            if not values[name]
+        ]
+    email = values["email"].lower() or None
+    if email is not None and (len(email) > 254 or not _EMAIL.fullmatch(email)):
+        problems.append("email: not an e-mail address")
+
+    student_id = values["student_id"] or None
+    if student_id and not re.fullmatch(profile.accounts.student_id_pattern, student_id):
+        problems.append("student_id: does not match the profile's student ID format")
+    degree_level = values["degree_level"].lower() or None
+    if degree_level and profile.degree_level(degree_level) is None:
+        codes = ", ".join(level.code for level in profile.degree_levels)
+        problems.append(f"degree_level: not one of the profile's levels ({codes})")
+    year = entry_year(values["entry_year"], today=today) if values["entry_year"] else None
+    if values["entry_year"] and year is None:
+        problems.append(
+            f"entry_year: must be a year from 1950 to {today.year + 1} "
+            f"(or ROC 39 to {today.year + 1 - ROC_OFFSET})"
+        )
+    status = _status(values["status"], role, problems)
+
+    if problems or id_number is None or birthday is None or role is None:
+        return None, problems
+    return ImportRow(
+        line=line,
+        id_number=id_number,
+        birthday=birthday,
+        name_zh=values["name_zh"],
+        name_en=values["name_en"],
+        role=role,
+        student_id=student_id,
+        degree_level=degree_level,
+        department=values["department"] or None,
+        entry_year=year,
+        status=status,
+        email=email,
+    ), problems
+
+
+def _status(text: str, role: Role | None, problems: list[str]) -> RecordStatus | None:
+    if not text:
+        return None
+    try:
+        status = RecordStatus(text.lower())
+    except ValueError:
+        problems.append("status: must be enrolled, suspended, returning, graduated or withdrawn")
+        return None
+    if role is Role.ALUMNUS and status is not RecordStatus.GRADUATED:
+        problems.append("status: an alumnus's record must be graduated")
+    return status
+
+
+def entry_year(text: str, *, today: dt.date) -> int | None:
+    """A Gregorian year from 1950 to next year, from a Gregorian or ROC (2-3 digit) year."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 4:
+        return None
+    year = int(text) + (ROC_OFFSET if len(text) < 4 else 0)
+    return year if 1950 <= year <= today.year + 1 else None
+
+
+@dataclass
+class DirectoryKeys:
+    """Unique values already taken, in the database or earlier in this batch."""
+
+    id_hashes: set[str] = field(default_factory=set)
+    student_ids: set[str] = field(default_factory=set)
+    usernames: set[str] = field(default_factory=set)
+    addresses: set[str] = field(default_factory=set)
+
+    @classmethod
+    async def load(
+        cls, session: AsyncSession, *, id_hashes: Collection[str], student_ids: Collection[str]
+    ) -> DirectoryKeys:
+        """Read which of these keys exist, and every account name and mailbox address."""
+        keys = cls()
+        for column, wanted, found in (
+            (Person.id_number_hash, list(id_hashes), keys.id_hashes),
+            (StudentRecord.student_id, list(student_ids), keys.student_ids),
+        ):
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                found.update(await session.scalars(select(column).where(column.in_(chunk))))
+        keys.usernames.update(await session.scalars(select(Account.username)))
+        keys.addresses.update(a.lower() for a in await session.scalars(select(Mailbox.address)))
+        return keys
+
+
+def mailbox_name(name_en: str) -> str:
+    """A mailbox name from a passport-style name: "Lin Ming-Zhi" becomes "mingzhi.lin"."""
+    ascii_name = unicodedata.normalize("NFKD", name_en).encode("ascii", "ignore").decode()
+    parts = [re.sub(r"[^a-z0-9]", "", part) for part in ascii_name.lower().split()]
+    parts = [part for part in parts if part]
+    if not parts:
+        return "staff"
+    family, given = parts[0], "".join(parts[1:])
+    return f"{given}.{family}" if given else family
+
+
+def _free_staff_name(name_en: str, keys: DirectoryKeys, domain: str) -> str:
+    """The mailbox name for a staff member, numbered when the plain one is taken."""
+    base = mailbox_name(name_en)
+    for candidate in (base, *(f"{base}{n}" for n in range(2, 10_000))):
+        if candidate not in keys.usernames and f"{candidate}@{domain}" not in keys.addresses:
+            return candidate
+    raise ValueError("no free mailbox name left")
+
+
+def add_person(
+    session: AsyncSession,
+    row: ImportRow,
+    keys: DirectoryKeys,
+    *,
+    profile: Profile,
+    pii: PiiHasher,
+    password_hash: str,
+    now: dt.datetime,
+) -> Person | None:
+    """Add one person with their record, account and mailbox; None if already present."""
+    id_hash = pii.id_number(row.id_number.value)
+    domain = profile.accounts.mail_domain.lower()
+    username: str | None = None
+    address: str | None = None
+    kind = AccountKind.STAFF
+    if row.role is Role.STAFF:
+        username = _free_staff_name(row.name_en, keys, domain)
+        address = f"{username}@{domain}"
+    elif row.student_id is not None and row.role is Role.ALUMNUS:
+        kind, username = AccountKind.ALUMNI, profile.accounts.alumni_account_for(row.student_id)
+    elif row.student_id is not None:
+        kind, username = AccountKind.PORTAL, row.student_id
+        # A profile without a campus mail format gets no student mailbox: we do not guess one.
+        address = (profile.accounts.campus_mail_for(row.student_id) or "").lower() or None
+    if (
+        id_hash in keys.id_hashes
+        or row.student_id in keys.student_ids
+        or username in keys.usernames
+        or address in keys.addresses
+    ):
+        return None
+
+    person = Person(
+        name_zh=row.name_zh,
+        name_en=row.name_en,
+        role=row.role,
+        id_number_hash=id_hash,
+        birthday_hash=pii.birthday(row.birthday),
+        id_number_masked=row.id_number.masked(),
+        notification_email=row.email,
+        created_at=now,
+    )
+    keys.id_hashes.add(id_hash)
+    if row.student_id is not None:
+        if row.degree_level is None or row.department is None or row.entry_year is None:
+            raise ValueError("a student ID needs a degree level, department and entry year")
+        keys.student_ids.add(row.student_id)
+        person.records.append(
+            StudentRecord(
+                student_id=row.student_id,
+                degree_level=row.degree_level,
+                department=row.department,
+                entry_year=row.entry_year,
+                status=row.status or RecordStatus.ENROLLED,
+            )
+        )
+    if username is not None:
+        keys.usernames.add(username)
+        # Seed 003, DESIGN.md: a school-set first password must be changed at first login.
+        person.accounts.append(
+            Account(
+                username=username,
+                kind=kind,
+                password_hash=password_hash,
+                password_changed_at=now,
+                must_change=True,
+            )
+        )
+    if address is not None:
+        keys.addresses.add(address)
+        person.mailboxes.append(
+            Mailbox(
+                address=address,
+                condition=MailboxCondition.NORMAL,
+                quota_used_kb=0,
+                quota_limit_kb=profile.mail.default_quota_kb,
+                notification_address=row.email,
+                password_hash=password_hash,
+                password_changed_at=now,
+                created_at=now,
+            )
+        )
+    session.add(person)
+    return person
+
+
+async def import_rows(
+    session: AsyncSession,
+    rows: Iterable[ImportRow],
+    *,
+    profile: Profile,
+    pii: PiiHasher,
+    password_hash: str,
+    now: dt.datetime,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Add the rows in the caller's transaction; ``progress`` gets the count of rows done."""
+    rows = list(rows)
+    keys = await DirectoryKeys.load(
+        session,
+        id_hashes={pii.id_number(row.id_number.value) for row in rows},
+        student_ids={row.student_id for row in rows if row.student_id},
+    )
+    report = ImportReport()
+    for done, row in enumerate(rows, start=1):
+        person = add_person(
+            session, row, keys, profile=profile, pii=pii, password_hash=password_hash, now=now
+        )
+        if person is None:
+            report.existing += 1
+        else:
+            report.added += 1
+            report.mailboxes += len(person.mailboxes)
+            if row.role is Role.STUDENT:
+                report.students += 1
+            elif row.role is Role.STAFF:
+                report.staff += 1
+            else:
+                report.alumni += 1
+        if done % _FLUSH_EVERY == 0:
+            await session.flush()
+        if progress is not None:
+            progress(done)
+    await session.flush()
+    return report

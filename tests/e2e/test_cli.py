@@ -1,0 +1,91 @@
+"""The README's run command and the directory commands, as subprocesses."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.e2e.test_console import HELPDESK, Process
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def helpdesk(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [HELPDESK, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_run_seeds_the_demo_directory_serves_the_web_app_and_chats(
+    env: dict[str, str],
+) -> None:
+    port = _free_port()
+    env = {**env, "HELPDESK_WEB_PORT": str(port)}
+    process = Process(env, "run")
+    try:
+        process.wait_for("What can I help you with?", timeout=90)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except httpx.ConnectError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        assert health.json()["status"] == "ok"
+        # 林明志 of the demo directory (core.demo_data.DEMO_PEOPLE) finds his student ID.
+        for line in ("1", "2", "A128573490", "90/3/14"):
+            process.send(line)
+        assert "Your student ID is 211303001." in process.wait_for("211303001")
+    finally:
+        process.kill()
+
+
+def test_seed_demo_twice_adds_nothing_the_second_time(env: dict[str, str]) -> None:
+    first = helpdesk(env, "db", "seed-demo")
+    second = helpdesk(env, "db", "seed-demo")
+    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
+    assert "people=300" in first.stdout
+    assert "people=0" in second.stdout and "skipped=300" in second.stdout
+
+
+CSV_HEADER = (
+    "id_number,birthday,name_zh,name_en,role,student_id,degree_level,department,"
+    "entry_year,status,email\n"
+)
+
+
+def test_import_refuses_a_file_with_a_bad_row_and_names_the_line(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    path = tmp_path / "people.csv"
+    path.write_text(
+        CSV_HEADER
+        + "A128573490,2001-03-14,林明志,Lin Ming-Zhi,student,211303001,master,CS,113,enrolled,\n"
+        + "A123456788,2001-03-14,王小明,Wang Xiao-Ming,student,211303002,master,CS,113,enrolled,\n",
+        encoding="utf-8",
+    )
+    refused = helpdesk(env, "db", "import", str(path))
+    assert refused.returncode == 1
+    assert "line 3: id_number: the check digit does not match" in refused.stderr
+    assert "A123456788" not in refused.stderr + refused.stdout
+    assert "nothing imported" in refused.stderr
+
+    skipped = helpdesk(env, "db", "import", str(path), "--skip-bad")
+    assert skipped.returncode == 0, skipped.stderr
+    assert "added=1" in skipped.stdout
