@@ -131,9 +131,11 @@ def run(lang: LangOption = None) -> None:
     _setup_logging("WARNING")
     migrate.upgrade(settings.sqlalchemy_url)
     services = build_services(settings)
-    _run(lambda: _seed(services, quiet=True))
 
     async def main() -> None:
+        # One event loop for everything: pooled asyncpg connections belong to the loop
+        # that opened them.
+        await _seed(services, quiet=True)
         config = uvicorn.Config(
             create_app(services),
             host=settings.web_host,

@@ -89,3 +89,21 @@ def test_import_refuses_a_file_with_a_bad_row_and_names_the_line(
     skipped = helpdesk(env, "db", "import", str(path), "--skip-bad")
     assert skipped.returncode == 0, skipped.stderr
     assert "added=1" in skipped.stdout
+
+
+def test_a_profile_with_a_bad_field_stops_the_start_naming_file_and_field(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    from core.resources import profiles_dir
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        (profiles_dir() / "demo.toml")
+        .read_text(encoding="utf-8")
+        .replace("min_length = 8", 'min_length = "eight"'),
+        encoding="utf-8",
+    )
+    result = helpdesk({**env, "HELPDESK_PROFILE": str(bad)}, "chat")
+    assert result.returncode == 2
+    assert str(bad) in result.stderr.replace("\n", "")
+    assert "password_policy.min_length" in result.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import pytest
 from sqlalchemy import select, text
@@ -184,3 +185,47 @@ async def test_every_attempt_is_audited_without_personal_data(
     assert events[0].actor == services.pii.chat_user("test", "hit")
     for forbidden in (ID_NUMBER, "1996-01-02", "85/01/02", "hit", "miss"):
         assert forbidden not in repr(dump)
+
+
+@pytest.mark.usefixtures("student")
+async def test_no_log_line_or_audit_row_holds_an_id_number_or_birthday(
+    engine: Engine, services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)  # SQL and parameters too
+    try:
+        chat = Chat(engine, user="logged")
+        await _look_up(chat, "Master's programme", ID_NUMBER, "85/01/02")
+        await _look_up(chat, "Master's programme", "A123456788", "1996-01-02")
+        await _look_up(chat, "Master's programme", ID_NUMBER, "1996-01-03")
+    finally:
+        logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
+    async with services.sessions() as session:
+        audit_rows = repr((await session.execute(text("SELECT * FROM audit_events"))).all())
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "step channel=test" in logged  # the capture did see the engine's lines
+    for secret in (
+        ID_NUMBER,
+        ID_NUMBER.lower(),
+        "A123456788",
+        "1996-01-02",
+        "1996-01-03",
+        "85/01/02",
+        "19960102",
+    ):
+        assert secret not in logged
+        assert secret not in audit_rows
+
+
+@pytest.mark.usefixtures("student")
+async def test_the_global_cap_per_minute_answers_busy(services: Services, clock: FakeClock) -> None:
+    limits = services.profile.limits.model_copy(update={"lookups_global_per_minute": 2})
+    services.profile = services.profile.model_copy(update={"limits": limits})
+    engine = Engine(services)
+    for n in range(2):
+        await _look_up(Chat(engine, user=f"g{n}"), "Master's programme", ID_NUMBER, "85/01/02")
+    answer = await _look_up(Chat(engine, user="g2"), "Master's programme", ID_NUMBER, "85/01/02")
+    assert "Many people are asking right now" in answer
+    clock.advance(seconds=61)
+    answer = await _look_up(Chat(engine, user="g3"), "Master's programme", ID_NUMBER, "85/01/02")
+    assert "Your student ID is 211300001." in answer
