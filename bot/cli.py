@@ -16,14 +16,17 @@ import uvicorn
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+from sqlalchemy.exc import OperationalError
 
 from bot import conversations  # noqa: F401  (registers the flows)
-from bot.adapters.console import ConsoleChat
+from bot.adapters.console import CHANNEL, ConsoleChat
 from bot.engine import Engine
 from bot.services import Services, build_services
+from bot.types import Text
 from bot.web import create_app
 from core import migrate
 from core.errors import ConfigurationError
+from core.notices import take_pending
 from core.profiles import available_profiles, load_profile
 from core.settings import Settings
 
@@ -89,11 +92,29 @@ async def _chat(services: Services, lang: str | None) -> None:
         if chat is not None:
             chat.notice(f"✉ mail to {to} written to {path}")
 
+    async def background_work() -> None:
+        """Send queued mail and show notices for this chat (e.g. from the password page)."""
+        assert chat is not None
+        await services.mail_worker.run_once()
+        notices = await take_pending(
+            services.sessions, channel=CHANNEL, chat_id=chat.user, now=services.clock.now()
+        )
+        chat.render([Text(notice.text) for notice in notices])
+
+    async def poll() -> None:
+        while True:
+            await asyncio.sleep(2)
+            with contextlib.suppress(OperationalError, OSError):
+                await background_work()
+
     services.mail_worker.mailer.on_written = on_mail  # type: ignore[attr-defined]
-    chat = ConsoleChat(Engine(services), lang=lang, after_step=services.mail_worker.run_once)
+    chat = ConsoleChat(Engine(services), lang=lang, after_step=background_work)
+    poller = asyncio.create_task(poll()) if chat.interactive else None
     try:
         await chat.run()
     finally:
+        if poller is not None:
+            poller.cancel()
         await services.close()
 
 

@@ -21,13 +21,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import commands
 from bot.flow import CHOICES_KEY, REGISTRY, Answer, Context, Flow, Step, menu_flows
 from bot.services import Services
-from bot.text import clean_input, fold
-from bot.types import Incoming, Reply, Text
+from bot.text import clean_input, fold, looks_like_password
+from bot.types import DeleteUserMessage, Incoming, Reply, Text
 from core.i18n import DEFAULT_LOCALE, LOCALES, N_, Translator, normalise_locale
 from core.models import ChatIdentity, ConversationState, ProcessedDelivery
 
 log = logging.getLogger(__name__)
 
+PASTED_PASSWORD = N_(
+    "That looks like a password. Never send a password in a chat: chat history is kept "
+    "on the platform's servers. I removed your message where this app lets me; if it is "
+    "still there, delete it yourself, and if it is a real password, change it. I will "
+    "send you a link to a page where you can set a password safely."
+)
 LANGUAGE_NAMES = {"zh_TW": "中文（臺灣）", "en": "English"}
 
 
@@ -204,6 +210,10 @@ class Engine:
                 answer = Answer(choice=command)
             elif not text:
                 replies.append(Text(ctx._("I can only read text. Please type your answer.")))
+            elif looks_like_password(text) and _match_choice(text, offered) is None:
+                # Chat history lives on the platform's servers: never keep a password there.
+                replies.append(DeleteUserMessage(incoming.message_id))
+                replies.append(Text(ctx._(PASTED_PASSWORD)))
             else:
                 answer = Answer(text=text, choice=_match_choice(text, offered))
 

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.clock import Clock, SystemClock
 from core.db import create_engine, session_factory
-from core.mail import Mailer, MailWorker, OutboxMailer
+from core.mail import Mailer, MailWorker, OutboxMailer, SmtpMailer
 from core.passwords import PasswordHasher
 from core.pii import PiiHasher
 from core.profiles import Profile, load_profile
@@ -46,7 +46,11 @@ def build_services(
     engine = create_engine(settings.sqlalchemy_url)
     sessions = session_factory(engine)
     clock = clock or SystemClock()
-    mailer = mailer or OutboxMailer(settings.outbox_dir, on_written=on_mail_written)
+    if mailer is None:
+        if settings.smtp_host:
+            mailer = SmtpMailer.from_settings(settings)
+        else:
+            mailer = OutboxMailer(settings.outbox_dir, on_written=on_mail_written)
     return Services(
         settings=settings,
         profile=profile,

@@ -16,6 +16,29 @@ def clean_input(text: str) -> str:
     ).strip()
 
 
+def looks_like_password(text: str) -> bool:
+    """A message shaped like a pasted password: one word, 8-64 characters, 3+ classes.
+
+    ID numbers (letter + digits), student IDs, dates and addresses have fewer classes
+    or an '@', so they are not mistaken for one.
+    """
+    text = "".join(
+        ch for ch in unicodedata.normalize("NFKC", text) if unicodedata.category(ch) != "Cf"
+    )
+    if not 8 <= len(text) <= 64 or any(ch.isspace() for ch in text) or "@" in text:
+        return False
+    if text.startswith(("/", "http://", "https://")):
+        return False
+    classes = (
+        any(ch.isupper() for ch in text),
+        any(ch.islower() for ch in text),
+        any(ch.isdigit() for ch in text),
+        # Separators of IDs and dates (A-123456789, 1996/01/02) are not symbols here.
+        any(not ch.isalnum() and ch not in "-./" for ch in text),
+    )
+    return sum(classes) >= 3
+
+
 def fold(text: str) -> str:
     """Compare form: full-width to ASCII, no invisible format marks, case-folded."""
     text = unicodedata.normalize("NFKC", text)

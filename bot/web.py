@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
+from bot.password_page import PasswordPage
 from bot.services import Services
+
+STATIC = Path(__file__).parent / "static"
 
 
 def create_app(services: Services) -> Starlette:
@@ -30,7 +35,14 @@ def create_app(services: Services) -> Starlette:
             headers={"Referrer-Policy": "no-referrer"},
         )
 
-    return Starlette(routes=[Route("/", index), Route("/healthz", healthz)])
+    return Starlette(
+        routes=[
+            Route("/", index),
+            Route("/healthz", healthz),
+            *PasswordPage(services).routes(),
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        ]
+    )
 
 
 INDEX = """<!doctype html>

@@ -16,11 +16,14 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Protocol
 
+import aiosmtplib
+from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock
 from core.models import MailStatus, OutboundMail
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,62 @@ class OutboxMailer:
         return str(path)
 
 
+class SmtpMailer:
+    """Sends each message to an SMTP server (aiosmtplib, one connection per message).
+
+    Failures are left to the caller: aiosmtplib's ``SMTPException`` (connection
+    refused, timeout, a refused command) and ``OSError`` reach ``MailWorker``, which
+    keeps the row queued and retries it. Nothing here logs the message, whose body
+    may hold a one-time link.
+    """
+
+    def __init__(
+        self,
+        hostname: str,
+        port: int = 25,
+        *,
+        username: str | None = None,
+        password: SecretStr | None = None,
+        start_tls: bool = False,
+        timeout: float = 30.0,
+    ) -> None:
+        self.hostname = hostname
+        self.port = port
+        self.username = username
+        self.password = password
+        self.start_tls = start_tls
+        self.timeout = timeout
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, timeout: float = 30.0) -> SmtpMailer:
+        if not settings.smtp_host:
+            raise ValueError("SmtpMailer needs settings.smtp_host")
+        return cls(
+            settings.smtp_host,
+            settings.smtp_port,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            start_tls=settings.smtp_starttls,
+            timeout=timeout,
+        )
+
+    def __repr__(self) -> str:
+        return f"SmtpMailer({self.hostname}:{self.port}, starttls={self.start_tls})"
+
+    async def send(self, message: EmailMessage) -> str:
+        """Deliver ``message`` to its ``To`` recipients; return the server's reply text."""
+        _refused, reply = await aiosmtplib.send(
+            message,
+            hostname=self.hostname,
+            port=self.port,
+            username=self.username,
+            password=None if self.password is None else self.password.get_secret_value(),
+            start_tls=self.start_tls,
+            timeout=self.timeout,
+        )
+        return reply
+
+
 class MailWorker:
     """Sends queued mail; each row is claimed by one worker (SKIP LOCKED)."""
 
@@ -124,7 +183,9 @@ class MailWorker:
             for row in rows:
                 try:
                     await self.mailer.send(self._message(row))
-                except (OSError, TimeoutError) as exc:
+                except (OSError, TimeoutError, aiosmtplib.SMTPException) as exc:
+                    # A temporary failure: keep the row, retry later. Log the row id,
+                    # the attempt and the exception type only, never the body.
                     row.attempts += 1
                     row.last_error = type(exc).__name__
                     if row.attempts >= MAX_ATTEMPTS:

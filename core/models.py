@@ -306,3 +306,21 @@ class OutboundMail(Base):
     last_error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[dt.datetime]
     sent_at: Mapped[dt.datetime | None]
+
+
+class ChatNotice(Base):
+    """A message for a chat outside any turn (e.g. 'your password was changed').
+
+    Written in the same transaction as what it reports; each adapter delivers the
+    notices of its channel and marks them delivered.
+    """
+
+    __tablename__ = "chat_notices"
+    __table_args__ = (Index("ix_chat_notices_pending", "channel", "delivered_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[str] = mapped_column(String(128))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]
+    delivered_at: Mapped[dt.datetime | None]

@@ -48,8 +48,11 @@ class DegreeLevel(_Strict):
     name: LocalizedText
 
 
-CharClass = Literal["upper", "lower", "digit", "special"]
-CHAR_CLASSES: tuple[CharClass, ...] = ("upper", "lower", "digit", "special")
+CharClass = Literal["upper", "lower", "letter", "digit", "special"]
+CHAR_CLASSES: tuple[CharClass, ...] = ("upper", "lower", "letter", "digit", "special")
+# The four classes "k of 4" counts (seed 003); "letter" (upper or lower, seed 001's
+# 英數字) is only ever required, never counted.
+COUNTED_CLASSES: tuple[CharClass, ...] = ("upper", "lower", "digit", "special")
 
 
 class PasswordPolicy(_Strict):
@@ -58,6 +61,11 @@ class PasswordPolicy(_Strict):
     required_classes: list[CharClass] = Field(default_factory=list)
     min_classes: int = Field(default=0, ge=0, le=4)
     not_special: str = Field(default="", description="Characters that do not count as special.")
+    special_characters: str | None = Field(
+        default=None,
+        min_length=1,
+        description="When set, only these count as special (seed 003: ! $ # %).",
+    )
     history: int = Field(default=0, ge=0, le=24, description="Not equal to the last N passwords.")
     max_age_days: int | None = Field(default=None, ge=1)
     changed_before_must_change: dt.date | None = None
@@ -72,6 +80,11 @@ class PasswordPolicy(_Strict):
             raise ValueError("max_length is below min_length")
         if len(self.required_classes) > len(set(self.required_classes)):
             raise ValueError("required_classes lists a class twice")
+        if self.special_characters is not None:
+            if any(ch.isalnum() or ch.isspace() for ch in self.special_characters):
+                raise ValueError("special_characters lists a letter, digit or space")
+            if set(self.special_characters) & set(self.not_special):
+                raise ValueError("a character is both in special_characters and not_special")
         return self
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 from bot.services import Services
 from core.idnumbers import parse_id_number
-from core.models import Person, Role, StudentRecord
+from core.models import Account, Mailbox, MailboxCondition, Person, Role, StudentRecord
 
 
 async def add_student(
@@ -18,6 +18,9 @@ async def add_student(
     degree_level: str = "master",
     name_zh: str = "林明志",
     name_en: str = "Lin Ming-Zhi",
+    with_account: bool = False,
+    password: str = "Old-Passw0rd!",
+    campus_mail: bool = True,
 ) -> Person:
     number = parse_id_number(id_number)
     async with services.sessions() as session, session.begin():
@@ -43,4 +46,30 @@ async def add_student(
                 status="enrolled",
             )
         )
+        if with_account:
+            session.add(
+                Account(
+                    person_id=person.id,
+                    username=student_id,
+                    kind="portal",
+                    password_hash=services.passwords.hash_sync(password),
+                    password_changed_at=services.clock.now(),
+                    must_change=False,
+                )
+            )
+        address = services.profile.accounts.campus_mail_for(student_id)
+        if campus_mail and address:
+            session.add(
+                Mailbox(
+                    person_id=person.id,
+                    address=address,
+                    condition=MailboxCondition.NORMAL,
+                    quota_used_kb=0,
+                    quota_limit_kb=services.profile.mail.default_quota_kb,
+                    notification_address=None,
+                    password_hash=None,
+                    password_changed_at=None,
+                    created_at=services.clock.now(),
+                )
+            )
     return person

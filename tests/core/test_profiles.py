@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import string
 from pathlib import Path
 
 import pytest
@@ -166,6 +165,8 @@ def test_ntust_requires_all_four_classes_and_the_underscore_is_not_special() -> 
     assert policy.min_length == 8
     assert set(policy.required_classes) == {"upper", "lower", "digit", "special"}
     assert policy.not_special == "_"
+    # Any other symbol counts: seed 000 excludes only the underscore.
+    assert policy.special_characters is None
 
 
 def test_ntust_forbids_only_the_previous_password_and_expires_after_a_year() -> None:
@@ -196,9 +197,9 @@ def test_ntue_campus_mail_is_a_plus_student_id_at_grad_ntue() -> None:
 def test_ntue_needs_eight_characters_with_a_letter_a_digit_and_a_special() -> None:
     policy = load_profile("ntue").password_policy
     assert policy.min_length == 8
-    assert set(policy.required_classes) == {"digit", "special"}
-    # The third class, upper or lower, is the letter the seed asks for.
-    assert policy.min_classes == 3
+    # Seed 001: 英數字及特殊符號, a letter of either case, a digit and a special symbol.
+    assert set(policy.required_classes) == {"letter", "digit", "special"}
+    assert policy.min_classes == 0
 
 
 def test_ntue_first_login_password_is_the_last_five_id_digits_and_at_ntue() -> None:
@@ -253,9 +254,10 @@ def test_ntu_needs_eight_characters_from_three_of_four_classes_not_the_last_thre
 
 
 def test_ntu_counts_only_the_seeds_four_symbols_as_special() -> None:
-    not_special = set(load_profile("ntu").password_policy.not_special)
-    assert not_special.isdisjoint("!$#%")
-    assert set(string.punctuation) - set("!$#%") <= not_special
+    policy = load_profile("ntu").password_policy
+    assert policy.special_characters is not None
+    assert sorted(policy.special_characters) == sorted("!$#%")
+    assert policy.not_special == ""
 
 
 def test_ntu_first_login_password_is_the_national_id_or_resident_certificate() -> None:
@@ -270,6 +272,27 @@ def test_ntu_alumni_card_code_rotates_every_five_minutes() -> None:
 
 
 # --- bad profiles ----------------------------------------------------------------
+
+
+def test_special_characters_that_include_a_letter_are_refused(tmp_path: Path) -> None:
+    path = _demo_with(tmp_path, 'not_special = "_"', 'special_characters = "!a"')
+    with pytest.raises(ProfileError, match="letter, digit or space") as caught:
+        load_profile_file(path)
+    assert caught.value.field == "password_policy"
+
+
+def test_a_symbol_both_special_and_not_special_is_refused(tmp_path: Path) -> None:
+    path = _demo_with(tmp_path, 'not_special = "_"', 'not_special = "_"\nspecial_characters = "!_"')
+    with pytest.raises(ProfileError, match="both") as caught:
+        load_profile_file(path)
+    assert caught.value.field == "password_policy"
+
+
+def test_an_empty_special_characters_list_is_refused(tmp_path: Path) -> None:
+    path = _demo_with(tmp_path, 'not_special = "_"', 'special_characters = ""')
+    with pytest.raises(ProfileError) as caught:
+        load_profile_file(path)
+    assert caught.value.field == "password_policy.special_characters"
 
 
 def test_a_field_of_the_wrong_type_is_refused_naming_the_file_and_the_dotted_field(

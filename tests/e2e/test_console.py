@@ -30,10 +30,13 @@ def chat(env: dict[str, str], lang: str, lines: list[str]) -> str:
 def test_start_menu_language_and_cancel_in_english(env: dict[str, str]) -> None:
     out = chat(env, "en", ["/start", "/menu", "/language", "1", "/cancel"])
     assert "Hello! I am the account helpdesk of Demo University." in out
-    assert "What can I help you with?\n  1. Look up my student ID\n  2. Language / 語言" in out
+    assert (
+        "What can I help you with?\n  1. Look up my student ID\n  2. I forgot my password\n"
+        "  3. Change my password\n  4. Language / 語言\n  5. Help"
+    ) in out
     assert "Choose your language:\n  1. 中文（臺灣）\n  2. English" in out
     assert "已將語言設定為中文。" in out
-    assert out.rstrip().endswith("3. 說明")
+    assert out.rstrip().endswith("5. 說明")
     assert "目前沒有進行中的對話可以取消。" in out
 
 

@@ -1,0 +1,354 @@
+"""The password page a one-time link opens: reset (forgot) or change mode.
+
+GET only looks at the token; the form's POST consumes it, in the same transaction as
+the new password, so a failed attempt (policy, typo) leaves the link usable and two
+racing submissions cannot both succeed. Policy is checked live in the browser and
+again here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import json
+import secrets
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import update
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+
+from bot.services import Services
+from core import audit, tokens
+from core.accounts import Target, password_hashes, personal_words, store_password
+from core.i18n import DEFAULT_LOCALE, LOCALES, Translator, normalise_locale
+from core.mail import enqueue, mask_address
+from core.models import Account, ChatNotice, Mailbox, OneTimeToken
+from core.password_policy import Requirement, Violation, check, policy_as_json, requirements
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+CSRF_COOKIE = "helpdesk_csrf"
+MAX_PASSWORD = 1024
+MAX_WRONG_CURRENT = 5
+
+SECURITY_HEADERS = {
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "Pragma": "no-cache",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+
+
+class PasswordPage:
+    """Routes for ``/password/{token}``."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/password/{token}", self.page, methods=["GET", "POST"]),
+            Route("/password/{token}/ack", self.acknowledge, methods=["POST"]),
+        ]
+
+    # -- rendering -------------------------------------------------------------------
+
+    def _locale(self, request: Request, row: OneTimeToken | None) -> str:
+        """The page's language: the switch, else the chat's, else the browser's."""
+        asked = request.query_params.get("lang", "").replace("-", "_")
+        if asked in LOCALES:
+            return asked
+        stored = row.data.get("locale") if row is not None else None
+        if stored in LOCALES:
+            return str(stored)
+        accept = request.headers.get("accept-language", "")
+        return normalise_locale(accept.split(",")[0]) or DEFAULT_LOCALE
+
+    def _render(
+        self,
+        request: Request,
+        template: str,
+        locale: str,
+        *,
+        status: int = 200,
+        csrf: str | None = None,
+        **context: Any,
+    ) -> Response:
+        t = Translator(locale)
+        profile = self.services.profile
+        other = "en" if locale == "zh_TW" else "zh_TW"
+        response = TEMPLATES.TemplateResponse(
+            request,
+            template,
+            {
+                "_": t._,
+                "lang": "zh-Hant-TW" if locale == "zh_TW" else "en",
+                "switch_lang": other.replace("_", "-"),
+                "switch_label": "English" if other == "en" else "中文",
+                "institution": profile.display_name.get(locale),
+                "csrf": csrf,
+                **context,
+            },
+            status_code=status,
+            headers=SECURITY_HEADERS,
+        )
+        if csrf is not None:
+            response.set_cookie(
+                CSRF_COOKIE,
+                csrf,
+                httponly=True,
+                samesite="strict",
+                path="/password/",
+                secure=self.services.settings.public_url.startswith("https://"),
+            )
+        return response
+
+    def _invalid(self, request: Request, locale: str) -> Response:
+        return self._render(request, "password_invalid.html", locale, status=410)
+
+    def _checklist(self, locale: str, unmet: list[Requirement] | None) -> list[dict[str, Any]]:
+        t = Translator(locale)
+        policy = self.services.profile.password_policy
+        rules = policy_as_json(policy)
+        unmet_codes = {r.code for r in unmet} if unmet is not None else None
+        items = []
+        for requirement, rule in zip(requirements(policy), rules, strict=True):
+            met = None if unmet_codes is None else requirement.code not in unmet_codes
+            items.append(
+                {
+                    "text": t._(requirement.msgid, **requirement.params),
+                    "rule": json.dumps(rule),
+                    "met": met,
+                }
+            )
+        return items
+
+    async def _target(self, row: OneTimeToken) -> Target | None:
+        kind, _, raw_id = row.subject.partition(":")
+        async with self.services.sessions() as session:
+            if kind == "mailbox":
+                mailbox = await session.get(Mailbox, int(raw_id))
+                if mailbox is None:
+                    return None
+                return Target(
+                    "mailbox",
+                    mailbox.id,
+                    mailbox.address,
+                    mailbox.person_id,
+                    mailbox.notification_address,
+                    mailbox.condition == "suspended",
+                    mailbox.suspension_notice,
+                )
+            account = await session.get(Account, int(raw_id))
+            if account is None:
+                return None
+            return Target(
+                "account", account.id, account.username, account.person_id, None, False, None
+            )
+
+    def _form(
+        self,
+        request: Request,
+        locale: str,
+        row: OneTimeToken,
+        target: Target,
+        *,
+        errors: list[str] | None = None,
+        unmet: list[Requirement] | None = None,
+        status: int = 200,
+    ) -> Response:
+        return self._render(
+            request,
+            "password_form.html",
+            locale,
+            status=status,
+            csrf=secrets.token_urlsafe(24),
+            account=_mask_account(target.name),
+            change=row.purpose == tokens.Purpose.CHANGE,
+            summary=self.services.profile.password_policy.summary.get(locale),
+            checklist=self._checklist(locale, unmet),
+            errors=errors or [],
+        )
+
+    # -- handlers ----------------------------------------------------------------------
+
+    async def page(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        now = self.services.clock.now()
+        async with self.services.sessions() as session:
+            row = await tokens.peek(session, token, now=now)
+            locale = self._locale(request, row or await tokens.find(session, token))
+        if row is None:
+            return self._invalid(request, locale)
+        target = await self._target(row)
+        if target is None:
+            return self._invalid(request, locale)
+        if target.suspended and not row.data.get("acknowledged"):
+            return self._render(
+                request,
+                "password_notice.html",
+                locale,
+                csrf=secrets.token_urlsafe(24),
+                account=target.name,
+                notice=target.notice or "",
+            )
+        if request.method == "GET":
+            return self._form(request, locale, row, target)
+        return await self._submit(request, token, locale, row, target)
+
+    async def acknowledge(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        form = await request.form()
+        now = self.services.clock.now()
+        async with self.services.sessions() as session, session.begin():
+            row = await tokens.peek(session, token, now=now)
+            locale = self._locale(request, row)
+            if row is None:
+                return self._invalid(request, locale)
+            if not _csrf_ok(request, form.get("csrf")) or form.get("read") != "yes":
+                return Response(status_code=403, headers=SECURITY_HEADERS)
+            row.data = {**row.data, "acknowledged": now.isoformat()}
+        return Response(
+            status_code=303,
+            headers={**SECURITY_HEADERS, "Location": f"/password/{token}?lang={locale}"},
+        )
+
+    async def _submit(
+        self, request: Request, token: str, locale: str, row: OneTimeToken, target: Target
+    ) -> Response:
+        t = Translator(locale)
+        form = await request.form()
+        if not _csrf_ok(request, form.get("csrf")):
+            return Response(status_code=403, headers=SECURITY_HEADERS)
+        new = str(form.get("new_password", ""))[:MAX_PASSWORD]
+        confirm = str(form.get("confirm_password", ""))[:MAX_PASSWORD]
+        current = str(form.get("current_password", ""))[:MAX_PASSWORD]
+        services = self.services
+        policy = services.profile.password_policy
+        now = services.clock.now()
+        wrong_current = False
+        async with services.sessions() as session, session.begin():
+            consumed = await tokens.consume(session, token, now=now)
+            if consumed is None:
+                await session.rollback()
+                return self._invalid(request, locale)
+            hashes = await password_hashes(session, target, policy.history)
+            errors: list[str] = []
+            unmet: list[Requirement] = []
+            if consumed.purpose == tokens.Purpose.CHANGE and not (
+                hashes and await services.passwords.verify(hashes[0], current)
+            ):
+                wrong_current = True
+                errors.append(t._("The current password is not right."))
+            elif new != confirm:
+                errors.append(t._("The two new passwords are not the same."))
+            else:
+                unmet = check(policy, new, personal=await personal_words(session, target))
+                depth = hashes[: policy.history + 1] if policy.history else hashes[:1]
+                if not unmet and await _reused(services, depth, new):
+                    unmet = [r for r in requirements(policy) if r.code == Violation.REUSED]
+                errors += [t._(r.msgid, **r.params) for r in unmet]
+            if errors:
+                await session.rollback()
+            else:
+                await self._apply(session, consumed, target, new, locale, now)
+        if errors:
+            if wrong_current:
+                await self._count_wrong_current(token)
+            return self._form(request, locale, row, target, errors=errors, unmet=unmet, status=422)
+        minutes = services.profile.mail.takes_effect_minutes
+        return self._render(request, "password_done.html", locale, minutes=minutes)
+
+    async def _apply(
+        self,
+        session: Any,
+        consumed: OneTimeToken,
+        target: Target,
+        new: str,
+        locale: str,
+        now: dt.datetime,
+    ) -> None:
+        services = self.services
+        t = Translator(locale)
+        await store_password(session, services.passwords, target, new, now=now)
+        await tokens.end_outstanding(session, target.subject, now=now)
+        audit.record(
+            session,
+            at=now,
+            channel="web",
+            actor=f"{target.kind}:{target.id}",
+            flow=str(consumed.purpose),
+            action="password_set",
+            outcome="changed",
+        )
+        notice = t._(
+            "The password of {account} was changed. If this was not you, contact the "
+            "helpdesk at once.",
+            account=target.name,
+        )
+        address = target.send_to or await _address_for(session, services, target)
+        if address:
+            enqueue(
+                session,
+                to=address,
+                now=now,
+                body=notice,
+                subject=t._(
+                    "{institution}: your password was changed",
+                    institution=services.profile.display_name.get(locale),
+                ),
+            )
+        channel, chat_id = consumed.data.get("channel"), consumed.data.get("chat_id")
+        if channel and chat_id:
+            session.add(ChatNotice(channel=channel, chat_id=chat_id, text=notice, created_at=now))
+
+    async def _count_wrong_current(self, token: str) -> None:
+        """Count a wrong current password; the fifth ends the link."""
+        async with self.services.sessions() as session, session.begin():
+            attempts = await session.scalar(
+                update(OneTimeToken)
+                .where(OneTimeToken.token_hash == tokens.token_hash(token))
+                .values(attempts=OneTimeToken.attempts + 1)
+                .returning(OneTimeToken.attempts)
+            )
+            if attempts is not None and attempts >= MAX_WRONG_CURRENT:
+                await tokens.consume(session, token, now=self.services.clock.now())
+
+
+async def _reused(services: Services, hashes: list[str], password: str) -> bool:
+    for stored in hashes:
+        if await services.passwords.verify(stored, password):
+            return True
+    return False
+
+
+async def _address_for(session: Any, services: Services, target: Target) -> str | None:
+    from core.accounts import find_target
+
+    found = await find_target(session, services.profile, name=target.name, id_number_hash=None)
+    return found.send_to if found is not None else None
+
+
+def _csrf_ok(request: Request, submitted: object) -> bool:
+    cookie = request.cookies.get(CSRF_COOKIE)
+    return (
+        isinstance(submitted, str)
+        and cookie is not None
+        and hmac.compare_digest(cookie.encode(), submitted.encode())
+    )
+
+
+def _mask_account(name: str) -> str:
+    if "@" in name:
+        return mask_address(name)
+    if len(name) <= 4:
+        return name[0] + "*" * (len(name) - 1)
+    return name[:2] + "*" * (len(name) - 4) + name[-2:]

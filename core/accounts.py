@@ -1,0 +1,174 @@
+"""Accounts and mailboxes whose password can be set: find them, set the password.
+
+Targets are named the way users know them: a student ID or alumni account (an
+``Account``) or a mailbox address (a ``Mailbox``, whose reset link goes to the
+notification address on file, seed 002).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.models import Account, Mailbox, MailboxCondition, PasswordHistory, Person
+from core.passwords import PasswordHasher
+from core.profiles import Profile
+
+MAX_NAME_LENGTH = 254
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a one-time link sets the password of, and where its mail goes."""
+
+    kind: str  # "account" or "mailbox"
+    id: int
+    name: str
+    person_id: int
+    send_to: str | None
+    suspended: bool
+    notice: str | None
+
+    @property
+    def subject(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+
+def normalise_name(text: str) -> str:
+    """An account name or address as typed: full-width folded, invisible marks dropped."""
+    text = unicodedata.normalize("NFKC", text[: MAX_NAME_LENGTH * 2])
+    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cf", "Cc"))
+    return "".join(text.split())[:MAX_NAME_LENGTH]
+
+
+def is_address(name: str) -> bool:
+    return re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", name) is not None
+
+
+async def find_target(
+    session: AsyncSession, profile: Profile, *, name: str, id_number_hash: str | None
+) -> Target | None:
+    """The account or mailbox called ``name``, if its owner has this ID number.
+
+    ``id_number_hash=None`` skips the ownership check (a change link, whose page asks
+    for the current password).
+    """
+    if is_address(name):
+        mailbox = await session.scalar(
+            select(Mailbox).where(func.lower(Mailbox.address) == name.lower())
+        )
+        if mailbox is None or mailbox.condition == MailboxCondition.DISABLED:
+            return None
+        if not await _owned(session, mailbox.person_id, id_number_hash):
+            return None
+        return Target(
+            kind="mailbox",
+            id=mailbox.id,
+            name=mailbox.address,
+            person_id=mailbox.person_id,
+            send_to=mailbox.notification_address,
+            suspended=mailbox.condition == MailboxCondition.SUSPENDED,
+            notice=mailbox.suspension_notice,
+        )
+    account = await session.scalar(
+        select(Account).where(func.lower(Account.username) == name.lower())
+    )
+    if account is None or not await _owned(session, account.person_id, id_number_hash):
+        return None
+    return Target(
+        kind="account",
+        id=account.id,
+        name=account.username,
+        person_id=account.person_id,
+        send_to=await _account_address(session, profile, account),
+        suspended=False,
+        notice=None,
+    )
+
+
+def shown_address(profile: Profile, name: str) -> str | None:
+    """The address the reply may name, derived from the input alone.
+
+    The reply must read the same whether or not the account exists, so it can only
+    show what the input implies: the campus mailbox of a student ID (NTUE's
+    a{student_id}@grad.ntue.edu.tw, seed 001).
+    """
+    if is_address(name) or not re.fullmatch(profile.accounts.student_id_pattern, name):
+        return None
+    return profile.accounts.campus_mail_for(name)
+
+
+async def _owned(session: AsyncSession, person_id: int, id_number_hash: str | None) -> bool:
+    if id_number_hash is None:
+        return True
+    person = await session.get(Person, person_id)
+    return person is not None and person.id_number_hash == id_number_hash
+
+
+async def _account_address(session: AsyncSession, profile: Profile, account: Account) -> str | None:
+    campus = profile.accounts.campus_mail_for(account.username)
+    if campus and shown_address(profile, account.username):
+        exists = await session.scalar(
+            select(Mailbox.id).where(func.lower(Mailbox.address) == campus.lower())
+        )
+        if exists is not None:
+            return campus
+    person = await session.get(Person, account.person_id)
+    return person.notification_email if person is not None else None
+
+
+async def password_hashes(session: AsyncSession, target: Target, depth: int) -> list[str]:
+    """The current hash and the last ``depth`` earlier ones, newest first."""
+    if target.kind == "mailbox":
+        mailbox = await session.get(Mailbox, target.id)
+        return [mailbox.password_hash] if mailbox and mailbox.password_hash else []
+    account = await session.get(Account, target.id)
+    if account is None:
+        return []
+    earlier = await session.scalars(
+        select(PasswordHistory.password_hash)
+        .where(PasswordHistory.account_id == account.id)
+        .order_by(PasswordHistory.created_at.desc(), PasswordHistory.id.desc())
+        .limit(depth)
+    )
+    return [account.password_hash, *earlier]
+
+
+async def store_password(
+    session: AsyncSession,
+    hasher: PasswordHasher,
+    target: Target,
+    new_password: str,
+    *,
+    now: dt.datetime,
+) -> None:
+    """Hash (off the event loop) and store; the old hash goes to the history."""
+    new_hash = await hasher.hash(new_password)
+    if target.kind == "mailbox":
+        mailbox = await session.get(Mailbox, target.id)
+        assert mailbox is not None
+        mailbox.password_hash = new_hash
+        mailbox.password_changed_at = now
+        return
+    account = await session.get(Account, target.id)
+    assert account is not None
+    session.add(
+        PasswordHistory(account_id=account.id, password_hash=account.password_hash, created_at=now)
+    )
+    account.password_hash = new_hash
+    account.password_changed_at = now
+    account.must_change = False
+
+
+async def personal_words(session: AsyncSession, target: Target) -> list[str]:
+    """What a password must not contain: the account name and the owner's names."""
+    person = await session.get(Person, target.person_id)
+    words = [target.name, target.name.split("@")[0]]
+    if person is not None:
+        words += [person.name_zh, *re.split(r"[\s-]+", person.name_en)]
+    return [word for word in words if len(word) >= 3]

@@ -1,0 +1,279 @@
+"""The password page a link opens: GET looks, POST consumes; policy, CSRF, headers, races."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import re
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+
+from bot.services import Services
+from bot.web import create_app
+from core import tokens
+from core.accounts import find_target
+from core.clock import FakeClock
+from core.models import Account, ChatNotice, Mailbox, OneTimeToken, OutboundMail
+from tests.factories import add_student
+
+OLD = "Old-Passw0rd!"
+NEW = "Blue-Harbor-Lantern-42"
+
+
+@pytest.fixture
+async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=create_app(services))
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        yield client
+
+
+@pytest.fixture
+async def account(services: Services) -> str:
+    await add_student(
+        services,
+        id_number="F131104093",
+        birthday=dt.date(1996, 1, 2),
+        student_id="211300001",
+        with_account=True,
+        password=OLD,
+    )
+    return "211300001"
+
+
+async def _link(
+    services: Services, name: str, purpose: tokens.Purpose = tokens.Purpose.RESET
+) -> str:
+    async with services.sessions() as session, session.begin():
+        target = await find_target(session, services.profile, name=name, id_number_hash=None)
+        assert target is not None
+        return await tokens.issue(
+            session,
+            purpose=purpose,
+            subject=target.subject,
+            lifetime=dt.timedelta(minutes=15),
+            now=services.clock.now(),
+            data={"locale": "en", "channel": "test", "chat_id": "alice"},
+        )
+
+
+async def _submit(
+    client: httpx.AsyncClient,
+    token: str,
+    new: str,
+    confirm: str | None = None,
+    current: str | None = None,
+) -> httpx.Response:
+    page = await client.get(f"/password/{token}")
+    assert page.status_code == 200, page.text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    form = {"csrf": csrf.group(1), "new_password": new, "confirm_password": confirm or new}
+    if current is not None:
+        form["current_password"] = current
+    return await client.post(f"/password/{token}", data=form)
+
+
+async def _hash(services: Services, name: str) -> str:
+    async with services.sessions() as session:
+        row = await session.scalar(select(Account).where(Account.username == name))
+        assert row is not None
+        return row.password_hash
+
+
+async def test_the_page_sets_a_password_that_then_verifies(
+    client: httpx.AsyncClient, services: Services, account: str
+) -> None:
+    token = await _link(services, account)
+    done = await _submit(client, token, NEW)
+    assert done.status_code == 200
+    assert "Password changed" in done.text
+    assert "takes effect within 10 minutes" in done.text
+    stored = await _hash(services, account)
+    assert services.passwords.verify_sync(stored, NEW)
+    assert not services.passwords.verify_sync(stored, OLD)
+
+
+async def test_after_success_a_mail_and_a_chat_notice_are_queued(
+    client: httpx.AsyncClient, services: Services, account: str
+) -> None:
+    await _submit(client, await _link(services, account), NEW)
+    async with services.sessions() as session:
+        mails = (await session.scalars(select(OutboundMail))).all()
+        notices = (await session.scalars(select(ChatNotice))).all()
+    assert [m.to_address for m in mails] == ["a211300001@grad.demo.edu.tw"]
+    assert "If this was not you" in mails[0].body and NEW not in mails[0].body
+    assert [(n.channel, n.chat_id) for n in notices] == [("test", "alice")]
+
+
+async def test_opening_the_link_does_not_use_it_but_submitting_does(
+    client: httpx.AsyncClient, services: Services, account: str
+) -> None:
+    token = await _link(services, account)
+    for _ in range(3):  # a mail scanner, a preview, the user
+        assert (await client.get(f"/password/{token}")).status_code == 200
+    assert (await _submit(client, token, NEW)).status_code == 200
+    again = await client.get(f"/password/{token}")
+    assert again.status_code == 410
+    assert "This link no longer works" in again.text and "/menu" in again.text
+
+
+async def test_unknown_and_expired_links_get_a_page_that_offers_to_start_again(
+    client: httpx.AsyncClient, services: Services, clock: FakeClock, account: str
+) -> None:
+    unknown = await client.get("/password/not-a-token", headers={"Accept-Language": "zh-TW"})
+    assert unknown.status_code == 410 and "此連結已失效" in unknown.text
+    token = await _link(services, account)
+    clock.advance(minutes=16)
+    response = await client.get(f"/password/{token}")
+    assert response.status_code == 410 and "send /menu" in response.text
+
+
+async def test_a_password_against_the_policy_is_refused_and_the_link_still_works(
+    client: httpx.AsyncClient, services: Services, account: str
+) -> None:
+    token = await _link(services, account)
+    refused = await _submit(client, token, "short")
+    assert refused.status_code == 422
+    assert "unmet" in refused.text
+    assert services.passwords.verify_sync(await _hash(services, account), OLD)
+    assert (await _submit(client, token, NEW)).status_code == 200
+
+
+async def test_mismatched_confirmation_is_refused(
+    client: httpx.AsyncClient, services: Services, account: str
+) -> None:
+    token = await _link(services, account)
+    response = await _submit(client, token, NEW, confirm=NEW + "x")
+    assert response.status_code == 422 and "not the same" in response.text
+
+
+async def test_the_current_password_cannot_be_reused(
+    client: httpx.AsyncClient, services: Services, account: str
+) -> None:
+    token = await _link(services, account)
+    response = await _submit(client, token, OLD)
+    assert response.status_code == 422
+
+
+async def test_change_mode_asks_for_the_current_password_first(
+    client: httpx.AsyncClient, services: Services, account: str
+) -> None:
+    token = await _link(services, account, tokens.Purpose.CHANGE)
+    assert 'name="current_password"' in (await client.get(f"/password/{token}")).text
+    wrong = await _submit(client, token, NEW, current="wrong")
+    assert wrong.status_code == 422 and "current password is not right" in wrong.text
+    right = await _submit(client, token, NEW, current=OLD)
+    assert right.status_code == 200
+
+
+async def test_a_post_without_the_csrf_cookie_is_refused(services: Services, account: str) -> None:
+    token = await _link(services, account)
+    transport = httpx.ASGITransport(app=create_app(services))
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as fresh:
+        response = await fresh.post(
+            f"/password/{token}",
+            data={"csrf": "guess", "new_password": NEW, "confirm_password": NEW},
+        )
+    assert response.status_code == 403
+    assert services.passwords.verify_sync(await _hash(services, account), OLD)
+
+
+async def test_pages_send_the_security_headers(
+    client: httpx.AsyncClient, services: Services, account: str
+) -> None:
+    response = await client.get(f"/password/{await _link(services, account)}")
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["cache-control"] == "no-store"
+    csp = response.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "script-src 'self'" in csp
+    assert "samesite=strict" in response.headers["set-cookie"].lower()
+
+
+async def test_a_password_change_ends_the_accounts_other_links(
+    client: httpx.AsyncClient, services: Services, account: str
+) -> None:
+    first, second = await _link(services, account), await _link(services, account)
+    assert (await _submit(client, first, NEW)).status_code == 200
+    assert (await client.get(f"/password/{second}")).status_code == 410
+    async with services.sessions() as session:
+        live = (
+            await session.scalars(select(OneTimeToken).where(OneTimeToken.used_at.is_(None)))
+        ).all()
+    assert live == []
+
+
+async def test_the_page_speaks_the_users_language_with_a_switch(
+    client: httpx.AsyncClient, services: Services, account: str
+) -> None:
+    token = await _link(services, account)
+    english = await client.get(f"/password/{token}")
+    assert "Set your password" in english.text and 'href="?lang=zh-TW"' in english.text
+    chinese = await client.get(f"/password/{token}?lang=zh-TW")
+    assert "設定密碼" in chinese.text
+
+
+async def test_a_suspended_mailbox_shows_the_notice_before_the_form(
+    client: httpx.AsyncClient, services: Services, account: str
+) -> None:
+    async with services.sessions() as session, session.begin():
+        await session.execute(
+            update(Mailbox).values(
+                condition="suspended",
+                suspension_notice="疑似異常登入，暫停信箱帳號。",
+                notification_address="lin@example.org",
+            )
+        )
+    token = await _link(services, "a211300001@grad.demo.edu.tw")
+    notice = await client.get(f"/password/{token}")
+    assert "疑似異常登入" in notice.text and 'name="new_password"' not in notice.text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', notice.text)
+    assert csrf is not None
+    # Submitting the password form before acknowledging shows the notice again.
+    skipped = await client.post(
+        f"/password/{token}",
+        data={"csrf": csrf.group(1), "new_password": NEW, "confirm_password": NEW},
+    )
+    assert "疑似異常登入" in skipped.text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', skipped.text)
+    assert csrf is not None
+    ack = await client.post(f"/password/{token}/ack", data={"csrf": csrf.group(1), "read": "yes"})
+    assert ack.status_code == 303
+    form = await client.get(f"/password/{token}")
+    assert 'name="new_password"' in form.text
+    assert (await _submit(client, token, NEW)).status_code == 200
+    async with services.sessions() as session:
+        mailbox = await session.scalar(select(Mailbox))
+    assert mailbox is not None and mailbox.password_hash is not None
+    assert services.passwords.verify_sync(mailbox.password_hash, NEW)
+
+
+@pytest.mark.skipif(
+    not os.environ.get("TEST_DATABASE_URL"), reason="the race is about PostgreSQL row locks"
+)
+async def test_twenty_concurrent_submissions_of_one_link_succeed_exactly_once(
+    client: httpx.AsyncClient, services: Services, account: str
+) -> None:
+    token = await _link(services, account)
+    page = await client.get(f"/password/{token}")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    form = {"csrf": csrf.group(1), "confirm_password": ""}
+
+    async def submit(n: int) -> int:
+        password = f"{NEW}-{n}"
+        response = await client.post(
+            f"/password/{token}",
+            data={**form, "new_password": password, "confirm_password": password},
+        )
+        return response.status_code
+
+    statuses = await asyncio.gather(*(submit(n) for n in range(20)))
+    assert sorted(statuses).count(200) == 1
+    assert statuses.count(410) == 19
+    stored = await _hash(services, account)
+    winners = [n for n in range(20) if services.passwords.verify_sync(stored, f"{NEW}-{n}")]
+    assert len(winners) == 1
