@@ -20,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 
 from bot import conversations  # noqa: F401  (registers the flows)
 from bot.adapters.console import CHANNEL, ConsoleChat
+from bot.cli_policy import policy_app
 from bot.engine import Engine
 from bot.services import Services, build_services
 from bot.types import Text
@@ -33,6 +34,7 @@ from core.settings import Settings
 app = typer.Typer(help="Campus Helpdesk Bot: account self-service in chat.", no_args_is_help=True)
 db_app = typer.Typer(help="Database: migrations and directory data.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(policy_app, name="policy")
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)

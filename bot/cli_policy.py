@@ -65,7 +65,7 @@ def _read_password() -> str:
     line = sys.stdin.readline()
     if not line:
         raise _fail("No password on standard input (give it as one line).")
-    return line.removesuffix("\n")
+    return line.removesuffix("\n").removesuffix("\r")
 
 
 async def _load_account(settings: Settings, username: str) -> _AccountFacts | None:

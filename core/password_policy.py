@@ -184,7 +184,7 @@ def is_special(policy: PasswordPolicy, char: str) -> bool:
     if policy.special_characters is not None:
         return char in policy.special_characters  # seed 003: only ! $ # %
     # Seed 000: 特殊符號(不含_底線), any symbol but those in not_special. Letters and
-    # digits of any script (漢字, é) are not symbols; neither are invisible characters.
+    # digits of any script (漢字, é) are not symbols, nor invisible characters; a space is.
     return char not in policy.not_special and char.isprintable() and not char.isalnum()
 
 

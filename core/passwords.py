@@ -46,3 +46,15 @@ class PasswordHasher:
 
     async def verify(self, stored: str, password: str) -> bool:
         return await asyncio.to_thread(self.verify_sync, stored, password)
+
+    async def verify_and_update(self, stored: str, password: str) -> tuple[bool, str | None]:
+        """Verify; when it matches and the parameters have changed, also return a new hash.
+
+        The only moment the clear password is at hand is a successful verify, so that is
+        when a hash made with older (weaker) parameters is replaced.
+        """
+        if not await self.verify(stored, password):
+            return False, None
+        if self.needs_rehash(stored):
+            return True, await self.hash(password)
+        return True, None
