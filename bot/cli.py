@@ -24,7 +24,7 @@ from bot.cli_policy import policy_app
 from bot.engine import Engine
 from bot.services import Services, build_services
 from bot.types import Text
-from bot.web import create_app
+from bot.web import create_app, install_log_redaction
 from core import migrate
 from core.errors import ConfigurationError
 from core.notices import take_pending
@@ -139,6 +139,7 @@ def serve(
     settings = _settings()
     _setup_logging(settings.log_level)
     services = build_services(settings)
+    install_log_redaction()
     uvicorn.run(
         create_app(services),
         host=host or settings.web_host,
@@ -167,6 +168,7 @@ def run(lang: LangOption = None) -> None:
             lifespan="off",
         )
         server = uvicorn.Server(config)
+        install_log_redaction()
         web = asyncio.create_task(server.serve())
         await asyncio.sleep(0.2)
         if web.done():

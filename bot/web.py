@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import html
+import logging
+import re
 from pathlib import Path
 
 from sqlalchemy import text
@@ -17,6 +19,27 @@ from bot.password_page import PasswordPage
 from bot.services import Services
 
 STATIC = Path(__file__).parent / "static"
+
+
+TOKEN_IN_PATH = re.compile(r"(/password/)[^/\s?\"]+")
+
+
+class RedactTokens(logging.Filter):
+    """Hide one-time tokens in logged request lines (uvicorn's access log)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                TOKEN_IN_PATH.sub(r"\1[redacted]", a) if isinstance(a, str) else a
+                for a in record.args
+            )
+        record.msg = TOKEN_IN_PATH.sub(r"\1[redacted]", str(record.msg))
+        return True
+
+
+def install_log_redaction() -> None:
+    for name in ("uvicorn.access", "uvicorn.error", "httpx"):
+        logging.getLogger(name).addFilter(RedactTokens())
 
 
 def create_app(services: Services) -> Starlette:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 import httpx
+import pytest
 
 from bot.services import Services
-from bot.web import create_app
+from bot.web import create_app, install_log_redaction
 
 
 async def test_healthz_reports_ok_with_the_database_up(services: Services) -> None:
@@ -36,3 +39,19 @@ async def test_the_home_page_names_the_institution_in_both_languages(services: S
     assert response.status_code == 200
     assert "示範大學 帳號服務" in response.text and "Demo University" in response.text
     assert response.headers["referrer-policy"] == "no-referrer"
+
+
+def test_request_logs_never_show_a_one_time_token(caplog: pytest.LogCaptureFixture) -> None:
+    install_log_redaction()
+    token = "Zk3v9Q-secret-token-value_0123456789abcdefghijk"
+    with caplog.at_level(logging.INFO, logger="uvicorn.access"):
+        logging.getLogger("uvicorn.access").info(
+            '%s - "%s %s HTTP/%s" %d',
+            "127.0.0.1:5000",
+            "GET",
+            f"/password/{token}?lang=en",
+            "1.1",
+            200,
+        )
+    assert caplog.records and token not in caplog.text
+    assert "/password/[redacted]?lang=en" in caplog.text
