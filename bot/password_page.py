@@ -174,6 +174,7 @@ class PasswordPage:
             account=_mask_account(target.name),
             change=row.purpose == tokens.Purpose.CHANGE,
             summary=self.services.profile.password_policy.summary.get(locale),
+            max_length=self.services.profile.password_policy.max_length,
             checklist=self._checklist(locale, unmet),
             errors=errors or [],
         )
@@ -252,10 +253,11 @@ class PasswordPage:
                 errors.append(t._("The two new passwords are not the same."))
             else:
                 unmet = check(policy, new, personal=await personal_words(session, target))
-                depth = hashes[: policy.history + 1] if policy.history else hashes[:1]
+                # "Not the last N": the current password is the first of them (seed 003).
+                depth = hashes[: max(policy.history, 1)]
                 if not unmet and await _reused(services, depth, new):
                     unmet = [r for r in requirements(policy) if r.code == Violation.REUSED]
-                errors += [t._(r.msgid, **r.params) for r in unmet]
+                errors += [t._(r.message, **r.params) for r in unmet]
             if errors:
                 await session.rollback()
             else:
