@@ -13,13 +13,13 @@ import datetime as dt
 import hashlib
 from enum import StrEnum
 
-from bot.conversations.student_id import CHECK_DIGIT_BY_KIND, ID_PROBLEMS
+from bot.conversations.student_id import explain_id_problem
 from bot.flow import Answer, Context, Flow, Step, register
 from bot.types import Reply, Text
 from core import audit, tokens
 from core.accounts import find_target, normalise_name, shown_address
 from core.i18n import N_, Translator
-from core.idnumbers import IdProblem, InvalidIdNumber, parse_id_number
+from core.idnumbers import InvalidIdNumber, parse_id_number
 from core.mail import enqueue, mask_address
 from core.ratelimit import RateLimiter
 
@@ -73,10 +73,7 @@ class PasswordLinkFlow(Flow):
         try:
             number = parse_id_number(answer.text or "", today=today)
         except InvalidIdNumber as exc:
-            msgid = ID_PROBLEMS[exc.problem]
-            if exc.problem is IdProblem.CHECK_DIGIT and exc.kind in CHECK_DIGIT_BY_KIND:
-                msgid = CHECK_DIGIT_BY_KIND[exc.kind]
-            return Step.goto(State.ID_NUMBER, Text(ctx._(msgid)))
+            return Step.goto(State.ID_NUMBER, Text(ctx._(explain_id_problem(exc))))
         return Step.done(
             *await self._send(ctx, id_number_hash=ctx.services.pii.id_number(number.value))
         )

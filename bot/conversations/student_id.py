@@ -58,6 +58,15 @@ CHECK_DIGIT_BY_KIND: dict[IdKind, str] = {
         "2021), but its check digit does not match. Please check each character."
     ),
 }
+
+
+def explain_id_problem(exc: InvalidIdNumber) -> str:
+    """The msgid that tells the user what is wrong with the ID number they typed."""
+    if exc.problem is IdProblem.CHECK_DIGIT and exc.kind in CHECK_DIGIT_BY_KIND:
+        return CHECK_DIGIT_BY_KIND[exc.kind]
+    return ID_PROBLEMS[exc.problem]
+
+
 BIRTHDAY_PROBLEMS: dict[BirthdayProblem, str] = {
     BirthdayProblem.EMPTY: N_("Please type your birthday."),
     BirthdayProblem.TOO_LONG: N_("That is too long to be a date."),
@@ -144,10 +153,7 @@ class StudentIdLookup(Flow):
         try:
             number = parse_id_number(text, today=today)
         except InvalidIdNumber as exc:
-            msgid = ID_PROBLEMS[exc.problem]
-            if exc.problem is IdProblem.CHECK_DIGIT and exc.kind in CHECK_DIGIT_BY_KIND:
-                msgid = CHECK_DIGIT_BY_KIND[exc.kind]
-            return Step.goto(State.ID_NUMBER, Text(ctx._(msgid)))
+            return Step.goto(State.ID_NUMBER, Text(ctx._(explain_id_problem(exc))))
         # Only the keyed hash is kept between steps: the state row never holds the number.
         ctx.data["id_hash"] = ctx.services.pii.id_number(number.value)
         return Step.goto(State.BIRTHDAY)
