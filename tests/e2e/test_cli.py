@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -10,12 +9,7 @@ from pathlib import Path
 import httpx
 
 from tests.e2e.test_console import HELPDESK, Process
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.live import free_port
 
 
 def helpdesk(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -33,7 +27,7 @@ def helpdesk(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.Com
 def test_run_seeds_the_demo_directory_serves_the_web_app_and_chats(
     env: dict[str, str],
 ) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**env, "HELPDESK_WEB_PORT": str(port)}
     process = Process(env, "run")
     try:

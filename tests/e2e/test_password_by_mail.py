@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import re
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import select
 
 from bot.engine import Engine
@@ -23,7 +20,8 @@ from core.notices import take_pending
 from core.settings import Settings
 from tests.chat import Chat
 from tests.factories import add_student
-from tests.smtp import SmtpSink, free_port
+from tests.live import free_port, serving
+from tests.smtp import SmtpSink
 
 NEW = "Blue-Harbor-Lantern-42"
 
@@ -42,30 +40,11 @@ async def live(settings: Settings, clock: FakeClock) -> AsyncIterator[tuple[Serv
         )
         services = build_services(configured, clock=clock)
         assert isinstance(services.mail_worker.mailer, SmtpMailer)
-        server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(services),
-                host="127.0.0.1",
-                port=port,
-                log_level="warning",
-                lifespan="off",
-            )
-        )
-        task = asyncio.create_task(server.serve())
         try:
-            await _until_started(server)
-            yield services, sink
+            async with serving(create_app(services), port):
+                yield services, sink
         finally:
-            server.should_exit = True
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
             await services.close()
-
-
-async def _until_started(server: uvicorn.Server) -> None:
-    async with asyncio.timeout(10):
-        while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
-            await asyncio.sleep(0.02)
 
 
 async def test_the_mailed_link_sets_a_password_that_verifies(
