@@ -20,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 
 from bot import conversations  # noqa: F401  (registers the flows)
 from bot.adapters.console import CHANNEL, ConsoleChat
+from bot.cli_mailbox import mailbox_app
 from bot.cli_policy import policy_app
 from bot.engine import Engine
 from bot.services import Services, build_services
@@ -31,10 +32,16 @@ from core.notices import take_pending
 from core.profiles import available_profiles, load_profile
 from core.settings import Settings
 
-app = typer.Typer(help="Campus Helpdesk Bot: account self-service in chat.", no_args_is_help=True)
+# Tracebacks never print local variables: they may hold personal data or secrets.
+app = typer.Typer(
+    help="Campus Helpdesk Bot: account self-service in chat.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 db_app = typer.Typer(help="Database: migrations and directory data.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(policy_app, name="policy")
+app.add_typer(mailbox_app, name="mailbox")
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
@@ -226,8 +233,9 @@ async def _seed(services: Services, *, quiet: bool = False) -> None:
 
 @db_app.command("seed-demo")
 def seed_demo() -> None:
-    """Load the fictional demo directory; running it again adds nothing."""
+    """Load the fictional demo directory (migrating first); running it again adds nothing."""
     settings = _settings()
+    migrate.upgrade(settings.sqlalchemy_url)
     services = build_services(settings)
     _run(lambda: _seed(services))
 

@@ -9,12 +9,14 @@ START = "start"
 HELP = "help"
 CANCEL = "cancel"
 LANGUAGE = "language"
+UNLINK = "unlink"
 
 HELP_TEXT = N_(
     "You can send these at any time:\n"
     "/menu – show what I can do\n"
     "/cancel – stop the current conversation; nothing is changed\n"
     "/language – 中文 or English\n"
+    "/unlink – unlink this chat from your account\n"
     "/help – this help\n"
     "Never send a password in this chat: I will only ever send you a link to a page "
     "where you set it."
@@ -25,6 +27,7 @@ _WORDS = {
     HELP: ("help", "說明", "幫助", "求助"),
     CANCEL: ("cancel", "stop", "取消", "結束"),
     LANGUAGE: ("language", "lang", "語言"),
+    UNLINK: ("unlink", "取消連結"),
 }
 _LOOKUP = {word: command for command, words in _WORDS.items() for word in words}
 _LANGUAGE_ARGS = {
@@ -58,4 +61,6 @@ def parse(text: str) -> str | None:
         return f"lang:{code}" if code else f"cmd:{LANGUAGE}"
     if arg:
         return None
+    if command == UNLINK:
+        return f"flow:{UNLINK}"
     return f"cmd:{command}"

@@ -34,6 +34,7 @@ PASTED_PASSWORD = N_(
     "still there, delete it yourself, and if it is a real password, change it. I will "
     "send you a link to a page where you can set a password safely."
 )
+LINK_FLOW = "link"
 LANGUAGE_NAMES = {"zh_TW": "中文（臺灣）", "en": "English"}
 
 
@@ -250,11 +251,25 @@ class Engine:
         replies.extend(step.replies)
         if step.next is None:
             ctx.data.clear()
+            if step.then in REGISTRY:
+                return await self._begin(ctx, REGISTRY[step.then], replies)
             if step.show_menu:
                 replies.extend(self._menu(ctx))
             return None, None
         replies.extend(await flow.prompt(ctx, step.next))
         return flow, step.next
+
+    async def _begin(
+        self, ctx: Context, flow: Flow, replies: list[Reply]
+    ) -> tuple[Flow | None, str | None]:
+        """Start ``flow``; one that needs a linked chat starts with linking instead."""
+        if flow.needs_link and ctx.identity.person_id is None and LINK_FLOW in REGISTRY:
+            replies.append(
+                Text(ctx._("First, let us link this chat to your account. It takes a minute."))
+            )
+            ctx.data["then"] = flow.name
+            flow = REGISTRY[LINK_FLOW]
+        return await self._apply(ctx, flow, await flow.start(ctx), replies)
 
     async def _ask(self, ctx: Context, flow: Flow | None, state: str | None) -> list[Reply]:
         if flow is not None and state is not None:
@@ -272,8 +287,7 @@ class Engine:
         kind, _, arg = choice.partition(":")
         if kind == "flow" and arg in REGISTRY:
             ctx.data.clear()
-            new_flow = REGISTRY[arg]
-            return await self._apply(ctx, new_flow, await new_flow.start(ctx), replies)
+            return await self._begin(ctx, REGISTRY[arg], replies)
         if kind == "lang" and arg in LOCALES:
             ctx.identity.locale = arg
             ctx.translator = Translator(arg)

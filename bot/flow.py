@@ -38,14 +38,16 @@ class Step:
     next: str | None
     replies: list[Reply] = field(default_factory=list)
     show_menu: bool = True
+    then: str | None = None
 
     @classmethod
     def goto(cls, state: str, *replies: Reply) -> Step:
         return cls(state, list(replies))
 
     @classmethod
-    def done(cls, *replies: Reply, show_menu: bool = True) -> Step:
-        return cls(None, list(replies), show_menu)
+    def done(cls, *replies: Reply, show_menu: bool = True, then: str | None = None) -> Step:
+        """End the flow; ``then`` names a flow to start next (e.g. after linking)."""
+        return cls(None, list(replies), show_menu, then)
 
 
 @dataclass
@@ -89,6 +91,7 @@ class Flow(ABC):
     title: ClassVar[str]
     order: ClassVar[int] = 100
     in_menu: ClassVar[bool] = True
+    needs_link: ClassVar[bool] = False  # the chat must be linked to a directory person
 
     @abstractmethod
     async def start(self, ctx: Context) -> Step:

@@ -111,12 +111,14 @@ async def _owned(session: AsyncSession, person_id: int, id_number_hash: str | No
 
 
 async def _account_address(session: AsyncSession, profile: Profile, account: Account) -> str | None:
+    """The campus mailbox a student ID implies (seed 001), if it can receive mail;
+    otherwise the person's notification address."""
     campus = profile.accounts.campus_mail_for(account.username)
     if campus and shown_address(profile, account.username):
-        exists = await session.scalar(
-            select(Mailbox.id).where(func.lower(Mailbox.address) == campus.lower())
+        condition = await session.scalar(
+            select(Mailbox.condition).where(func.lower(Mailbox.address) == campus.lower())
         )
-        if exists is not None:
+        if condition in (MailboxCondition.NORMAL, MailboxCondition.PENDING):
             return campus
     person = await session.get(Person, account.person_id)
     return person.notification_email if person is not None else None

@@ -77,6 +77,7 @@ DEMO_PEOPLE: list[DemoPerson] = [
     DemoPerson(
         "陳怡君", "Chen Yi-Jun", "B226034180", dt.date(2004, 7, 22), Role.STUDENT,
         "bachelor", "111201002", RecordStatus.ENROLLED, MailboxCondition.SUSPENDED,
+        email="yijun.chen@example.net",
     ),
     DemoPerson(
         "王大同", "Wang Da-Tong", "F107493269", dt.date(1985, 11, 5), Role.ALUMNUS,

@@ -24,6 +24,7 @@ TOKEN_BYTES = 32  # 256 bits; DESIGN.md asks for at least 128
 class Purpose(StrEnum):
     RESET = "reset"  # forgot password: no current password asked
     CHANGE = "change"  # change password: the page asks for the current one first
+    LINK_CODE = "link_code"  # a 6-digit code that links a chat to a directory person
 
 
 def token_hash(token: str) -> str:

@@ -17,7 +17,7 @@ from bot.conversations.student_id import explain_id_problem
 from bot.flow import Answer, Context, Flow, Step, register
 from bot.types import Reply, Text
 from core import audit, tokens
-from core.accounts import find_target, normalise_name, shown_address
+from core.accounts import Target, find_target, normalise_name, shown_address
 from core.i18n import N_, Translator
 from core.idnumbers import InvalidIdNumber, parse_id_number
 from core.mail import enqueue, mask_address
@@ -34,9 +34,6 @@ class PasswordLinkFlow(Flow):
 
     purpose: tokens.Purpose
     asks_id_number: bool
-
-    def __init__(self) -> None:
-        self.limiter = RateLimiter()
 
     async def start(self, ctx: Context) -> Step:
         return Step.goto(State.ACCOUNT)
@@ -82,27 +79,14 @@ class PasswordLinkFlow(Flow):
         services = ctx.services
         now = services.clock.now()
         name: str = ctx.data["name"]
-        refused = await self._rate_limited(ctx, name, now)
+        refused = await too_many_requests(ctx, self.name, name, now)
         if refused is not None:
             return [refused]
         target = await find_target(
             ctx.session, services.profile, name=name, id_number_hash=id_number_hash
         )
         if target is not None and target.send_to:
-            lifetime = dt.timedelta(minutes=services.profile.lifetimes.reset_link_minutes)
-            token = await tokens.issue(
-                ctx.session,
-                purpose=self.purpose,
-                subject=target.subject,
-                lifetime=lifetime,
-                now=now,
-                data={
-                    "locale": ctx.locale,
-                    "channel": ctx.incoming.channel,
-                    "chat_id": ctx.incoming.chat_id,
-                },
-            )
-            self._queue_mail(ctx, target.send_to, target.name, token, now)
+            await send_password_link(ctx, target, self.purpose, now)
             outcome = "sent"
         else:
             outcome = "no_match"
@@ -121,7 +105,11 @@ class PasswordLinkFlow(Flow):
         minutes = ctx.services.profile.lifetimes.reset_link_minutes
         shown = shown_address(ctx.services.profile, name)
         if shown is not None:
-            where = ctx._("to {address}", address=mask_address(shown))
+            where = ctx._(
+                "to {address} (or, if that mailbox cannot receive mail, to your "
+                "notification address on file)",
+                address=mask_address(shown),
+            )
         else:
             where = ctx._("to the address on file for this account")
         return Text(
@@ -131,72 +119,6 @@ class PasswordLinkFlow(Flow):
                 "password in this chat.",
                 where=where,
                 minutes=minutes,
-            )
-        )
-
-    def _queue_mail(
-        self, ctx: Context, address: str, account: str, token: str, now: dt.datetime
-    ) -> None:
-        services = ctx.services
-        t = Translator(ctx.locale)
-        url = f"{services.settings.public_url.rstrip('/')}/password/{token}"
-        minutes = services.profile.lifetimes.reset_link_minutes
-        institution = services.profile.display_name.get(ctx.locale)
-        enqueue(
-            ctx.session,
-            to=address,
-            subject=t._(
-                "{institution}: set the password of {account}",
-                institution=institution,
-                account=account,
-            ),
-            body=t._(
-                "Someone, hopefully you, asked the {institution} helpdesk for a link to "
-                "set the password of {account}.\n\n{url}\n\nThe link works once, for "
-                "{minutes} minutes. If this was not you, ignore this mail: nothing changes.",
-                institution=institution,
-                account=account,
-                url=url,
-                minutes=minutes,
-            ),
-            now=now,
-        )
-
-    async def _rate_limited(self, ctx: Context, name: str, now: dt.datetime) -> Text | None:
-        limits = ctx.services.profile.limits
-        window = dt.timedelta(minutes=limits.lockout_minutes)
-        per_user = await self.limiter.hit(
-            ctx.session, f"link:user:{ctx.actor}", window=window, now=now
-        )
-        name_key = hashlib.sha256(name.lower().encode()).hexdigest()[:32]
-        per_name = await self.limiter.hit(
-            ctx.session, f"link:name:{name_key}", window=dt.timedelta(days=1), now=now
-        )
-        overall = await self.limiter.hit(
-            ctx.session, "link:global", window=dt.timedelta(minutes=1), now=now
-        )
-        if per_user.count > limits.failures_per_user:
-            until = per_user.resets_at
-        elif per_name.count > limits.lookups_per_id_per_day:
-            until = per_name.resets_at
-        elif overall.count > limits.lookups_global_per_minute:
-            until = overall.resets_at
-        else:
-            return None
-        audit.record(
-            ctx.session,
-            at=now,
-            channel=ctx.incoming.channel,
-            actor=ctx.actor,
-            flow=self.name,
-            action="link_request",
-            outcome="rate_limited",
-        )
-        local = until.astimezone(ctx.services.profile.zone).strftime("%Y-%m-%d %H:%M")
-        return Text(
-            ctx._(
-                "Too many requests for a link. Please try again after {time} (Taiwan time).",
-                time=local,
             )
         )
 
@@ -221,3 +143,86 @@ class ChangePassword(PasswordLinkFlow):
     order = 30
     purpose = tokens.Purpose.CHANGE
     asks_id_number = False
+
+
+LIMITER = RateLimiter()
+
+
+async def send_password_link(
+    ctx: Context, target: Target, purpose: tokens.Purpose, now: dt.datetime
+) -> None:
+    """Issue a one-time link for ``target`` and queue the mail that carries it."""
+    assert target.send_to is not None
+    token = await tokens.issue(
+        ctx.session,
+        purpose=purpose,
+        subject=target.subject,
+        lifetime=dt.timedelta(minutes=ctx.services.profile.lifetimes.reset_link_minutes),
+        now=now,
+        data={
+            "locale": ctx.locale,
+            "channel": ctx.incoming.channel,
+            "chat_id": ctx.incoming.chat_id,
+        },
+    )
+    address, account = target.send_to, target.name
+    services = ctx.services
+    t = Translator(ctx.locale)
+    url = f"{services.settings.public_url.rstrip('/')}/password/{token}"
+    minutes = services.profile.lifetimes.reset_link_minutes
+    institution = services.profile.display_name.get(ctx.locale)
+    enqueue(
+        ctx.session,
+        to=address,
+        subject=t._(
+            "{institution}: set the password of {account}",
+            institution=institution,
+            account=account,
+        ),
+        body=t._(
+            "Someone, hopefully you, asked the {institution} helpdesk for a link to "
+            "set the password of {account}.\n\n{url}\n\nThe link works once, for "
+            "{minutes} minutes. If this was not you, ignore this mail: nothing changes.",
+            institution=institution,
+            account=account,
+            url=url,
+            minutes=minutes,
+        ),
+        now=now,
+    )
+
+
+async def too_many_requests(ctx: Context, flow: str, name: str, now: dt.datetime) -> Text | None:
+    """Limits on mailed links and codes: per chat user, per account name, overall."""
+    limits = ctx.services.profile.limits
+    window = dt.timedelta(minutes=limits.lockout_minutes)
+    per_user = await LIMITER.hit(ctx.session, f"link:user:{ctx.actor}", window=window, now=now)
+    name_key = hashlib.sha256(name.lower().encode()).hexdigest()[:32]
+    per_name = await LIMITER.hit(
+        ctx.session, f"link:name:{name_key}", window=dt.timedelta(days=1), now=now
+    )
+    overall = await LIMITER.hit(ctx.session, "link:global", window=dt.timedelta(minutes=1), now=now)
+    if per_user.count > limits.failures_per_user:
+        until = per_user.resets_at
+    elif per_name.count > limits.lookups_per_id_per_day:
+        until = per_name.resets_at
+    elif overall.count > limits.lookups_global_per_minute:
+        until = overall.resets_at
+    else:
+        return None
+    audit.record(
+        ctx.session,
+        at=now,
+        channel=ctx.incoming.channel,
+        actor=ctx.actor,
+        flow=flow,
+        action="link_request",
+        outcome="rate_limited",
+    )
+    local = until.astimezone(ctx.services.profile.zone).strftime("%Y-%m-%d %H:%M")
+    return Text(
+        ctx._(
+            "Too many requests for a link. Please try again after {time} (Taiwan time).",
+            time=local,
+        )
+    )

@@ -32,11 +32,12 @@ def test_start_menu_language_and_cancel_in_english(env: dict[str, str]) -> None:
     assert "Hello! I am the account helpdesk of Demo University." in out
     assert (
         "What can I help you with?\n  1. Look up my student ID\n  2. I forgot my password\n"
-        "  3. Change my password\n  4. Language / 語言\n  5. Help"
+        "  3. Change my password\n  4. My mailbox status\n  5. Link this chat to my account\n"
+        "  6. Language / 語言\n  7. Help"
     ) in out
     assert "Choose your language:\n  1. 中文（臺灣）\n  2. English" in out
     assert "已將語言設定為中文。" in out
-    assert out.rstrip().endswith("5. 說明")
+    assert out.rstrip().endswith("7. 說明")
     assert "目前沒有進行中的對話可以取消。" in out
 
 

@@ -1,0 +1,208 @@
+"""Linking a chat to a directory person, and unlinking (DESIGN.md, "Identity in chat").
+
+The user names their account; a 6-digit code goes to the address on file through the
+mail queue; typing it back proves control of that address. The reply and the code
+step behave the same whether or not the account exists: for an unknown account a
+code is still created (and never sent), so wrong answers count down identically.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from enum import StrEnum
+
+from bot.conversations.password import too_many_requests
+from bot.flow import Answer, Context, Flow, Step, register
+from bot.types import Reply, Text
+from core import audit
+from core.accounts import find_target, normalise_name, shown_address
+from core.codes import CodeCheck, check_code, issue_code
+from core.i18n import N_, Translator
+from core.mail import enqueue, mask_address
+
+
+class State(StrEnum):
+    ACCOUNT = "account"
+    CODE = "code"
+
+
+def _subject(ctx: Context) -> str:
+    return f"chat:{ctx.incoming.channel}:{ctx.incoming.user_id}"
+
+
+@register
+class Link(Flow):
+    """Link this chat to my account with a code sent to the address on file."""
+
+    name = "link"
+    title = N_("Link this chat to my account")
+    order = 40
+
+    async def start(self, ctx: Context) -> Step:
+        return Step.goto(State.ACCOUNT)
+
+    async def prompt(self, ctx: Context, state: str) -> list[Reply]:
+        if State(state) is State.ACCOUNT:
+            return [
+                Text(
+                    ctx._(
+                        "Which account is yours? Type your student ID, alumni account or "
+                        "mailbox address; I will send a 6-digit code to the address on file."
+                    )
+                )
+            ]
+        return [Text(ctx._("Please type the 6-digit code from the mail."))]
+
+    async def handle(self, ctx: Context, state: str, answer: Answer) -> Step:
+        if State(state) is State.ACCOUNT:
+            return await self._send_code(ctx, normalise_name(answer.text or ""))
+        return await self._check(ctx, answer.text or "")
+
+    async def _send_code(self, ctx: Context, name: str) -> Step:
+        if not name:
+            return Step.goto(State.ACCOUNT, Text(ctx._("Please type the account name.")))
+        services = ctx.services
+        now = services.clock.now()
+        refused = await too_many_requests(ctx, self.name, name, now)
+        if refused is not None:
+            return Step.done(refused)
+        lifetimes = services.profile.lifetimes
+        target = await find_target(ctx.session, services.profile, name=name, id_number_hash=None)
+        deliverable = target is not None and target.send_to is not None
+        code = await issue_code(
+            ctx.session,
+            services.settings.pii_key,
+            subject=_subject(ctx),
+            lifetime=dt.timedelta(minutes=lifetimes.link_code_minutes),
+            now=now,
+            data={"person_id": target.person_id if deliverable and target else None},
+        )
+        if target is not None and target.send_to is not None:
+            t = Translator(ctx.locale)
+            enqueue(
+                ctx.session,
+                to=target.send_to,
+                subject=t._(
+                    "Your code for the {institution} helpdesk",
+                    institution=services.profile.display_name.get(ctx.locale),
+                ),
+                body=t._(
+                    "Your code is {code}. Type it in the chat within {minutes} minutes to "
+                    "link the chat to {account}. If you did not ask for it, ignore this mail.",
+                    code=code,
+                    minutes=lifetimes.link_code_minutes,
+                    account=target.name,
+                ),
+                now=now,
+            )
+        audit.record(
+            ctx.session,
+            at=now,
+            channel=ctx.incoming.channel,
+            actor=ctx.actor,
+            flow=self.name,
+            action="code_request",
+            outcome="sent" if deliverable else "no_match",
+        )
+        shown = shown_address(services.profile, name)
+        where = (
+            ctx._(
+                "to {address} (or, if that mailbox cannot receive mail, to your "
+                "notification address on file)",
+                address=mask_address(shown),
+            )
+            if shown
+            else ctx._("to the address on file for this account")
+        )
+        return Step.goto(
+            State.CODE,
+            Text(
+                ctx._(
+                    "If the account exists, a 6-digit code was sent {where}. It works for "
+                    "{minutes} minutes.",
+                    where=where,
+                    minutes=lifetimes.link_code_minutes,
+                )
+            ),
+        )
+
+    async def _check(self, ctx: Context, text: str) -> Step:
+        digits = re.sub(r"\D", "", unicodedata.normalize("NFKC", text))
+        if len(digits) != 6:
+            return Step.goto(State.CODE, Text(ctx._("The code has 6 digits.")))
+        services = ctx.services
+        now = services.clock.now()
+        result, row = await check_code(
+            ctx.session,
+            services.settings.pii_key,
+            subject=_subject(ctx),
+            code=digits,
+            max_attempts=services.profile.lifetimes.link_code_attempts,
+            now=now,
+        )
+        person_id = row.data.get("person_id") if row is not None else None
+        if result is CodeCheck.OK and isinstance(person_id, int):
+            ctx.identity.person_id = person_id
+            ctx.identity.linked_at = now
+            self._audit(ctx, "link", "linked")
+            return Step.done(
+                Text(ctx._("Done: this chat is now linked to your account.")),
+                then=ctx.data.get("then"),
+            )
+        if result is CodeCheck.WRONG:
+            self._audit(ctx, "link", "wrong_code")
+            return Step.goto(State.CODE, Text(ctx._("That code is not right.")))
+        self._audit(ctx, "link", "ended")
+        return Step.done(
+            Text(
+                ctx._(
+                    "That code no longer works (too many wrong answers, or more than "
+                    "{minutes} minutes). Please start again.",
+                    minutes=services.profile.lifetimes.link_code_minutes,
+                )
+            )
+        )
+
+    def _audit(self, ctx: Context, action: str, outcome: str) -> None:
+        audit.record(
+            ctx.session,
+            at=ctx.services.clock.now(),
+            channel=ctx.incoming.channel,
+            actor=ctx.actor,
+            flow=self.name,
+            action=action,
+            outcome=outcome,
+        )
+
+
+@register
+class Unlink(Flow):
+    """``/unlink``: this chat no longer speaks for the person."""
+
+    name = "unlink"
+    title = N_("Unlink this chat")
+    in_menu = False
+
+    async def start(self, ctx: Context) -> Step:
+        if ctx.identity.person_id is None:
+            return Step.done(Text(ctx._("This chat is not linked to an account.")))
+        ctx.identity.person_id = None
+        ctx.identity.linked_at = None
+        audit.record(
+            ctx.session,
+            at=ctx.services.clock.now(),
+            channel=ctx.incoming.channel,
+            actor=ctx.actor,
+            flow=self.name,
+            action="unlink",
+            outcome="unlinked",
+        )
+        return Step.done(Text(ctx._("This chat is no longer linked to your account.")))
+
+    async def prompt(self, ctx: Context, state: str) -> list[Reply]:
+        return []
+
+    async def handle(self, ctx: Context, state: str, answer: Answer) -> Step:
+        return Step.done()

@@ -1,0 +1,189 @@
+"""Mailbox status for a linked person (seeds 002 and 004), with what to do next.
+
+Each of the person's mailboxes: the address, its condition (normal; suspended with the
+reason, date and notice; pending, "takes effect within 10 minutes"; disabled), the
+quota as people read it ("0 KB of 60 GB"), the password's age against the profile's
+maximum, and actions: reset that mailbox's password, read the suspension notice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from bot.conversations.password import send_password_link, too_many_requests
+from bot.flow import Answer, Context, Flow, Step, register
+from bot.types import Reply, Text
+from core import tokens
+from core.accounts import Target
+from core.i18n import N_
+from core.mail import mask_address
+from core.mailboxes import human_kb, of_person
+from core.models import Mailbox, MailboxCondition
+
+EXPIRY_WARNING_DAYS = 14
+
+
+class State(StrEnum):
+    ACTION = "action"
+
+
+@register
+class MailboxStatus(Flow):
+    """Why did my mail stop? The state of each of my mailboxes."""
+
+    name = "mailbox"
+    title = N_("My mailbox status")
+    order = 35
+    needs_link = True
+
+    async def start(self, ctx: Context) -> Step:
+        boxes = await self._mailboxes(ctx)
+        if not boxes:
+            return Step.done(Text(ctx._("There is no mailbox in your name.")))
+        return Step.goto(State.ACTION, *(Text(self._describe(ctx, box)) for box in boxes))
+
+    async def prompt(self, ctx: Context, state: str) -> list[Reply]:
+        options: list[tuple[str, str]] = []
+        for box in await self._mailboxes(ctx):
+            if box.condition == MailboxCondition.SUSPENDED:
+                options.append(
+                    (
+                        f"notice:{box.id}",
+                        ctx._("Read the notice for {address}", address=box.address),
+                    )
+                )
+            if box.condition != MailboxCondition.DISABLED:
+                options.append(
+                    (
+                        f"reset:{box.id}",
+                        ctx._("Reset the password of {address}", address=box.address),
+                    )
+                )
+        options.append(("done", ctx._("Done")))
+        return [ctx.choices(ctx._("What would you like to do?"), options)]
+
+    async def handle(self, ctx: Context, state: str, answer: Answer) -> Step:
+        action, _, raw_id = (answer.choice or "").partition(":")
+        if action == "done":
+            return Step.done()
+        # Choices are bound to this step by the engine; ownership is checked again here so
+        # that no input of one person ever reaches another person's mailbox.
+        box = next((b for b in await self._mailboxes(ctx) if str(b.id) == raw_id), None)
+        if box is None:
+            return Step.goto(State.ACTION, Text(ctx._("Please choose one of the options.")))
+        if action == "notice":
+            return Step.goto(
+                State.ACTION, Text(box.suspension_notice or box.suspended_reason or "")
+            )
+        return Step.done(await self._reset(ctx, box))
+
+    async def _mailboxes(self, ctx: Context) -> list[Mailbox]:
+        person_id = ctx.identity.person_id
+        return [] if person_id is None else await of_person(ctx.session, person_id)
+
+    async def _reset(self, ctx: Context, box: Mailbox) -> Text:
+        now = ctx.services.clock.now()
+        if box.notification_address is None:
+            return Text(
+                ctx._(
+                    "{address} has no notification address on file, so I cannot send a "
+                    "link. Please contact the helpdesk.",
+                    address=box.address,
+                )
+            )
+        refused = await too_many_requests(ctx, self.name, box.address, now)
+        if refused is not None:
+            return refused
+        target = Target(
+            kind="mailbox",
+            id=box.id,
+            name=box.address,
+            person_id=box.person_id,
+            send_to=box.notification_address,
+            suspended=box.condition == MailboxCondition.SUSPENDED,
+            notice=box.suspension_notice,
+        )
+        await send_password_link(ctx, target, tokens.Purpose.RESET, now)
+        return Text(
+            ctx._(
+                "A link to set the password of {address} was sent to {notify}. It works "
+                "once, for {minutes} minutes.",
+                address=box.address,
+                notify=mask_address(box.notification_address),
+                minutes=ctx.services.profile.lifetimes.reset_link_minutes,
+            )
+        )
+
+    def _describe(self, ctx: Context, box: Mailbox) -> str:
+        profile = ctx.services.profile
+        zone = profile.zone
+
+        def local(when: dt.datetime) -> str:
+            return when.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+        lines = [box.address]
+        match box.condition:
+            case MailboxCondition.SUSPENDED:
+                lines.append(
+                    ctx._(
+                        "Suspended by the administrators on {date}. Reason: {reason}",
+                        date=local(box.suspended_at) if box.suspended_at else "-",
+                        reason=box.suspended_reason or "-",
+                    )
+                )
+            case MailboxCondition.PENDING:
+                lines.append(
+                    ctx._(
+                        "Being created (requested {date}); it takes effect within "
+                        "{minutes} minutes.",
+                        date=local(box.created_at),
+                        minutes=profile.mail.takes_effect_minutes,
+                    )
+                )
+            case MailboxCondition.DISABLED:
+                lines.append(ctx._("Disabled."))
+            case _:
+                lines.append(ctx._("Working normally."))
+        percent = 100 * box.quota_used_kb // box.quota_limit_kb if box.quota_limit_kb else 0
+        lines.append(
+            ctx._(
+                "Storage: {used} of {limit} used ({percent}%).",
+                used=human_kb(box.quota_used_kb),
+                limit=human_kb(box.quota_limit_kb),
+                percent=percent,
+            )
+        )
+        if percent >= 90:
+            lines.append(ctx._("The mailbox is nearly full: new mail may be refused."))
+        lines.extend(self._password_age(ctx, box))
+        return "\n".join(lines)
+
+    def _password_age(self, ctx: Context, box: Mailbox) -> list[str]:
+        if box.password_changed_at is None:
+            return []
+        now = ctx.services.clock.now()
+        days = (now - box.password_changed_at).days
+        changed = box.password_changed_at.astimezone(ctx.services.profile.zone).date()
+        lines = [
+            ctx.ngettext(
+                "Password last changed on {date} ({n} day ago).",
+                "Password last changed on {date} ({n} days ago).",
+                days,
+                date=changed.isoformat(),
+            )
+        ]
+        max_age = ctx.services.profile.password_policy.max_age_days
+        if max_age is not None:
+            left = max_age - days
+            if left <= 0:
+                lines.append(ctx._("The password has expired: please set a new one."))
+            elif left <= EXPIRY_WARNING_DAYS:
+                lines.append(
+                    ctx.ngettext(
+                        "The password expires in {n} day: please set a new one soon.",
+                        "The password expires in {n} days: please set a new one soon.",
+                        left,
+                    )
+                )
+        return lines

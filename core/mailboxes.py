@@ -1,0 +1,94 @@
+"""Mailboxes: reading their condition for users, changing it for staff (seeds 002, 004)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core import audit
+from core.errors import HelpdeskError
+from core.models import Mailbox, MailboxCondition
+
+UNITS = ("KB", "MB", "GB", "TB", "PB")
+
+
+def human_kb(kb: int) -> str:
+    """Seed 004 shows quota as 0KB/62914560KB; people read 62914560 KB as 60 GB."""
+    value = float(kb)
+    unit = 0
+    while value >= 1024 and unit < len(UNITS) - 1:
+        value /= 1024
+        unit += 1
+    shown = f"{value:.0f}" if value == int(value) or value >= 100 else f"{value:.1f}"
+    return f"{shown} {UNITS[unit]}"
+
+
+class UnknownMailbox(HelpdeskError):
+    """No mailbox has that address."""
+
+
+async def by_address(session: AsyncSession, address: str) -> Mailbox:
+    mailbox = await session.scalar(
+        select(Mailbox).where(func.lower(Mailbox.address) == address.strip().lower())
+    )
+    if mailbox is None:
+        raise UnknownMailbox(address)
+    return mailbox
+
+
+async def of_person(session: AsyncSession, person_id: int) -> list[Mailbox]:
+    rows = await session.scalars(
+        select(Mailbox).where(Mailbox.person_id == person_id).order_by(Mailbox.address)
+    )
+    return list(rows)
+
+
+async def suspend(
+    session: AsyncSession,
+    address: str,
+    *,
+    reason: str,
+    notice: str | None,
+    actor: str,
+    now: dt.datetime,
+) -> Mailbox:
+    """Suspend a mailbox (seed 002: 已經被管理者暫停密碼) with a reason and a notice."""
+    mailbox = await by_address(session, address)
+    mailbox.condition = MailboxCondition.SUSPENDED
+    mailbox.suspended_reason = reason
+    mailbox.suspended_at = now
+    mailbox.suspension_notice = notice or reason
+    audit.record(
+        session,
+        at=now,
+        channel="cli",
+        actor=actor,
+        flow="mailbox_admin",
+        action="suspend",
+        outcome="done",
+        mailbox=mailbox.id,
+    )
+    return mailbox
+
+
+async def unsuspend(
+    session: AsyncSession, address: str, *, actor: str, now: dt.datetime
+) -> Mailbox:
+    mailbox = await by_address(session, address)
+    mailbox.condition = MailboxCondition.NORMAL
+    mailbox.suspended_reason = None
+    mailbox.suspended_at = None
+    mailbox.suspension_notice = None
+    audit.record(
+        session,
+        at=now,
+        channel="cli",
+        actor=actor,
+        flow="mailbox_admin",
+        action="unsuspend",
+        outcome="done",
+        mailbox=mailbox.id,
+    )
+    return mailbox
