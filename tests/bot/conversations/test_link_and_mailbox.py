@@ -65,6 +65,11 @@ async def people(services: Services) -> None:
             .where(Person.name_en == "Chen Yi-Jun")
             .values(notification_email="chen@example.net")
         )
+        await session.execute(
+            update(Person)
+            .where(Person.name_en == "Lin Ming-Zhi")
+            .values(notification_email="lin@example.org")
+        )
 
 
 async def _last_code(services: Services) -> str:
@@ -292,3 +297,35 @@ async def test_no_input_of_one_linked_user_shows_another_persons_mailbox(
     ):
         await lin.say(typed)
         assert "a211300002" not in lin.text() and "SMTPAUTH" not in lin.text()
+
+
+@pytest.mark.usefixtures("people")
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        ("normal", "a211300001@grad.demo.edu.tw\nWorking normally."),
+        (
+            "pending",
+            "Being created (requested 2026-09-01 11:00); it takes effect within 10 minutes.",
+        ),
+        ("disabled", "a211300001@grad.demo.edu.tw\nDisabled."),
+        ("suspended", "Suspended by the administrators on -. Reason: -"),
+    ],
+)
+async def test_each_condition_in_english(
+    chat: Chat, services: Services, condition: str, expected: str
+) -> None:
+    async with services.sessions() as session, session.begin():
+        await session.execute(
+            update(Mailbox)
+            .where(Mailbox.address == "a211300001@grad.demo.edu.tw")
+            .values(condition=condition, created_at=services.clock.now())
+        )
+    await chat.say("/start")
+    await chat.press("My mailbox status")
+    await chat.say(LIN["student_id"])
+    await chat.say(await _last_code(services))
+    assert expected in chat.text()
+    assert ("Reset the password of a211300001@grad.demo.edu.tw" in chat.labels()) == (
+        condition != "disabled"
+    )
