@@ -16,10 +16,13 @@ import uvicorn
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from bot import conversations  # noqa: F401  (registers the flows)
 from bot.adapters.console import CHANNEL, ConsoleChat
+from bot.card_images import CardRefresher, cipher_of
+from bot.cli_card import card_app
 from bot.cli_mailbox import mailbox_app
 from bot.cli_policy import policy_app
 from bot.engine import Engine
@@ -27,7 +30,9 @@ from bot.services import Services, build_services
 from bot.types import Text
 from bot.web import create_app, install_log_redaction
 from core import migrate
+from core.cards import new_secret
 from core.errors import ConfigurationError
+from core.models import AlumniCard, CardStatus
 from core.notices import take_pending
 from core.profiles import available_profiles, load_profile
 from core.settings import Settings
@@ -42,6 +47,7 @@ db_app = typer.Typer(help="Database: migrations and directory data.", no_args_is
 app.add_typer(db_app, name="db")
 app.add_typer(policy_app, name="policy")
 app.add_typer(mailbox_app, name="mailbox")
+app.add_typer(card_app, name="card")
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
@@ -109,6 +115,9 @@ async def _chat(services: Services, lang: str | None) -> None:
             services.sessions, channel=CHANNEL, chat_id=chat.user, now=services.clock.now()
         )
         chat.render([Text(notice.text) for notice in notices])
+        for refresh in await refresher.run_once(channel=CHANNEL):
+            if refresh.chat_id == chat.user:
+                chat.render([refresh.edit or Text(refresh.closed_text or "")])
 
     async def poll() -> None:
         while True:
@@ -117,6 +126,7 @@ async def _chat(services: Services, lang: str | None) -> None:
                 await background_work()
 
     services.mail_worker.mailer.on_written = on_mail  # type: ignore[attr-defined]
+    refresher = CardRefresher(services)
     chat = ConsoleChat(Engine(services), lang=lang, after_step=background_work)
     poller = asyncio.create_task(poll()) if chat.interactive else None
     try:
@@ -224,6 +234,14 @@ async def _seed(services: Services, *, quiet: bool = False) -> None:
                 password_hash=password_hash,
                 now=services.clock.now(),
             )
+            # Active demo cards get their code secrets, encrypted with this install's key.
+            cipher = cipher_of(services)
+            for card in await session.scalars(
+                select(AlumniCard).where(
+                    AlumniCard.status == CardStatus.ACTIVE, AlumniCard.secret_encrypted.is_(None)
+                )
+            ):
+                card.secret_encrypted = cipher.encrypt(new_secret())
     finally:
         if not quiet:
             await services.close()

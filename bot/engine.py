@@ -256,7 +256,8 @@ class Engine:
             if step.show_menu:
                 replies.extend(self._menu(ctx))
             return None, None
-        replies.extend(await flow.prompt(ctx, step.next))
+        if step.ask:
+            replies.extend(await flow.prompt(ctx, step.next))
         return flow, step.next
 
     async def _begin(

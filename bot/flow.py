@@ -39,6 +39,12 @@ class Step:
     replies: list[Reply] = field(default_factory=list)
     show_menu: bool = True
     then: str | None = None
+    ask: bool = True  # ask the next state's question after the replies
+
+    @classmethod
+    def stay(cls, state: str, *replies: Reply) -> Step:
+        """Stay in ``state`` without asking again (the replies already do)."""
+        return cls(state, list(replies), ask=False)
 
     @classmethod
     def goto(cls, state: str, *replies: Reply) -> Step:

@@ -15,6 +15,7 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from bot.card_verifier import CardVerifier
 from bot.password_page import PasswordPage
 from bot.services import Services
 
@@ -63,6 +64,7 @@ def create_app(services: Services) -> Starlette:
             Route("/", index),
             Route("/healthz", healthz),
             *PasswordPage(services).routes(),
+            *CardVerifier(services).routes(),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]
     )

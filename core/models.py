@@ -324,3 +324,25 @@ class ChatNotice(Base):
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime]
     delivered_at: Mapped[dt.datetime | None]
+
+
+class CardView(Base):
+    """An alumni card open in a chat; its QR image is refreshed in place until it closes.
+
+    Due refreshes are rows, claimed with FOR UPDATE SKIP LOCKED, so with several workers
+    each happens once.
+    """
+
+    __tablename__ = "card_views"
+    __table_args__ = (Index("ix_card_views_due", "closed_at", "next_refresh_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("alumni_cards.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[str] = mapped_column(String(128))
+    locale: Mapped[str] = mapped_column(String(8))
+    opened_at: Mapped[dt.datetime]
+    closes_at: Mapped[dt.datetime]
+    next_refresh_at: Mapped[dt.datetime]
+    refreshes: Mapped[int] = mapped_column(default=0)
+    closed_at: Mapped[dt.datetime | None]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import secrets
 from functools import cached_property
 from pathlib import Path
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -28,6 +31,10 @@ class Settings(BaseSettings):
     profile: str = Field(default="demo", description="Institution profile name or TOML path.")
     secret_key: SecretStr | None = Field(
         default=None, description="Key for the keyed hashes of ID numbers and birthdays."
+    )
+    card_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key for the alumni cards' code secrets; derived when unset.",
     )
     public_url: str = "http://127.0.0.1:8080"
     web_host: str = "127.0.0.1"
@@ -92,6 +99,20 @@ class Settings(BaseSettings):
             path.touch(mode=0o600)
             path.write_text(secrets.token_urlsafe(48))
         return path.read_text().strip().encode()
+
+    @cached_property
+    def card_fernet_key(self) -> bytes:
+        """The Fernet key that encrypts the alumni cards' code secrets (seed 003).
+
+        ``HELPDESK_CARD_KEY`` when set; otherwise derived from ``pii_key`` with
+        HKDF-SHA256, so the embedded default works with nothing configured.
+        """
+        if self.card_key is not None:
+            return self.card_key.get_secret_value().encode()
+        derived = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=b"alumni-card-secrets"
+        ).derive(self.pii_key)
+        return base64.urlsafe_b64encode(derived)
 
 
 def normalise_database_url(url: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 from bot.engine import Engine
-from bot.types import Choices, Image, Incoming, Reply, Text
+from bot.types import Choice, Choices, Edit, Image, Incoming, Reply, Text
 
 _deliveries = itertools.count(1)
 
@@ -44,16 +44,23 @@ class Chat:
         """Press the button labelled ``label`` in the latest reply that has it."""
         return await self.send(self.incoming(action=self.action_for(label)))
 
+    def _buttons(self) -> list[Choice]:
+        buttons: list[Choice] = []
+        for reply in self.last:
+            if isinstance(reply, Choices | Image):
+                buttons.extend(reply.choices)
+            elif isinstance(reply, Edit):
+                buttons.extend(reply.image.choices)
+        return buttons
+
     def action_for(self, label: str) -> str:
-        for reply in reversed(self.last):
-            if isinstance(reply, Choices):
-                for choice in reply.choices:
-                    if choice.label == label:
-                        return choice.action
+        for choice in reversed(self._buttons()):
+            if choice.label == label:
+                return choice.action
         raise AssertionError(f"no button {label!r} in {self.labels()}")
 
     def labels(self) -> list[str]:
-        return [c.label for r in self.last if isinstance(r, Choices) for c in r.choices]
+        return [choice.label for choice in self._buttons()]
 
     def text(self) -> str:
         """Everything the last replies said, as one string."""

@@ -98,8 +98,15 @@ def _format(reply: Reply) -> str:
             lines = [text, *(f"  {n}. {choice.label}" for n, choice in enumerate(choices, 1))]
             return "\n".join(lines)
         case Image() as image:
-            return "\n".join(part for part in (image.terminal_art, image.caption) if part)
+            return _image(image)
         case Edit(_, image):
-            return "\n".join(part for part in (image.terminal_art, image.caption) if part)
+            # A terminal cannot replace what it printed: the new image follows.
+            return _image(image)
         case DeleteUserMessage():
             return "(The message above could not be removed from this terminal.)"
+
+
+def _image(image: Image) -> str:
+    lines = [part for part in (image.terminal_art, image.caption) if part]
+    lines += [f"  {n}. {choice.label}" for n, choice in enumerate(image.choices, 1)]
+    return "\n".join(lines)

@@ -1,3 +1,3 @@
 """The flows. Importing this package registers each one for the menu."""
 
-from bot.conversations import link, mailbox, password, student_id  # noqa: F401
+from bot.conversations import card, link, mailbox, password, student_id  # noqa: F401

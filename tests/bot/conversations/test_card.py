@@ -1,0 +1,233 @@
+"""The alumni card in chat: QR image, countdown, refresh in place, close, apply (seed 003)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import io
+import os
+
+import pytest
+from PIL import Image as PILImage
+from pyzbar.pyzbar import decode
+from sqlalchemy import select, update
+
+from bot.card_images import CardRefresher, cipher_of
+from bot.engine import Engine
+from bot.services import Services
+from bot.types import Edit, Image
+from core.cards import Verdict, issue_card, verify
+from core.clock import FakeClock
+from core.models import AlumniCard, CardView, ChatIdentity
+from tests.chat import Chat
+from tests.factories import add_student
+
+
+@pytest.fixture
+async def alumnus(services: Services) -> int:
+    person = await add_student(
+        services,
+        id_number="F131104093",
+        birthday=dt.date(1985, 11, 5),
+        student_id="109205003",
+        name_zh="王大同",
+        name_en="Wang Da-Tong",
+    )
+    return person.id
+
+
+async def _link(services: Services, chat: Chat, person_id: int) -> None:
+    await chat.say("/start")  # creates the chat identity
+    async with services.sessions() as session, session.begin():
+        await session.execute(
+            update(ChatIdentity)
+            .where(ChatIdentity.platform_user_id == chat.user)
+            .values(person_id=person_id, linked_at=services.clock.now())
+        )
+
+
+async def _issue(services: Services, person_id: int) -> int:
+    async with services.sessions() as session, session.begin():
+        card = await issue_card(
+            session,
+            cipher_of(services),
+            person_id=person_id,
+            card_type="electronic",
+            valid_until=dt.date(2030, 6, 30),
+            now=services.clock.now(),
+        )
+        return card.id
+
+
+def _images(chat: Chat) -> list[Image]:
+    found: list[Image] = []
+    for reply in chat.last:
+        if isinstance(reply, Image):
+            found.append(reply)
+        elif isinstance(reply, Edit):
+            found.append(reply.image)
+    return found
+
+
+async def test_the_card_shows_a_qr_that_decodes_to_a_valid_code_with_a_countdown(
+    chat: Chat, services: Services, alumnus: int, clock: FakeClock
+) -> None:
+    await _issue(services, alumnus)
+    await _link(services, chat, alumnus)
+    clock.advance(seconds=20)
+    await chat.press("My alumni card")
+    (image,) = _images(chat)
+    assert "Wang Da-Tong · Electronic alumni card" in image.caption
+    assert "Valid until 2030-06-30" in image.caption
+    assert "04:40 left, refreshes automatically" in image.caption
+    assert [c.label for c in image.choices] == ["Refresh now", "Close the card"]
+    payload = decode(PILImage.open(io.BytesIO(image.png)))[0].data.decode()
+    assert "Wang" not in payload and "F131104093" not in payload and len(payload) < 60
+    async with services.sessions() as session, session.begin():
+        result = await verify(
+            session,
+            cipher_of(services),
+            payload,
+            now=clock.now(),
+            period=services.profile.card.refresh_seconds,
+        )
+    assert result.verdict is Verdict.VALID
+
+
+async def test_the_card_in_chinese_shows_the_seed_countdown(
+    engine: Engine, services: Services, alumnus: int, clock: FakeClock
+) -> None:
+    chat = Chat(engine, user="zh", locale="zh-TW")
+    await _issue(services, alumnus)
+    await _link(services, chat, alumnus)
+    clock.advance(seconds=20)
+    await chat.press("我的校友證")
+    (image,) = _images(chat)
+    assert "剩04:40 自動更新" in image.caption
+    assert "王大同 · 電子校友證" in image.caption
+
+
+async def test_refresh_now_replaces_the_image_in_place(
+    chat: Chat, services: Services, alumnus: int, clock: FakeClock
+) -> None:
+    await _issue(services, alumnus)
+    await _link(services, chat, alumnus)
+    await chat.press("My alumni card")
+    (first,) = _images(chat)
+    clock.advance(seconds=301)
+    replies = await chat.press("Refresh now")
+    assert len(replies) == 1 and isinstance(replies[0], Edit)
+    assert replies[0].key == first.key
+    assert replies[0].image.png != first.png  # a new step, a new code
+    # The buttons on the refreshed image work.
+    await chat.press("Close the card")
+    assert "The alumni card is closed." in chat.text()
+
+
+async def test_due_refreshes_are_edits_until_the_card_closes_after_its_open_time(
+    chat: Chat, services: Services, alumnus: int, clock: FakeClock
+) -> None:
+    await _issue(services, alumnus)
+    await _link(services, chat, alumnus)
+    await chat.press("My alumni card")
+    (image,) = _images(chat)
+    refresher = CardRefresher(services)
+    assert await refresher.run_once() == []  # nothing due inside the step
+    clock.advance(seconds=300)
+    (refresh,) = await refresher.run_once()
+    assert refresh.edit is not None and refresh.edit.key == image.key
+    assert (refresh.channel, refresh.chat_id) == ("test", chat.user)
+    assert await refresher.run_once() == []  # done once
+    clock.advance(minutes=15)
+    (closing,) = await refresher.run_once()
+    assert closing.edit is None and closing.closed_text is not None
+    assert await refresher.run_once() == []
+
+
+async def test_closing_the_card_stops_its_refreshes_and_old_buttons_are_stale(
+    chat: Chat, services: Services, alumnus: int, clock: FakeClock
+) -> None:
+    await _issue(services, alumnus)
+    await _link(services, chat, alumnus)
+    await chat.press("My alumni card")
+    refresh_action = chat.action_for("Refresh now")
+    await chat.press("Close the card")
+    clock.advance(seconds=600)
+    assert await CardRefresher(services).run_once() == []
+    await chat.send(chat.incoming(action=refresh_action))
+    assert "no longer works" in chat.text()
+
+
+async def test_an_alumnus_without_a_card_can_apply_once(
+    chat: Chat, services: Services, alumnus: int
+) -> None:
+    await _link(services, chat, alumnus)
+    await chat.press("My alumni card")
+    assert "no digital alumni card yet" in chat.text()
+    await chat.press("Apply")
+    assert "was received" in chat.text()
+    await chat.say("/menu")
+    await chat.press("My alumni card")
+    assert "waiting for review" in chat.text()
+    async with services.sessions() as session:
+        cards = (await session.scalars(select(AlumniCard))).all()
+    assert [c.status for c in cards] == ["pending"]
+
+
+async def test_an_unlinked_user_is_asked_to_link_first(chat: Chat) -> None:
+    await chat.say("/start")
+    await chat.press("My alumni card")
+    assert "First, let us link this chat" in chat.text()
+
+
+async def test_someone_elses_card_is_never_shown(
+    engine: Engine, services: Services, alumnus: int
+) -> None:
+    await _issue(services, alumnus)
+    other = await add_student(
+        services,
+        id_number="A800000014",
+        birthday=dt.date(1990, 1, 1),
+        student_id="211300009",
+        name_en="Other Person",
+        campus_mail=False,
+    )
+    chat = Chat(engine, user="other")
+    await _link(services, chat, other.id)
+    await chat.press("My alumni card")
+    assert _images(chat) == [] and "Wang" not in chat.text()
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"), reason="SKIP LOCKED is PostgreSQL's")
+async def test_two_workers_refresh_each_due_card_exactly_once(
+    engine: Engine, services: Services, clock: FakeClock
+) -> None:
+    for n in range(12):
+        person = await add_student(
+            services,
+            id_number=_valid_id(n),
+            birthday=dt.date(1985, 1, 1),
+            student_id=f"1092050{n:02d}",
+            name_en=f"Alum {n}",
+            campus_mail=False,
+        )
+        await _issue(services, person.id)
+        chat = Chat(engine, user=f"alum{n}")
+        await _link(services, chat, person.id)
+        await chat.press("My alumni card")
+    clock.advance(seconds=300)
+    first, second = CardRefresher(services), CardRefresher(services)
+    results = await asyncio.gather(
+        *(w.run_once(batch=3) for w in (first, second) for _ in range(4))
+    )
+    refreshed = [r.chat_id for batch in results for r in batch]
+    assert sorted(refreshed) == sorted(f"alum{n}" for n in range(12))
+    async with services.sessions() as session:
+        counts = [v.refreshes for v in (await session.scalars(select(CardView))).all()]
+    assert counts == [1] * 12
+
+
+def _valid_id(n: int) -> str:
+    from core.idnumbers import make_valid
+
+    return make_valid(f"A1{n:07d}")
