@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
+from bot.card_images import CARD_TYPES
 from bot.password_page import SECURITY_HEADERS
 from bot.services import Services
 from core import audit
@@ -205,10 +206,17 @@ class CardVerifier:
                 "explanation": t._(EXPLANATIONS[result.verdict]),
                 "name_zh": result.name_zh,
                 "name_en": result.name_en,
-                "card_type": result.card_type,
+                "card_type": _card_type(t, result.card_type),
                 "valid_until": result.valid_until.isoformat() if result.valid_until else None,
             },
         )
+
+
+def _card_type(t: Translator, card_type: str | None) -> str | None:
+    """The card type in the page's language (bot/card_images.py's names)."""
+    if card_type is None:
+        return None
+    return t._(CARD_TYPES[card_type]) if card_type in CARD_TYPES else card_type
 
 
 async def _read_body(request: Request) -> bytes:
