@@ -21,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 
 from bot import conversations  # noqa: F401  (registers the flows)
 from bot.adapters.console import CHANNEL, ConsoleChat
+from bot.adapters.telegram import TelegramAdapter
 from bot.card_images import CardRefresher, cipher_of
 from bot.cli_card import card_app
 from bot.cli_mailbox import mailbox_app
@@ -48,6 +49,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(policy_app, name="policy")
 app.add_typer(mailbox_app, name="mailbox")
 app.add_typer(card_app, name="card")
+telegram_app = typer.Typer(help="Telegram: webhook registration, long polling.")
+app.add_typer(telegram_app, name="telegram")
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
@@ -157,8 +160,11 @@ def serve(
     _setup_logging(settings.log_level)
     services = build_services(settings)
     install_log_redaction()
+    telegram = None
+    if settings.telegram_token is not None:
+        telegram = TelegramAdapter.build(services, Engine(services))
     uvicorn.run(
-        create_app(services),
+        create_app(services, telegram=telegram, mail_worker=True),
         host=host or settings.web_host,
         port=port or settings.web_port,
         log_level=settings.log_level.lower(),
@@ -326,3 +332,71 @@ def profiles() -> None:
             name, profile.display_name.en, ", ".join(d.code for d in profile.degree_levels)
         )
     out.print(table)
+
+
+def _telegram(settings: Settings) -> tuple[Services, TelegramAdapter]:
+    if settings.telegram_token is None:
+        err.print("[red]Set HELPDESK_TELEGRAM_TOKEN (from BotFather) first.[/red]")
+        raise typer.Exit(2)
+    services = build_services(settings)
+    return services, TelegramAdapter.build(services, Engine(services), polling=True)
+
+
+@telegram_app.command("set-webhook")
+def telegram_set_webhook(
+    url: Annotated[str, typer.Argument(help="Public HTTPS URL ending in /telegram/webhook.")],
+) -> None:
+    """Tell Telegram where to post updates, with the secret token from the settings."""
+    settings = _settings()
+    if settings.telegram_secret is None:
+        err.print("[red]Set HELPDESK_TELEGRAM_SECRET (any long random string) first.[/red]")
+        raise typer.Exit(2)
+    services, adapter = _telegram(settings)
+
+    async def main() -> None:
+        try:
+            async with adapter.application.bot as bot:
+                await bot.set_webhook(
+                    url,
+                    secret_token=settings.telegram_secret.get_secret_value(),  # type: ignore[union-attr]
+                )
+        finally:
+            await services.close()
+        out.print(f"Webhook set to {url}")
+
+    _run(main)
+
+
+@telegram_app.command("poll")
+def telegram_poll() -> None:
+    """Long polling for a single process (several pollers conflict: use the webhook then)."""
+    settings = _settings()
+    _setup_logging(settings.log_level)
+    services, adapter = _telegram(settings)
+
+    async def main() -> None:
+        application = adapter.application
+        async with application:
+            await application.start()
+            assert application.updater is not None
+            await application.updater.start_polling(drop_pending_updates=False)
+            background = asyncio.create_task(adapter.run_background())
+            mail = asyncio.create_task(_mail_forever(services))
+            try:
+                await asyncio.Event().wait()
+            finally:
+                background.cancel()
+                mail.cancel()
+                await application.updater.stop()
+                await application.stop()
+                await services.close()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        _run(main)
+
+
+async def _mail_forever(services: Services) -> None:
+    while True:
+        with contextlib.suppress(OperationalError, OSError):
+            await services.mail_worker.run_once()
+        await asyncio.sleep(2)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import html
 import logging
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from sqlalchemy import text
@@ -15,6 +18,7 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from bot.adapters.telegram import TelegramAdapter
 from bot.card_verifier import CardVerifier
 from bot.password_page import PasswordPage
 from bot.services import Services
@@ -43,7 +47,11 @@ def install_log_redaction() -> None:
         logging.getLogger(name).addFilter(RedactTokens())
 
 
-def create_app(services: Services) -> Starlette:
+def create_app(
+    services: Services, *, telegram: TelegramAdapter | None = None, mail_worker: bool = False
+) -> Starlette:
+    """The ASGI app; with a Telegram adapter, its webhook and background delivery too."""
+
     async def healthz(_request: Request) -> JSONResponse:
         try:
             async with services.engine.connect() as connection:
@@ -59,15 +67,45 @@ def create_app(services: Services) -> Starlette:
             headers={"Referrer-Policy": "no-referrer"},
         )
 
-    return Starlette(
-        routes=[
-            Route("/", index),
-            Route("/healthz", healthz),
-            *PasswordPage(services).routes(),
-            *CardVerifier(services).routes(),
-            Mount("/static", StaticFiles(directory=STATIC), name="static"),
-        ]
-    )
+    routes = [
+        Route("/", index),
+        Route("/healthz", healthz),
+        *PasswordPage(services).routes(),
+        *CardVerifier(services).routes(),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    if telegram is not None:
+        routes.append(Route("/telegram/webhook", telegram.webhook, methods=["POST"]))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        background: list[asyncio.Task[None]] = []
+        if mail_worker:
+            background.append(asyncio.create_task(_send_mail_forever(services)))
+        if telegram is not None:
+            await telegram.application.initialize()
+            background.append(asyncio.create_task(telegram.run_background()))
+        try:
+            yield
+        finally:
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if telegram is not None:
+                await telegram.application.shutdown()
+
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+async def _send_mail_forever(services: Services, interval: float = 2.0) -> None:
+    """The mail queue's sender, beside the web app (each row claimed by one worker)."""
+    while True:
+        try:
+            await services.mail_worker.run_once()
+        except Exception:  # the queue keeps the mail; try again next round
+            logging.getLogger(__name__).exception("mail worker round failed")
+        await asyncio.sleep(interval)
 
 
 INDEX = """<!doctype html>

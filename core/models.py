@@ -346,3 +346,15 @@ class CardView(Base):
     next_refresh_at: Mapped[dt.datetime]
     refreshes: Mapped[int] = mapped_column(default=0)
     closed_at: Mapped[dt.datetime | None]
+
+
+class PlatformMessage(Base):
+    """Which platform message shows a keyed reply (an alumni card), for edits in place."""
+
+    __tablename__ = "platform_messages"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    chat_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[dt.datetime]

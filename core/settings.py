@@ -53,6 +53,14 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    telegram_token: SecretStr | None = None
+    telegram_secret: SecretStr | None = Field(
+        default=None, description="X-Telegram-Bot-Api-Secret-Token the webhook requires."
+    )
+    telegram_api_url: str = Field(
+        default="https://api.telegram.org/bot", description="Bot API base (a stand-in in tests)."
+    )
+
     @field_validator("argon2_memory_kib")
     @classmethod
     def _memory_at_least_owasp(cls, value: int) -> int:
