@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+
+# python-telegram-bot warns (a deprecation) when it builds RetryAfter with an int; the
+# suite turns warnings into errors, so opt in to its timedelta behaviour up front.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path

@@ -1,0 +1,278 @@
+"""Telegram end to end: real python-telegram-bot, our webhook, a stand-in Bot API on loopback.
+
+Every call the library makes is checked against the published Bot API description
+(tests/data/telegram-bot-api-10.0.json); a violation fails the test (fixture ``bot_api``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from bot.adapters.telegram import SECRET_HEADER, TelegramAdapter
+from bot.engine import Engine
+from bot.services import Services, build_services
+from bot.web import create_app
+from core.cards import issue_card
+from core.clock import FakeClock
+from core.settings import Settings
+from tests.factories import add_student
+from tests.smtp import SmtpSink
+from tests.telegram_stub import BotApiStub
+
+pytest_plugins = ["tests.telegram_fixtures"]
+
+SECRET = "webhook-secret-0123456789"
+USER = 424242
+_ids = itertools.count(1000)
+
+
+class TelegramUser:
+    """A Telegram user whose app posts updates to our webhook (as Telegram would)."""
+
+    def __init__(self, client: httpx.AsyncClient, stub: BotApiStub, *, lang: str = "en") -> None:
+        self.client, self.stub, self.lang = client, stub, lang
+        self.user = {"id": USER, "is_bot": False, "first_name": "Ming", "language_code": lang}
+        self.chat = {"id": USER, "type": "private"}
+
+    async def post(self, update: dict[str, Any], secret: str = SECRET) -> httpx.Response:
+        return await self.client.post(
+            "/telegram/webhook", json=update, headers={SECRET_HEADER: secret}
+        )
+
+    def message(self, text: str, chat: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {
+            "update_id": next(_ids),
+            "message": {
+                "message_id": next(_ids),
+                "date": 1_700_000_000,
+                "chat": chat or self.chat,
+                "from": self.user,
+                "text": text,
+            },
+        }
+
+    async def say(self, text: str) -> None:
+        assert (await self.post(self.message(text))).status_code == 200
+
+    def button(self, label: str) -> str:
+        """The callback data of the newest button labelled ``label`` the bot sent."""
+        for _method, params in reversed(self.stub.calls):
+            markup = params.get("reply_markup") or {}
+            for row in markup.get("inline_keyboard", []):
+                for button in row:
+                    if button["text"] == label:
+                        return str(button["callback_data"])
+        raise AssertionError(f"no button {label!r}")
+
+    async def press(self, label: str) -> None:
+        update = {
+            "update_id": next(_ids),
+            "callback_query": {
+                "id": str(next(_ids)),
+                "from": self.user,
+                "chat_instance": "ci",
+                "data": self.button(label),
+                "message": {
+                    "message_id": 1,
+                    "date": 1_700_000_000,
+                    "chat": self.chat,
+                    "text": "…",
+                },
+            },
+        }
+        assert (await self.post(update)).status_code == 200
+
+    def texts(self) -> str:
+        return "\n".join(
+            str(p.get("text") or p.get("caption") or "")
+            for m, p in self.stub.calls
+            if m in ("sendMessage", "sendPhoto")
+        )
+
+
+@pytest.fixture
+async def telegram(
+    bot_api: BotApiStub, settings: Settings, clock: FakeClock
+) -> AsyncIterator[tuple[TelegramUser, Services, SmtpSink, TelegramAdapter]]:
+    with SmtpSink() as sink:
+        configured = settings.model_copy(
+            update={
+                "telegram_token": SecretStr("123456:TEST-token"),
+                "telegram_secret": SecretStr(SECRET),
+                "telegram_api_url": bot_api.base_url,
+                "smtp_host": "127.0.0.1",
+                "smtp_port": sink.port,
+            }
+        )
+        services = build_services(configured, clock=clock)
+        adapter = TelegramAdapter.build(services, Engine(services))
+        await adapter.application.initialize()
+        transport = httpx.ASGITransport(app=create_app(services, telegram=adapter))
+        try:
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://127.0.0.1"
+            ) as client:
+                yield TelegramUser(client, bot_api), services, sink, adapter
+        finally:
+            await adapter.application.shutdown()
+            await services.close()
+
+
+async def test_id_lookup_through_the_webhook(telegram: Any) -> None:
+    user, services, _sink, _adapter = telegram
+    await add_student(
+        services, id_number="F131104093", birthday=dt.date(1996, 1, 2), student_id="211300001"
+    )
+    await user.say("/start")
+    assert "Demo University" in user.texts()
+    await user.press("Look up my student ID")
+    assert user.stub.calls_to("answerCallbackQuery")  # every press is answered
+    await user.press("Master's programme")
+    await user.say("F131104093")
+    await user.say("85/01/02")
+    assert "Your student ID is 211300001." in user.texts()
+
+
+async def test_chinese_language_code_gets_chinese(telegram: Any) -> None:
+    user, *_ = telegram
+    user.user["language_code"] = "zh-hant"
+    await user.say("/start")
+    assert "請問需要什麼協助？" in user.texts()
+
+
+async def test_forgot_password_link_arrives_by_smtp(telegram: Any) -> None:
+    user, services, sink, _adapter = telegram
+    await add_student(
+        services,
+        id_number="F131104093",
+        birthday=dt.date(1996, 1, 2),
+        student_id="211300001",
+        with_account=True,
+    )
+    await user.say("/start")
+    await user.press("I forgot my password")
+    await user.say("211300001")
+    await user.say("F131104093")
+    assert "a2******01@grad.demo.edu.tw" in user.texts()
+    assert await services.mail_worker.run_once() == 1
+    (mail,) = await sink.wait_for(1)
+    assert re.search(r"/password/\S{40,}", mail.get_content())
+
+
+async def test_a_pasted_password_is_deleted(telegram: Any) -> None:
+    user, *_ = telegram
+    await user.say("/start")
+    await user.press("I forgot my password")
+    await user.say("Tr0ub4dor&3x")
+    (deleted,) = user.stub.calls_to("deleteMessage")
+    assert deleted["chat_id"] == USER
+    assert "Never send a password" in user.texts()
+
+
+async def test_linking_and_mailbox_status(telegram: Any) -> None:
+    user, services, sink, _adapter = telegram
+    await add_student(
+        services,
+        id_number="F131104093",
+        birthday=dt.date(1996, 1, 2),
+        student_id="211300001",
+        with_account=True,
+    )
+    await user.say("/start")
+    await user.press("My mailbox status")
+    await user.say("211300001")
+    await services.mail_worker.run_once()
+    (mail,) = await sink.wait_for(1)
+    code = re.search(r"\b(\d{6})\b", mail.get_content())
+    assert code is not None
+    await user.say(code.group(1))
+    assert "a211300001@grad.demo.edu.tw\nWorking normally." in user.texts()
+
+
+async def test_the_alumni_card_is_a_photo_refreshed_by_edit_message_media(
+    telegram: Any, clock: FakeClock
+) -> None:
+    user, services, _sink, adapter = telegram
+    person = await add_student(
+        services,
+        id_number="F131104093",
+        birthday=dt.date(1985, 11, 5),
+        student_id="109205003",
+        name_en="Wang Da-Tong",
+        with_account=True,
+    )
+    async with services.sessions() as session, session.begin():
+        from bot.card_images import cipher_of
+
+        await issue_card(
+            session,
+            cipher_of(services),
+            person_id=person.id,
+            card_type="electronic",
+            valid_until=dt.date(2030, 6, 30),
+            now=clock.now(),
+        )
+    await user.say("/start")
+    await user.press("My alumni card")
+    await user.say("109205003")
+    await services.mail_worker.run_once()
+    # The code went to the campus mailbox's address: read it from the queue's mail.
+    from sqlalchemy import select
+
+    from core.models import OutboundMail
+
+    async with services.sessions() as session:
+        body = (await session.scalars(select(OutboundMail.body))).all()[-1]
+    code = re.search(r"\b(\d{6})\b", body)
+    assert code is not None
+    await user.say(code.group(1))
+    (photo,) = user.stub.calls_to("sendPhoto")
+    assert "Wang Da-Tong" in photo["caption"] and photo["photo"]["size"] > 100
+    await user.press("Refresh now")
+    assert len(user.stub.calls_to("editMessageMedia")) == 1
+    clock.advance(seconds=300)
+    await adapter.deliver_background()
+    edits = user.stub.calls_to("editMessageMedia")
+    assert len(edits) == 2 and edits[-1]["message_id"] == edits[0]["message_id"]
+
+
+async def test_the_same_update_three_times_is_handled_once(telegram: Any) -> None:
+    user, *_ = telegram
+    update = user.message("/start")
+    for _ in range(3):
+        assert (await user.post(update)).status_code == 200
+    assert len([c for c in user.stub.calls_to("sendMessage") if "Hello" in c["text"]]) == 1
+
+
+async def test_a_wrong_or_missing_secret_is_refused(telegram: Any) -> None:
+    user, *_ = telegram
+    assert (await user.post(user.message("/start"), secret="wrong")).status_code == 403
+    missing = await user.client.post("/telegram/webhook", json=user.message("/start"))
+    assert missing.status_code == 403
+    assert user.stub.calls_to("sendMessage") == []
+
+
+async def test_a_429_is_retried_after_its_delay(telegram: Any) -> None:
+    user, *_ = telegram
+    user.stub.fail_next("sendMessage", error_code=429, retry_after=1)
+    started = dt.datetime.now(dt.UTC)
+    await user.say("/start")
+    waited = dt.datetime.now(dt.UTC) - started
+    assert "Demo University" in user.texts()
+    assert waited >= dt.timedelta(seconds=1)
+
+
+async def test_group_chats_are_told_to_message_directly(telegram: Any) -> None:
+    user, *_ = telegram
+    group = {"id": -100123, "type": "supergroup", "title": "Class"}
+    assert (await user.post(user.message("/start", chat=group))).status_code == 200
+    (sent,) = user.stub.calls_to("sendMessage")
+    assert sent["chat_id"] == -100123 and "direct message" in sent["text"]
