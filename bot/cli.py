@@ -21,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 
 from bot import conversations  # noqa: F401  (registers the flows)
 from bot.adapters.console import CHANNEL, ConsoleChat
+from bot.adapters.slack import SlackAdapter
 from bot.adapters.telegram import TelegramAdapter
 from bot.card_images import CardRefresher, cipher_of
 from bot.cli_card import card_app
@@ -51,6 +52,8 @@ app.add_typer(mailbox_app, name="mailbox")
 app.add_typer(card_app, name="card")
 telegram_app = typer.Typer(help="Telegram: webhook registration, long polling.")
 app.add_typer(telegram_app, name="telegram")
+slack_app = typer.Typer(help="Slack: Socket Mode for a single process.")
+app.add_typer(slack_app, name="slack")
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
@@ -160,11 +163,14 @@ def serve(
     _setup_logging(settings.log_level)
     services = build_services(settings)
     install_log_redaction()
-    telegram = None
+    engine = Engine(services)
+    telegram = slack = None
     if settings.telegram_token is not None:
-        telegram = TelegramAdapter.build(services, Engine(services))
+        telegram = TelegramAdapter.build(services, engine)
+    if settings.slack_bot_token is not None and settings.slack_signing_secret is not None:
+        slack = SlackAdapter.build(services, engine)
     uvicorn.run(
-        create_app(services, telegram=telegram, mail_worker=True),
+        create_app(services, telegram=telegram, slack=slack, mail_worker=True),
         host=host or settings.web_host,
         port=port or settings.web_port,
         log_level=settings.log_level.lower(),
@@ -400,3 +406,31 @@ async def _mail_forever(services: Services) -> None:
         with contextlib.suppress(OperationalError, OSError):
             await services.mail_worker.run_once()
         await asyncio.sleep(2)
+
+
+@slack_app.command("socket")
+def slack_socket() -> None:
+    """Socket Mode (no public URL; one process): needs HELPDESK_SLACK_APP_TOKEN (xapp-...)."""
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    settings = _settings()
+    _setup_logging(settings.log_level)
+    if settings.slack_app_token is None or settings.slack_bot_token is None:
+        err.print("[red]Set HELPDESK_SLACK_BOT_TOKEN and HELPDESK_SLACK_APP_TOKEN first.[/red]")
+        raise typer.Exit(2)
+    services = build_services(settings)
+    adapter = SlackAdapter.build(services, Engine(services), socket_mode=True)
+    token = settings.slack_app_token.get_secret_value()
+
+    async def main() -> None:
+        background = asyncio.create_task(adapter.run_background())
+        mail = asyncio.create_task(_mail_forever(services))
+        try:
+            await AsyncSocketModeHandler(adapter.app, token).start_async()  # type: ignore[no-untyped-call]
+        finally:
+            background.cancel()
+            mail.cancel()
+            await services.close()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        _run(main)

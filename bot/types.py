@@ -22,6 +22,10 @@ class Incoming:
     delivery_id: str | None = None
     message_id: str | None = None
     private: bool = True
+    # What the platform vouches for: the workspace, and the user's confirmed e-mail
+    # (Slack); a profile that trusts the workspace links on it without a code.
+    workspace: str | None = None
+    verified_email: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from bot.adapters.slack import SlackAdapter
 from bot.adapters.telegram import TelegramAdapter
 from bot.card_verifier import CardVerifier
 from bot.password_page import PasswordPage
@@ -48,7 +49,11 @@ def install_log_redaction() -> None:
 
 
 def create_app(
-    services: Services, *, telegram: TelegramAdapter | None = None, mail_worker: bool = False
+    services: Services,
+    *,
+    telegram: TelegramAdapter | None = None,
+    slack: SlackAdapter | None = None,
+    mail_worker: bool = False,
 ) -> Starlette:
     """The ASGI app; with a Telegram adapter, its webhook and background delivery too."""
 
@@ -76,6 +81,8 @@ def create_app(
     ]
     if telegram is not None:
         routes.append(Route("/telegram/webhook", telegram.webhook, methods=["POST"]))
+    if slack is not None:
+        routes.append(Route("/slack/events", slack.events, methods=["POST"]))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -85,6 +92,8 @@ def create_app(
         if telegram is not None:
             await telegram.application.initialize()
             background.append(asyncio.create_task(telegram.run_background()))
+        if slack is not None:
+            background.append(asyncio.create_task(slack.run_background()))
         try:
             yield
         finally:

@@ -174,3 +174,19 @@ async def personal_words(session: AsyncSession, target: Target) -> list[str]:
     if person is not None:
         words += [person.name_zh, *re.split(r"[\s-]+", person.name_en)]
     return [word for word in words if len(word) >= 3]
+
+
+async def person_by_address(session: AsyncSession, address: str) -> int | None:
+    """The person whose mailbox or notification address this is, if exactly one."""
+    address = address.strip().lower()
+    owners = set(
+        await session.scalars(
+            select(Mailbox.person_id).where(func.lower(Mailbox.address) == address)
+        )
+    )
+    owners |= set(
+        await session.scalars(
+            select(Person.id).where(func.lower(Person.notification_email) == address)
+        )
+    )
+    return owners.pop() if len(owners) == 1 else None

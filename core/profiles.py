@@ -139,6 +139,15 @@ class Card(_Strict):
     open_minutes: int = Field(default=15, ge=1, le=24 * 60)
 
 
+class Chat(_Strict):
+    """What the institution trusts of chat platforms."""
+
+    slack_trusted_teams: list[str] = Field(
+        default_factory=list,
+        description="Slack workspaces (team ids) whose confirmed e-mails link without a code.",
+    )
+
+
 class Limits(_Strict):
     """Brute-force limits (Taiwan's baseline: lock 15 minutes after 5 failures)."""
 
@@ -162,6 +171,7 @@ class Profile(_Strict):
     mail: Mail = Mail()
     card: Card = Card()
     limits: Limits = Limits()
+    chat: Chat = Chat()
 
     @field_validator("timezone")
     @classmethod

@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     telegram_secret: SecretStr | None = Field(
         default=None, description="X-Telegram-Bot-Api-Secret-Token the webhook requires."
     )
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = Field(default=None, description="For Socket Mode.")
+    slack_api_url: str = Field(
+        default="https://slack.com/api/", description="Web API base (a stand-in in tests)."
+    )
     telegram_api_url: str = Field(
         default="https://api.telegram.org/bot", description="Bot API base (a stand-in in tests)."
     )

@@ -17,7 +17,7 @@ from bot.conversations.password import too_many_requests
 from bot.flow import Answer, Context, Flow, Step, register
 from bot.types import Reply, Text
 from core import audit
-from core.accounts import find_target, normalise_name, shown_address
+from core.accounts import find_target, normalise_name, person_by_address, shown_address
 from core.codes import CodeCheck, check_code, issue_code
 from core.i18n import N_, Translator
 from core.mail import enqueue, mask_address
@@ -41,7 +41,25 @@ class Link(Flow):
     order = 40
 
     async def start(self, ctx: Context) -> Step:
-        return Step.goto(State.ACCOUNT)
+        linked = await self._link_by_platform(ctx)
+        return linked if linked is not None else Step.goto(State.ACCOUNT)
+
+    async def _link_by_platform(self, ctx: Context) -> Step | None:
+        """A workspace the profile trusts vouches for the user's confirmed e-mail."""
+        incoming = ctx.incoming
+        trusted = ctx.services.profile.chat.slack_trusted_teams
+        if not (incoming.verified_email and incoming.workspace in trusted):
+            return None
+        person_id = await person_by_address(ctx.session, incoming.verified_email)
+        if person_id is None:
+            return None
+        ctx.identity.person_id = person_id
+        ctx.identity.linked_at = ctx.services.clock.now()
+        self._audit(ctx, "link", "linked_by_workspace")
+        return Step.done(
+            Text(ctx._("Done: this chat is now linked to your account.")),
+            then=ctx.data.get("then"),
+        )
 
     async def prompt(self, ctx: Context, state: str) -> list[Reply]:
         if State(state) is State.ACCOUNT:

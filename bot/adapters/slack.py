@@ -1,0 +1,249 @@
+"""Slack adapter (slack-bolt AsyncApp): events and button actions in, Web API calls out.
+
+Bolt verifies each request's signature (401 otherwise) and acknowledges within Slack's
+3 seconds; the engine's work runs after the ack. Slack retries an event it thinks was
+missed (X-Slack-Retry-Num): the engine dedupes on ``event_id`` and every delivery still
+gets 200, since anything else makes Slack retry again (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from typing import Any
+
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from starlette.requests import Request
+from starlette.responses import Response
+
+from bot.card_images import CardRefresher
+from bot.engine import Engine
+from bot.services import Services
+from bot.types import Choice, Choices, DeleteUserMessage, Edit, Image, Incoming, Reply, Text
+from core.i18n import N_, Translator, normalise_locale
+from core.notices import take_pending
+from core.platform_messages import recall, remember
+
+CHANNEL = "slack"
+PROFILE_TTL = 600.0  # seconds a user's locale and e-mail are cached
+MAX_TEXT = 3000  # a section block's text
+
+HOW_TO_DELETE = N_(
+    "Slack does not let me delete your message. Please delete it yourself: hover over it, "
+    "choose ⋮ (More actions), then Delete message."
+)
+
+log = logging.getLogger(__name__)
+
+
+def buttons(choices: tuple[Choice, ...]) -> dict[str, Any]:
+    return {
+        "type": "actions",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": f"choice-{n}",
+                "text": {"type": "plain_text", "text": choice.label[:75]},
+                "value": choice.action,
+            }
+            for n, choice in enumerate(choices[:25])
+        ],
+    }
+
+
+def section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "plain_text", "text": text[:MAX_TEXT] or "…"}}
+
+
+class SlackAdapter:
+    """One Slack app: the Bolt app, the engine, and delivery of replies and notices."""
+
+    def __init__(self, services: Services, engine: Engine, app: AsyncApp) -> None:
+        self.services = services
+        self.engine = engine
+        self.app = app
+        self.handler = AsyncSlackRequestHandler(app)
+        self.refresher = CardRefresher(services)
+        self._profiles: dict[str, tuple[float, str | None, str | None]] = {}
+        app.event("message")(self._on_message)
+        app.event("app_mention")(self._on_mention)
+        app.action(re.compile(r"^choice-\d+$"))(self._on_action)
+
+    @classmethod
+    def build(
+        cls, services: Services, engine: Engine, *, socket_mode: bool = False
+    ) -> SlackAdapter:
+        """The app; HTTP events need the signing secret, Socket Mode does not."""
+        settings = services.settings
+        if settings.slack_bot_token is None:
+            raise ValueError("set HELPDESK_SLACK_BOT_TOKEN")
+        if settings.slack_signing_secret is None and not socket_mode:
+            raise ValueError("set HELPDESK_SLACK_SIGNING_SECRET")
+        client = AsyncWebClient(
+            token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
+        )
+        app = AsyncApp(
+            client=client,
+            signing_secret=(
+                settings.slack_signing_secret.get_secret_value()
+                if settings.slack_signing_secret is not None
+                else None
+            ),
+            process_before_response=False,
+        )
+        return cls(services, engine, app)
+
+    @property
+    def client(self) -> AsyncWebClient:
+        return self.app.client
+
+    # -- inbound -------------------------------------------------------------------------
+
+    async def _profile(self, user: str) -> tuple[str | None, str | None]:
+        """The user's Slack locale and confirmed e-mail (users.info), cached briefly."""
+        cached = self._profiles.get(user)
+        if cached is not None and time.monotonic() - cached[0] < PROFILE_TTL:
+            return cached[1], cached[2]
+        locale = email = None
+        with contextlib.suppress(SlackApiError):
+            info = await self.client.users_info(user=user, include_locale=True)
+            data = info.get("user") or {}
+            locale = data.get("locale")
+            if data.get("is_email_confirmed"):
+                email = (data.get("profile") or {}).get("email")
+        self._profiles[user] = (time.monotonic(), locale, email)
+        return locale, email
+
+    async def _on_message(self, event: dict[str, Any], body: dict[str, Any]) -> None:
+        if event.get("subtype") or event.get("bot_id") or "user" not in event:
+            return  # edits, joins, our own messages
+        locale, email = await self._profile(event["user"])
+        incoming = Incoming(
+            channel=CHANNEL,
+            user_id=event["user"],
+            chat_id=event["channel"],
+            text=event.get("text") or "",
+            locale_hint=locale,
+            delivery_id=body.get("event_id"),
+            message_id=event.get("ts"),
+            private=event.get("channel_type") == "im",
+            workspace=body.get("team_id"),
+            verified_email=email,
+        )
+        await self.send(incoming.chat_id, await self.engine.handle(incoming), locale)
+
+    async def _on_mention(self, event: dict[str, Any], body: dict[str, Any]) -> None:
+        locale, _ = await self._profile(event["user"])
+        incoming = Incoming(
+            channel=CHANNEL,
+            user_id=event["user"],
+            chat_id=event["channel"],
+            text=event.get("text") or "",
+            locale_hint=locale,
+            delivery_id=body.get("event_id"),
+            private=False,
+        )
+        await self.send(incoming.chat_id, await self.engine.handle(incoming), locale)
+
+    async def _on_action(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()  # within Slack's 3 seconds; the work below comes after
+        user = body["user"]["id"]
+        channel = (body.get("channel") or {}).get("id") or body["container"]["channel_id"]
+        locale, email = await self._profile(user)
+        incoming = Incoming(
+            channel=CHANNEL,
+            user_id=user,
+            chat_id=channel,
+            action=str(action.get("value") or ""),
+            locale_hint=locale,
+            delivery_id=f"action:{action.get('action_ts') or body.get('trigger_id')}",
+            private=channel.startswith("D"),
+            workspace=(body.get("team") or {}).get("id"),
+            verified_email=email,
+        )
+        await self.send(channel, await self.engine.handle(incoming), locale)
+
+    # -- outbound ------------------------------------------------------------------------
+
+    async def send(self, channel: str, replies: list[Reply], locale: str | None = None) -> None:
+        for reply in replies:
+            match reply:
+                case Text(text):
+                    await self.client.chat_postMessage(channel=channel, text=text[:MAX_TEXT])
+                case Choices(text, choices):
+                    await self.client.chat_postMessage(
+                        channel=channel,
+                        text=text[:MAX_TEXT],
+                        blocks=[section(text), buttons(choices)],
+                    )
+                case Image() as image:
+                    await self._post_image(channel, image)
+                case Edit(key, image):
+                    await self._update_image(channel, key, image)
+                case DeleteUserMessage():
+                    # Slack lets no bot delete a user's message: say how to do it.
+                    t = Translator(normalise_locale(locale) or "zh_TW")
+                    await self.client.chat_postMessage(channel=channel, text=t._(HOW_TO_DELETE))
+
+    async def _blocks(self, image: Image) -> list[dict[str, Any]]:
+        upload = await self.client.files_upload_v2(
+            content=image.png, filename="alumni-card.png", title="alumni card"
+        )
+        file_id = upload["file"]["id"] if upload.get("file") else upload["files"][0]["id"]
+        blocks: list[dict[str, Any]] = [
+            {"type": "image", "slack_file": {"id": file_id}, "alt_text": image.caption[:200]},
+            section(image.caption),
+        ]
+        if image.choices:
+            blocks.append(buttons(image.choices))
+        return blocks
+
+    async def _post_image(self, channel: str, image: Image) -> None:
+        posted = await self.client.chat_postMessage(
+            channel=channel, text=image.caption[:MAX_TEXT], blocks=await self._blocks(image)
+        )
+        if image.key:
+            await remember(
+                self.services.sessions,
+                channel=CHANNEL,
+                chat_id=channel,
+                key=image.key,
+                message_id=str(posted["ts"]),
+                now=self.services.clock.now(),
+            )
+
+    async def _update_image(self, channel: str, key: str, image: Image) -> None:
+        ts = await recall(self.services.sessions, channel=CHANNEL, chat_id=channel, key=key)
+        if ts is None:
+            await self._post_image(channel, image)
+            return
+        await self.client.chat_update(
+            channel=channel, ts=ts, text=image.caption[:MAX_TEXT], blocks=await self._blocks(image)
+        )
+
+    async def deliver_background(self) -> None:
+        """Send chat notices and due card refreshes for Slack chats, once each."""
+        for notice in await take_pending(
+            self.services.sessions, channel=CHANNEL, now=self.services.clock.now()
+        ):
+            await self.send(notice.chat_id, [Text(notice.text)])
+        for refresh in await self.refresher.run_once(channel=CHANNEL):
+            await self.send(refresh.chat_id, [refresh.edit or Text(refresh.closed_text or "")])
+
+    async def run_background(self, interval: float = 1.0) -> None:
+        while True:
+            try:
+                await self.deliver_background()
+            except Exception:  # keep delivering after a passing fault
+                log.exception("slack background delivery failed")
+            await asyncio.sleep(interval)
+
+    async def events(self, request: Request) -> Response:
+        """POST /slack/events: events and interactivity, signature checked by Bolt."""
+        return await self.handler.handle(request)
