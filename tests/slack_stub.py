@@ -66,6 +66,12 @@ _EXTRA_ONE_OF = {"conversations.open": ("channel", "users")}
 _BLOCK_LIMITS = {"view": 100}  # a message takes 50 blocks, a modal or Home tab 100
 
 
+# Arguments the real libraries send that the published reference omits, and that Slack
+# accepts: slack-bolt's single-team authorization passes team_id to auth.test (for
+# Enterprise Grid installs). Anything else undocumented is still a violation.
+LIBRARY_EXTRAS: dict[str, frozenset[str]] = {"auth.test": frozenset({"team_id"})}
+
+
 @functools.cache
 def load_methods() -> dict[str, Json]:
     """Every documented method by name (``slackLists.*`` sits in the folder ``lists``)."""
@@ -353,6 +359,9 @@ class WebApiStub:
         args: Json = spec.get("args", {})
         problems, values = [], {}
         for key, value in params.items():
+            if key not in args and key in LIBRARY_EXTRAS.get(name, ()):
+                values[key] = value
+                continue
             if key not in args:
                 problems.append(f"argument {key!r} is not documented for {name}")
                 values[key] = value
@@ -559,6 +568,9 @@ async def _read(request: Request) -> tuple[Json, bool]:
     return params, form
 
 
+_CLICKS = itertools.count(1)
+
+
 def signed_headers(
     signing_secret: str, body: bytes, timestamp: int | None = None
 ) -> dict[str, str]:
@@ -608,7 +620,9 @@ def block_action(
     ``form_payload()`` and sign exactly those bytes with ``signed_headers()``. Pass
     ``response_url=stub.response_url`` to catch what the app sends to it.
     """
-    now = f"{int(time.time())}.000200"
+    # Slack's action_ts and trigger_id are unique per click (microseconds, a counter).
+    now = f"{time.time():.6f}"
+    click = next(_CLICKS)
     return {
         "type": "block_actions",
         "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM_ID},
@@ -620,7 +634,7 @@ def block_action(
             "channel_id": channel,
             "is_ephemeral": False,
         },
-        "trigger_id": f"1.{now}.stubtrigger",
+        "trigger_id": f"{click}.{now}.stubtrigger",
         "team": {"id": TEAM_ID, "domain": "demo"},
         "enterprise": None,
         "is_enterprise_install": False,

@@ -18,6 +18,10 @@ from typing import Any
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncRateLimitErrorRetryHandler,
+    async_default_handlers,
+)
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.requests import Request
 from starlette.responses import Response
@@ -86,7 +90,13 @@ class SlackAdapter:
         if settings.slack_signing_secret is None and not socket_mode:
             raise ValueError("set HELPDESK_SLACK_SIGNING_SECRET")
         client = AsyncWebClient(
-            token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
+            token=settings.slack_bot_token.get_secret_value(),
+            base_url=settings.slack_api_url,
+            # slack-sdk only retries connection errors by default; also wait out a 429.
+            retry_handlers=[
+                *async_default_handlers(),
+                AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+            ],
         )
         app = AsyncApp(
             client=client,
@@ -162,7 +172,8 @@ class SlackAdapter:
             chat_id=channel,
             action=str(action.get("value") or ""),
             locale_hint=locale,
-            delivery_id=f"action:{action.get('action_ts') or body.get('trigger_id')}",
+            # A click is one delivery; Slack does not resend interactivity payloads.
+            delivery_id=f"action:{body.get('trigger_id')}:{action.get('action_ts')}",
             private=channel.startswith("D"),
             workspace=(body.get("team") or {}).get("id"),
             verified_email=email,
