@@ -38,11 +38,21 @@ async def by_address(session: AsyncSession, address: str) -> Mailbox:
     return mailbox
 
 
-async def of_person(session: AsyncSession, person_id: int) -> list[Mailbox]:
-    rows = await session.scalars(
-        select(Mailbox).where(Mailbox.person_id == person_id).order_by(Mailbox.address)
+async def of_person(
+    session: AsyncSession, person_id: int, *, takes_effect_minutes: int = 0, now: dt.datetime
+) -> list[Mailbox]:
+    """The person's mailboxes; a new one counts as working once its delay has passed."""
+    rows = list(
+        await session.scalars(
+            select(Mailbox).where(Mailbox.person_id == person_id).order_by(Mailbox.address)
+        )
     )
-    return list(rows)
+    # Seed 004: "The above account will take effect in 10 minutes!"
+    for mailbox in rows:
+        delay = dt.timedelta(minutes=takes_effect_minutes)
+        if mailbox.condition == MailboxCondition.PENDING and now >= mailbox.created_at + delay:
+            mailbox.condition = MailboxCondition.NORMAL
+    return rows
 
 
 async def suspend(

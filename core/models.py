@@ -358,3 +358,45 @@ class PlatformMessage(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     message_id: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[dt.datetime]
+
+
+class ApplicationStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class AlumniApplication(Base):
+    """An application for an alumni account (seed 003), pending staff review.
+
+    The ID number and birthday are kept as keyed hashes like the directory's; the
+    default first-login password (the ID number, seed 003) only as its argon2 hash.
+    """
+
+    __tablename__ = "alumni_applications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[str] = mapped_column(String(128))
+    locale: Mapped[str] = mapped_column(String(8))
+    name_zh: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(200))
+    sex: Mapped[str] = mapped_column(String(8))
+    id_number_hash: Mapped[str] = mapped_column(String(64), index=True)
+    id_number_masked: Mapped[str] = mapped_column(String(16))
+    birthday_hash: Mapped[str] = mapped_column(String(64))
+    default_password_hash: Mapped[str] = mapped_column(String(200))
+    degree_level: Mapped[str] = mapped_column(String(32))
+    department: Mapped[str] = mapped_column(String(100))
+    student_id: Mapped[str] = mapped_column(String(32))
+    entry_year: Mapped[int]
+    graduation_year: Mapped[int]
+    mobile: Mapped[str] = mapped_column(String(20))
+    email: Mapped[str] = mapped_column(String(254))
+    address: Mapped[str] = mapped_column(String(300))
+    consent_at: Mapped[dt.datetime]
+    status: Mapped[str] = mapped_column(String(16), default=ApplicationStatus.PENDING)
+    reason: Mapped[str | None] = mapped_column(String(500))
+    account: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime]
+    decided_at: Mapped[dt.datetime | None]

@@ -132,6 +132,12 @@ class Lifetimes(_Strict):
 class Mail(_Strict):
     takes_effect_minutes: int = Field(default=0, ge=0, le=24 * 60)
     default_quota_kb: int = Field(default=62914560, ge=0)
+    # Seed 004: a new mailbox is for staff in "normal" condition and students enrolled
+    # or returning (教職員工的狀態須為「一般」，學生須為「校、復」).
+    application_statuses: list[str] = Field(default_factory=lambda: ["enrolled", "returning"])
+    staff_may_apply: bool = True
+    usage_policy: LocalizedText | None = None
+    terms: LocalizedText | None = None
 
 
 class Card(_Strict):

@@ -1,3 +1,10 @@
 """The flows. Importing this package registers each one for the menu."""
 
-from bot.conversations import card, link, mailbox, password, student_id  # noqa: F401
+from bot.conversations import (  # noqa: F401
+    card,
+    link,
+    mailbox,
+    mailbox_application,
+    password,
+    student_id,
+)

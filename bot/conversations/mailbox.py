@@ -80,7 +80,14 @@ class MailboxStatus(Flow):
 
     async def _mailboxes(self, ctx: Context) -> list[Mailbox]:
         person_id = ctx.identity.person_id
-        return [] if person_id is None else await of_person(ctx.session, person_id)
+        if person_id is None:
+            return []
+        return await of_person(
+            ctx.session,
+            person_id,
+            takes_effect_minutes=ctx.services.profile.mail.takes_effect_minutes,
+            now=ctx.services.clock.now(),
+        )
 
     async def _reset(self, ctx: Context, box: Mailbox) -> Text:
         now = ctx.services.clock.now()

@@ -1,0 +1,208 @@
+"""Applying for a new mailbox in chat (seed 004, NTHU 申請電子郵件帳號).
+
+Seed 004's steps: read the Network Usage Policy and accept; read the Terms of Use for
+Email Accounts and accept; choose a name generated from the passport English name and
+set the password; "Created new LDAP account ... Quota (0KB/62914560KB) ... will take
+effect in 10 minutes". Declining either text ends the flow without creating anything.
+Only a person whose status allows it may apply (staff; students enrolled or returning).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import func, select
+
+from bot.flow import Answer, Context, Flow, Step, register
+from bot.types import Reply, Text
+from core import audit, tokens
+from core.i18n import N_
+from core.mailbox_names import free_names, text_parts
+from core.mailboxes import human_kb
+from core.models import Mailbox, MailboxCondition, Person, Role, StudentRecord
+from core.profiles import LocalizedText
+
+
+class State(StrEnum):
+    POLICY = "policy"  # Step 1: Read regulations (Network Usage Policy)
+    TERMS = "terms"  # Step 2: Read regulations (Terms of Use for Email Accounts)
+    NAME = "name"  # Step 3: Set account
+
+
+@register
+class MailboxApplication(Flow):
+    """Apply for a new campus mailbox."""
+
+    name = "mailbox_application"
+    title = N_("Apply for a new mailbox")
+    order = 50
+    needs_link = True
+
+    async def start(self, ctx: Context) -> Step:
+        refusal = await self._refusal(ctx)
+        if refusal is not None:
+            return Step.done(Text(refusal))
+        ctx.data["part"] = 0
+        return Step.goto(self._first_text_state(ctx) or State.NAME)
+
+    def _text(self, ctx: Context, state: State) -> LocalizedText | None:
+        mail = ctx.services.profile.mail
+        return mail.usage_policy if state is State.POLICY else mail.terms
+
+    def _first_text_state(self, ctx: Context) -> State | None:
+        for state in (State.POLICY, State.TERMS):
+            if self._text(ctx, state) is not None:
+                return state
+        return None
+
+    async def prompt(self, ctx: Context, state: str) -> list[Reply]:
+        current = State(state)
+        if current is State.NAME:
+            names = await self._names(ctx)
+            domain = ctx.services.profile.accounts.mail_domain
+            return [
+                ctx.choices(
+                    ctx._(
+                        "Choose the name of your mailbox. The names come from the English "
+                        "name in your passport on record; names already taken are not listed."
+                    ),
+                    [(name, f"{name}@{domain}") for name in names],
+                )
+            ]
+        text = self._text(ctx, current)
+        assert text is not None
+        parts = text_parts(text.get(ctx.locale))
+        index = min(int(ctx.data.get("part", 0)), len(parts) - 1)
+        last = index == len(parts) - 1
+        header = ctx._("Part {n} of {total}", n=index + 1, total=len(parts))
+        options = [
+            ("accept", ctx._("I accept; continue"))
+            if last
+            else ("more", ctx._("Continue reading")),
+            ("decline", ctx._("I do not accept")),
+        ]
+        return [ctx.choices(f"{parts[index]}\n\n({header})", options)]
+
+    async def handle(self, ctx: Context, state: str, answer: Answer) -> Step:
+        current = State(state)
+        if current is State.NAME:
+            return await self._create(ctx, answer.choice)
+        if answer.choice == "decline":
+            return Step.done(Text(ctx._("You did not accept, so no mailbox was created.")))
+        if answer.choice == "more":
+            ctx.data["part"] = int(ctx.data.get("part", 0)) + 1
+            return Step.goto(current)
+        if answer.choice == "accept":
+            ctx.data["part"] = 0
+            if current is State.POLICY and self._text(ctx, State.TERMS) is not None:
+                return Step.goto(State.TERMS)
+            return Step.goto(State.NAME)
+        return Step.goto(current, Text(ctx._("Please choose one of the options.")))
+
+    async def _refusal(self, ctx: Context) -> str | None:
+        person_id = ctx.identity.person_id
+        assert person_id is not None
+        profile = ctx.services.profile
+        domain = profile.accounts.mail_domain
+        existing = await ctx.session.scalar(
+            select(Mailbox.address).where(
+                Mailbox.person_id == person_id,
+                func.lower(Mailbox.address).like(f"%@{domain.lower()}"),
+            )
+        )
+        if existing is not None:
+            return ctx._("You already have the mailbox {address}.", address=existing)
+        person = await ctx.session.get(Person, person_id)
+        assert person is not None
+        if person.role == Role.STAFF and profile.mail.staff_may_apply:
+            return None
+        statuses = set(
+            await ctx.session.scalars(
+                select(StudentRecord.status).where(StudentRecord.person_id == person_id)
+            )
+        )
+        if statuses & set(profile.mail.application_statuses):
+            return None
+        return ctx._(
+            "A new mailbox is for staff and for students who are enrolled or have returned "
+            "to study. Your record does not allow one; please contact the helpdesk."
+        )
+
+    async def _names(self, ctx: Context) -> list[str]:
+        person = await ctx.session.get(Person, ctx.identity.person_id)
+        assert person is not None
+        domain = ctx.services.profile.accounts.mail_domain.lower()
+        taken = {
+            address.split("@")[0]
+            for address in await ctx.session.scalars(
+                select(func.lower(Mailbox.address)).where(
+                    func.lower(Mailbox.address).like(f"%@{domain}")
+                )
+            )
+        }
+        return free_names(person.name_en, taken)
+
+    async def _create(self, ctx: Context, choice: str | None) -> Step:
+        # The name must still be free: another chat may have taken it meanwhile.
+        if choice is None or choice not in await self._names(ctx):
+            return Step.goto(State.NAME, Text(ctx._("Please choose one of the names listed.")))
+        services = ctx.services
+        profile = services.profile
+        now = services.clock.now()
+        person = await ctx.session.get(Person, ctx.identity.person_id)
+        assert person is not None
+        mailbox = Mailbox(
+            person_id=person.id,
+            address=f"{choice}@{profile.accounts.mail_domain}",
+            condition=MailboxCondition.PENDING,
+            quota_used_kb=0,
+            quota_limit_kb=profile.mail.default_quota_kb,
+            notification_address=person.notification_email,
+            created_at=now,
+        )
+        ctx.session.add(mailbox)
+        await ctx.session.flush()
+        token = await tokens.issue(
+            ctx.session,
+            purpose=tokens.Purpose.RESET,
+            subject=f"mailbox:{mailbox.id}",
+            lifetime=dt.timedelta(minutes=profile.lifetimes.reset_link_minutes),
+            now=now,
+            data={
+                "locale": ctx.locale,
+                "channel": ctx.incoming.channel,
+                "chat_id": ctx.incoming.chat_id,
+            },
+        )
+        audit.record(
+            ctx.session,
+            at=now,
+            channel=ctx.incoming.channel,
+            actor=ctx.actor,
+            flow=self.name,
+            action="apply",
+            outcome="created",
+            mailbox=mailbox.id,
+        )
+        url = f"{services.settings.public_url.rstrip('/')}/password/{token}"
+        return Step.done(
+            Text(
+                ctx._(
+                    "Created {address}.\nQuota: {used} of {limit}.\nThe mailbox takes "
+                    "effect within {minutes} minutes.",
+                    address=mailbox.address,
+                    used=human_kb(0),
+                    limit=human_kb(mailbox.quota_limit_kb),
+                    minutes=profile.mail.takes_effect_minutes,
+                )
+            ),
+            Text(
+                ctx._(
+                    "Set its password on this page (the link works once, for {minutes} "
+                    "minutes; never send a password in this chat):\n{url}",
+                    minutes=profile.lifetimes.reset_link_minutes,
+                    url=url,
+                )
+            ),
+        )

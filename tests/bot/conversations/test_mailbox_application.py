@@ -1,0 +1,231 @@
+"""Applying for a new mailbox (seed 004): policy and terms, a generated name, pending."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select, update
+
+from bot.engine import Engine
+from bot.services import Services
+from core.clock import FakeClock
+from core.models import ChatIdentity, Mailbox, OneTimeToken, Person, Role, StudentRecord
+from tests.chat import Chat
+from tests.factories import add_student
+
+
+async def _person(services: Services, *, status: str = "enrolled", role: str = Role.STUDENT) -> int:
+    person = await add_student(
+        services,
+        id_number="F131104093",
+        birthday=dt.date(1996, 1, 2),
+        student_id="211300001",
+        campus_mail=False,
+    )
+    async with services.sessions() as session, session.begin():
+        await session.execute(update(StudentRecord).values(status=status))
+        await session.execute(update(Person).values(role=role))
+    return person.id
+
+
+async def _linked(engine: Engine, services: Services, person_id: int, locale: str = "en") -> Chat:
+    chat = Chat(engine, user=f"user-{locale}", locale=locale)
+    await chat.say("/start")
+    async with services.sessions() as session, session.begin():
+        await session.execute(
+            update(ChatIdentity)
+            .where(ChatIdentity.platform_user_id == chat.user)
+            .values(person_id=person_id, linked_at=services.clock.now())
+        )
+    return chat
+
+
+async def _read_to_the_end(chat: Chat, accept: str = "I accept; continue") -> None:
+    more = "繼續閱讀" if accept == "我接受，繼續" else "Continue reading"
+    while accept not in chat.labels():
+        await chat.press(more)
+    await chat.press(accept)
+
+
+async def _mailboxes(services: Services) -> list[Mailbox]:
+    async with services.sessions() as session:
+        return list((await session.scalars(select(Mailbox))).all())
+
+
+async def test_accepting_both_texts_and_choosing_a_name_creates_a_pending_mailbox(
+    engine: Engine, services: Services
+) -> None:
+    chat = await _linked(engine, services, await _person(services))
+    await chat.press("Apply for a new mailbox")
+    assert "Demo University Network Usage Policy" in chat.text()
+    await _read_to_the_end(chat)
+    assert "Terms of Use for Email Accounts" in chat.text()
+    await _read_to_the_end(chat)
+    assert chat.labels()[:4] == [
+        "ming-zhi.lin@demo.edu.tw",
+        "mingzhi.lin@demo.edu.tw",
+        "mzlin@demo.edu.tw",
+        "linmz@demo.edu.tw",
+    ]
+    await chat.press("mzlin@demo.edu.tw")
+    text = chat.text()
+    assert "Created mzlin@demo.edu.tw." in text
+    assert "Quota: 0 KB of 60 GB." in text
+    assert "takes effect within 10 minutes" in text
+    assert "/password/" in text
+    (mailbox,) = await _mailboxes(services)
+    assert (mailbox.address, mailbox.condition) == ("mzlin@demo.edu.tw", "pending")
+    async with services.sessions() as session:
+        token = await session.scalar(select(OneTimeToken))
+    assert token is not None and token.subject == f"mailbox:{mailbox.id}"
+
+
+async def test_the_texts_are_shown_whole_in_parts(engine: Engine, services: Services) -> None:
+    chat = await _linked(engine, services, await _person(services))
+    await chat.press("Apply for a new mailbox")
+    shown = []
+    while True:
+        shown.append(chat.text())
+        if "I accept; continue" in chat.labels():
+            break
+        await chat.press("Continue reading")
+    policy = services.profile.mail.usage_policy
+    assert policy is not None
+    for paragraph in policy.en.split("\n\n"):
+        assert paragraph.strip() in "\n".join(shown)
+
+
+@pytest.mark.parametrize("at", ["policy", "terms"])
+async def test_declining_either_text_creates_nothing(
+    engine: Engine, services: Services, at: str
+) -> None:
+    chat = await _linked(engine, services, await _person(services))
+    await chat.press("Apply for a new mailbox")
+    if at == "terms":
+        await _read_to_the_end(chat)
+    await chat.press("I do not accept")
+    assert "no mailbox was created" in chat.text()
+    assert await _mailboxes(services) == []
+
+
+async def test_a_taken_name_is_never_offered(engine: Engine, services: Services) -> None:
+    person_id = await _person(services)
+    other = await add_student(
+        services,
+        id_number="A800000014",
+        birthday=dt.date(1990, 1, 1),
+        student_id="211300002",
+        campus_mail=False,
+    )
+    async with services.sessions() as session, session.begin():
+        session.add(
+            Mailbox(
+                person_id=other.id,
+                address="MZLin@demo.edu.tw",
+                condition="normal",
+                quota_used_kb=0,
+                quota_limit_kb=1,
+                created_at=services.clock.now(),
+            )
+        )
+    chat = await _linked(engine, services, person_id)
+    await chat.press("Apply for a new mailbox")
+    await _read_to_the_end(chat)
+    await _read_to_the_end(chat)
+    assert "mzlin@demo.edu.tw" not in chat.labels()
+    assert "mingzhi.lin@demo.edu.tw" in chat.labels()
+
+
+async def test_a_name_taken_meanwhile_is_refused(engine: Engine, services: Services) -> None:
+    person_id = await _person(services)
+    chat = await _linked(engine, services, person_id)
+    await chat.press("Apply for a new mailbox")
+    await _read_to_the_end(chat)
+    await _read_to_the_end(chat)
+    async with services.sessions() as session, session.begin():
+        session.add(
+            Mailbox(
+                person_id=person_id,
+                address="mzlin@other.example",
+                condition="normal",
+                quota_used_kb=0,
+                quota_limit_kb=1,
+                created_at=services.clock.now(),
+            )
+        )
+        other = Person(
+            name_zh="某人",
+            name_en="Some One",
+            role="staff",
+            id_number_hash="x" * 64,
+            birthday_hash="y" * 64,
+            id_number_masked="A1******89",
+            notification_email=None,
+            created_at=services.clock.now(),
+        )
+        session.add(other)
+        await session.flush()
+        session.add(
+            Mailbox(
+                person_id=other.id,
+                address="mzlin@demo.edu.tw",
+                condition="normal",
+                quota_used_kb=0,
+                quota_limit_kb=1,
+                created_at=services.clock.now(),
+            )
+        )
+    await chat.press("mzlin@demo.edu.tw")
+    assert "Please choose one of the names listed." in chat.text()
+    assert "mzlin@demo.edu.tw" not in chat.labels()
+
+
+@pytest.mark.parametrize(
+    ("status", "role", "allowed"),
+    [
+        ("enrolled", Role.STUDENT, True),
+        ("returning", Role.STUDENT, True),
+        ("suspended", Role.STUDENT, False),
+        ("graduated", Role.ALUMNUS, False),
+        ("graduated", Role.STAFF, True),
+    ],
+)
+async def test_only_a_status_that_allows_it_may_apply(
+    engine: Engine, services: Services, status: str, role: str, allowed: bool
+) -> None:
+    chat = await _linked(engine, services, await _person(services, status=status, role=role))
+    await chat.press("Apply for a new mailbox")
+    assert ("Network Usage Policy" in chat.text()) is allowed
+    assert ("does not allow one" in chat.text()) is not allowed
+
+
+async def test_the_new_mailbox_is_pending_in_status_until_it_takes_effect(
+    engine: Engine, services: Services, clock: FakeClock
+) -> None:
+    chat = await _linked(engine, services, await _person(services))
+    await chat.press("Apply for a new mailbox")
+    await _read_to_the_end(chat)
+    await _read_to_the_end(chat)
+    await chat.press("mzlin@demo.edu.tw")
+    await chat.press("My mailbox status")
+    assert "mzlin@demo.edu.tw\nBeing created" in chat.text()
+    clock.advance(minutes=11)
+    await chat.say("/menu")
+    await chat.press("My mailbox status")
+    assert "mzlin@demo.edu.tw\nWorking normally." in chat.text()
+    await chat.say("/menu")
+    await chat.press("Apply for a new mailbox")
+    assert "You already have the mailbox mzlin@demo.edu.tw." in chat.text()
+
+
+async def test_the_application_in_chinese(engine: Engine, services: Services) -> None:
+    chat = await _linked(engine, services, await _person(services), locale="zh-TW")
+    await chat.press("申請新信箱")
+    assert "示範大學校園網路使用規範" in chat.text()
+    await _read_to_the_end(chat, accept="我接受，繼續")
+    assert "電子郵件帳號使用條款" in chat.text()
+    await _read_to_the_end(chat, accept="我接受，繼續")
+    await chat.press("linmz@demo.edu.tw")
+    assert "已建立 linmz@demo.edu.tw。" in chat.text()
+    assert "約在 10 分鐘內生效" in chat.text()
