@@ -78,9 +78,9 @@ def test_end_of_input_exits_cleanly_and_an_unknown_flag_value_is_refused(
 class Process:
     """A running ``helpdesk chat`` whose output is read line by line."""
 
-    def __init__(self, env: dict[str, str], command: str = "chat") -> None:
+    def __init__(self, env: dict[str, str], command: str = "chat", lang: str = "en") -> None:
         self.proc = subprocess.Popen(
-            [HELPDESK, command, "--lang", "en"],
+            [HELPDESK, command, "--lang", lang],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

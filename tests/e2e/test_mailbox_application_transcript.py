@@ -1,0 +1,49 @@
+"""Console transcripts of a mailbox application (seed 004) in English and Chinese."""
+
+from __future__ import annotations
+
+from tests.e2e.test_card_transcript import _code
+from tests.e2e.test_cli import helpdesk
+from tests.e2e.test_console import Process
+
+
+def _link_then(chat: Process, flow: str, account: str) -> None:
+    chat.wait_for("\n  1. ")
+    chat.send(flow)
+    chat.send(account)
+    chat.send(_code(chat.wait_for(".eml")))
+
+
+def test_applying_in_english_accepting_both_texts(env: dict[str, str]) -> None:
+    assert helpdesk(env, "db", "seed-demo").returncode == 0
+    chat = Process(env)
+    try:
+        _link_then(chat, "Apply for a new mailbox", "211303001")  # 林明志, enrolled
+        assert "Network Usage Policy" in chat.wait_for("I accept; continue")
+        chat.send("I accept; continue")
+        assert "Terms of Use for Email Accounts" in chat.wait_for("I accept; continue")
+        chat.send("I accept; continue")
+        names = chat.wait_for("@demo.edu.tw")
+        assert "Choose the name of your mailbox" in names
+        chat.send("1")
+        created = chat.wait_for("/password/")
+        assert "Created ming-zhi.lin@demo.edu.tw." in created
+        assert "Quota: 0 KB of 60 GB." in created
+        assert "takes effect within 10 minutes" in created
+    finally:
+        chat.kill()
+
+
+def test_declining_the_policy_in_chinese_creates_nothing(env: dict[str, str]) -> None:
+    assert helpdesk(env, "db", "seed-demo").returncode == 0
+    env = {**env}
+    chat = Process(env, lang="zh-TW")
+    try:
+        _link_then(chat, "申請新信箱", "211303001")
+        assert "示範大學校園網路使用規範" in chat.wait_for("我不接受")
+        chat.send("我不接受")
+        assert "您沒有接受，因此未建立信箱。" in chat.wait_for("請問需要什麼協助？")
+    finally:
+        chat.kill()
+    shown = helpdesk(env, "mailbox", "show", "ming-zhi.lin@demo.edu.tw")
+    assert shown.returncode == 1
