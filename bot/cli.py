@@ -24,6 +24,7 @@ from bot.adapters.console import CHANNEL, ConsoleChat
 from bot.adapters.slack import SlackAdapter
 from bot.adapters.telegram import TelegramAdapter
 from bot.card_images import CardRefresher, cipher_of
+from bot.cli_alumni import alumni_app
 from bot.cli_card import card_app
 from bot.cli_mailbox import mailbox_app
 from bot.cli_policy import policy_app
@@ -50,6 +51,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(policy_app, name="policy")
 app.add_typer(mailbox_app, name="mailbox")
 app.add_typer(card_app, name="card")
+app.add_typer(alumni_app, name="alumni")
 telegram_app = typer.Typer(help="Telegram: webhook registration, long polling.")
 app.add_typer(telegram_app, name="telegram")
 slack_app = typer.Typer(help="Slack: Socket Mode for a single process.")

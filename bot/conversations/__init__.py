@@ -1,6 +1,7 @@
 """The flows. Importing this package registers each one for the menu."""
 
 from bot.conversations import (  # noqa: F401
+    alumni_application,
     card,
     link,
     mailbox,
