@@ -46,5 +46,20 @@ compile: install
 
 catalogs: update compile
 
+# Benchmarks (bench/README.md): a few minutes, needs PostgreSQL on 127.0.0.1:5432. The
+# bench's tools are the `bench` extra of pyproject.toml; aiogram (a peer measured against
+# us) caps pydantic below the version the project runs on, so it goes in without its
+# dependencies (aiohttp is already ours) and the bench checks it against the Bot API spec.
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet 'pyinstrument>=5'
+	$(BIN)/python -m pip install --quiet --no-deps 'aiogram>=3.20,<4' 'magic-filter>=1.0.12' \
+		'aiofiles>=23.2.1'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP) compile
+	$(BIN)/python -m bench
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

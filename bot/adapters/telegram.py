@@ -1,9 +1,14 @@
 """Telegram adapter: translate updates into ``Incoming`` and replies into Bot API calls.
 
-python-telegram-bot provides the HTTP client, rate limiting and retries (AIORateLimiter
+python-telegram-bot provides the Bot API calls, rate limiting and retries (AIORateLimiter
 honours 429 retry_after); its ConversationHandler is not used, because it keeps state
 in one process's memory (DESIGN.md): the engine owns state and locking, so any number
 of webhook workers can take any update.
+
+The Bot API client is python-telegram-bot's ``Bot`` over aiohttp (``AiohttpRequest``)
+rather than its default httpx client: every turn waits for at least one API call,
+and httpx costs several times more per call, most of all with many in flight
+(DESIGN.md, "HTTP clients under concurrency"; ``bench/README.md`` has our figures).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import json
 import logging
 from typing import Any
 
+import aiohttp
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from telegram import (
@@ -24,8 +30,11 @@ from telegram import (
     Message,
     Update,
 )
-from telegram.error import TelegramError
+from telegram._utils.defaultvalue import DefaultValue
+from telegram._utils.types import ODVInput
+from telegram.error import NetworkError, TelegramError, TimedOut
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.request import BaseRequest, RequestData
 
 from bot.card_images import CardRefresher
 from bot.engine import Engine
@@ -39,6 +48,10 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_TEXT = 4096  # Bot API: message text
 MAX_CAPTION = 1024  # Bot API: photo caption
 MAX_UPDATE_BYTES = 1 << 20
+# Keep-alive connections to the Bot API per worker. Telegram takes about 30 messages a
+# second per bot (the rate limiter holds us there), so even at a second a call 32 are
+# enough; the bound keeps a stalled API from making a worker open hundreds of sockets.
+CONNECTION_POOL_SIZE = 32
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +97,96 @@ def keyboard(choices: tuple[Choice, ...]) -> InlineKeyboardMarkup | None:
     )
 
 
+class AiohttpRequest(BaseRequest):
+    """python-telegram-bot's HTTP client over one aiohttp session with a bounded pool.
+
+    Timeouts as PTB's default client has them: 5 s to connect, read and write (20 s to
+    write an upload), 1 s to wait for a free connection. aiohttp counts that wait in its
+    connect timeout and has no write timeout of its own, so the whole call is also
+    bounded by the four added up.
+    """
+
+    def __init__(
+        self,
+        connection_pool_size: int = CONNECTION_POOL_SIZE,
+        *,
+        read_timeout: float | None = 5.0,
+        write_timeout: float | None = 5.0,
+        connect_timeout: float | None = 5.0,
+        pool_timeout: float | None = 1.0,
+        media_write_timeout: float | None = 20.0,
+    ) -> None:
+        self._pool_size = connection_pool_size
+        self._read_timeout = read_timeout
+        self._write_timeout = write_timeout
+        self._connect_timeout = connect_timeout
+        self._pool_timeout = pool_timeout
+        self._media_write_timeout = media_write_timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def read_timeout(self) -> float | None:
+        return self._read_timeout
+
+    async def initialize(self) -> None:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._pool_size),
+                headers={"User-Agent": self.USER_AGENT},
+            )
+
+    async def shutdown(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        write_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        if self._session is None or self._session.closed:
+            raise RuntimeError("This AiohttpRequest is not initialized!")
+        fields = request_data.json_parameters if request_data is not None else None
+        files = request_data.multipart_data if request_data is not None else {}
+        data: aiohttp.FormData | dict[str, str] | None = fields
+        if files:  # uploads go as multipart/form-data, as PTB's own client sends them
+            data = aiohttp.FormData()
+            for name, value in (fields or {}).items():
+                data.add_field(name, value)
+            for name, (filename, content, mime_type) in files.items():
+                data.add_field(name, content, filename=filename, content_type=mime_type)
+        read = _or_default(read_timeout, self._read_timeout)
+        write_default = self._media_write_timeout if files else self._write_timeout
+        write = _or_default(write_timeout, write_default)
+        connect = _or_default(connect_timeout, self._connect_timeout)
+        pool = _or_default(pool_timeout, self._pool_timeout)
+        parts = (pool, connect, write, read)
+        timeout = aiohttp.ClientTimeout(
+            total=None if None in parts else sum(p for p in parts if p is not None),
+            connect=None if connect is None or pool is None else connect + pool,
+            sock_connect=connect,
+            sock_read=read,
+        )
+        try:
+            async with self._session.request(method, url, data=data, timeout=timeout) as response:
+                return response.status, await response.read()
+        except TimeoutError as exc:
+            raise TimedOut from exc
+        except aiohttp.ClientError as exc:
+            raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
+
+
+def _or_default(given: ODVInput[float], default: float | None) -> float | None:
+    """A timeout PTB passed for one call, or ours when it passed its "not given" marker."""
+    return default if isinstance(given, DefaultValue) else given
+
+
 class TelegramAdapter:
     """One bot: its Application, the engine, and delivery of replies and notices."""
 
@@ -108,6 +211,7 @@ class TelegramAdapter:
             ApplicationBuilder()
             .token(token.get_secret_value())
             .base_url(services.settings.telegram_api_url)
+            .request(AiohttpRequest())
             .rate_limiter(AIORateLimiter(max_retries=3))
         )
         if not polling:
