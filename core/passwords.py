@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher as _Argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -17,6 +18,10 @@ class PasswordHasher:
     Hashing takes tens to hundreds of milliseconds of CPU, so the async methods run
     it in a worker thread: other chats keep being answered meanwhile.
     """
+
+    # One hash at a time per process: argon2 already runs ``parallelism`` lanes, and a
+    # queue of hashes must not take every core from the chats (bench/README.md, hashing).
+    _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="argon2")
 
     def __init__(self, time_cost: int, memory_kib: int, parallelism: int) -> None:
         self._argon2 = _Argon2(
@@ -42,10 +47,14 @@ class PasswordHasher:
         return self._argon2.check_needs_rehash(stored)
 
     async def hash(self, password: str) -> str:
-        return await asyncio.to_thread(self.hash_sync, password)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, self.hash_sync, password
+        )
 
     async def verify(self, stored: str, password: str) -> bool:
-        return await asyncio.to_thread(self.verify_sync, stored, password)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, self.verify_sync, stored, password
+        )
 
     async def verify_and_update(self, stored: str, password: str) -> tuple[bool, str | None]:
         """Verify; when it matches and the parameters have changed, also return a new hash.

@@ -7,13 +7,16 @@ single upsert, so two workers hitting the same key at once both count.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import case, literal, select
+from sqlalchemy import case, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import RateLimitCounter
+
+SHARDS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,32 @@ class RateLimiter:
         )
         count, resets_at = (await session.execute(statement)).one()
         return Hit(count=count, resets_at=resets_at)
+
+    async def hit_spread(
+        self,
+        session: AsyncSession,
+        key: str,
+        *,
+        window: dt.timedelta,
+        now: dt.datetime,
+        shards: int = SHARDS,
+    ) -> Hit:
+        """Count one event under a busy key (a global cap) without one hot row.
+
+        Every transaction that counts holds its counter row's lock until it commits, so a
+        single global row makes all chats wait for each other (bench/README.md). The count
+        is spread over ``shards`` rows; the total is their sum.
+        """
+        shard = await self.hit(
+            session, f"{key}:{secrets.randbelow(shards)}", window=window, now=now
+        )
+        names = [f"{key}:{n}" for n in range(shards)]
+        total = await session.scalar(
+            select(func.coalesce(func.sum(RateLimitCounter.count), 0)).where(
+                RateLimitCounter.key.in_(names), RateLimitCounter.expires_at > now
+            )
+        )
+        return Hit(count=int(total or 0), resets_at=shard.resets_at)
 
     async def peek(self, session: AsyncSession, key: str, *, now: dt.datetime) -> Hit | None:
         """The live count under ``key``, or None when it has none."""

@@ -170,7 +170,7 @@ class StudentIdLookup(Flow):
             return Step.done(locked)
 
         limits = services.profile.limits
-        busy = await self.limiter.hit(
+        busy = await self.limiter.hit_spread(
             ctx.session, "lookup:global", window=dt.timedelta(minutes=1), now=now
         )
         per_id = await self.limiter.hit(

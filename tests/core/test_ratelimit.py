@@ -49,3 +49,18 @@ async def test_the_fifth_failure_locks_for_the_lockout_and_then_releases(
         assert await limiter.locked_until(session, "u", now=clock.now()) == results[4]
         after = clock.now() + lockout + dt.timedelta(seconds=1)
         assert await limiter.locked_until(session, "u", now=after) is None
+
+
+async def test_a_spread_counter_counts_every_hit_across_its_shards(
+    services: Services, clock: FakeClock
+) -> None:
+    limiter = RateLimiter()
+    async with services.sessions() as session, session.begin():
+        counts = [
+            (await limiter.hit_spread(session, "global", window=MINUTE, now=clock.now())).count
+            for _ in range(40)
+        ]
+        later = clock.now() + dt.timedelta(seconds=61)
+        fresh = await limiter.hit_spread(session, "global", window=MINUTE, now=later)
+    assert counts == list(range(1, 41))
+    assert fresh.count == 1
