@@ -35,12 +35,18 @@ class RedactTokens(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(
-                TOKEN_IN_PATH.sub(r"\1[redacted]", a) if isinstance(a, str) else a
-                for a in record.args
-            )
+            record.args = tuple(_redacted(a) for a in record.args)
         record.msg = TOKEN_IN_PATH.sub(r"\1[redacted]", str(record.msg))
         return True
+
+
+def _redacted(arg: object) -> object:
+    """The argument with any token hidden; an object (httpx logs a URL) becomes its text."""
+    if isinstance(arg, int | float):
+        return arg  # may be formatted with %d
+    text = arg if isinstance(arg, str) else str(arg)
+    redacted = TOKEN_IN_PATH.sub(r"\1[redacted]", text)
+    return redacted if redacted != text else arg
 
 
 def install_log_redaction() -> None:

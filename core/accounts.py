@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
 from core.models import Account, Mailbox, MailboxCondition, PasswordHistory, Person
 from core.passwords import PasswordHasher
@@ -75,8 +76,12 @@ async def find_target(
             suspended=mailbox.condition == MailboxCondition.SUSPENDED,
             notice=mailbox.suspension_notice,
         )
+    # The owner comes in the same query, so checking the ID number costs no round trip of
+    # its own (a match must not take measurably longer than a miss).
     account = await session.scalar(
-        select(Account).where(func.lower(Account.username) == name.lower())
+        select(Account)
+        .options(joinedload(Account.person))
+        .where(func.lower(Account.username) == name.lower())
     )
     if account is None or not await _owned(session, account.person_id, id_number_hash):
         return None

@@ -62,6 +62,7 @@ class RateLimiter:
         *,
         window: dt.timedelta,
         now: dt.datetime,
+        limit: int | None = None,
         shards: int = SHARDS,
     ) -> Hit:
         """Count one event under a busy key (a global cap) without one hot row.
@@ -69,17 +70,53 @@ class RateLimiter:
         Every transaction that counts holds its counter row's lock until it commits, so a
         single global row makes all chats wait for each other (bench/README.md). The count
         is spread over ``shards`` rows; the total is their sum.
+
+        The sum misses the counts of transactions not yet committed, at most one per
+        shard (each holds its row's lock). Given ``limit``, that never lets more than
+        ``limit`` events count as within it: near the limit the count is made exact (every
+        shard row locked, in one order, which waits for those commits); further away a
+        count that could be off by enough to cross the limit is reported as over it.
         """
-        shard = await self.hit(
-            session, f"{key}:{secrets.randbelow(shards)}", window=window, now=now
-        )
-        names = [f"{key}:{n}" for n in range(shards)]
+        names = sorted(f"{key}:{n}" for n in range(shards))
+        if limit is not None and await self._sum(session, names, now) + shards > limit:
+            await self._lock_all(session, names, window=window, now=now)
+            shard = await self.hit(session, secrets.choice(names), window=window, now=now)
+            return Hit(count=await self._sum(session, names, now), resets_at=shard.resets_at)
+        shard = await self.hit(session, secrets.choice(names), window=window, now=now)
+        total = await self._sum(session, names, now)
+        if limit is not None and total + shards - 1 > limit:
+            total = max(total, limit + 1)  # others may have counted meanwhile: refuse
+        return Hit(count=total, resets_at=shard.resets_at)
+
+    async def _sum(self, session: AsyncSession, names: list[str], now: dt.datetime) -> int:
         total = await session.scalar(
             select(func.coalesce(func.sum(RateLimitCounter.count), 0)).where(
                 RateLimitCounter.key.in_(names), RateLimitCounter.expires_at > now
             )
         )
-        return Hit(count=int(total or 0), resets_at=shard.resets_at)
+        return int(total or 0)
+
+    async def _lock_all(
+        self, session: AsyncSession, names: list[str], *, window: dt.timedelta, now: dt.datetime
+    ) -> None:
+        """Create the missing shard rows (empty) and lock them all, in ``names`` order."""
+        counter = RateLimitCounter
+        insert = (
+            postgresql.insert(counter)
+            if session.get_bind().dialect.name == "postgresql"
+            else sqlite.insert(counter)
+        )
+        rows = [
+            {"key": name, "window_start": now, "count": 0, "expires_at": now + window}
+            for name in names
+        ]
+        await session.execute(insert.values(rows).on_conflict_do_nothing())
+        await session.execute(
+            select(counter.key)
+            .where(counter.key.in_(names))
+            .order_by(counter.key)
+            .with_for_update()
+        )
 
     async def peek(self, session: AsyncSession, key: str, *, now: dt.datetime) -> Hit | None:
         """The live count under ``key``, or None when it has none."""

@@ -25,6 +25,10 @@ from core.models import Base
 from core.settings import Settings, normalise_database_url
 from tests.chat import Chat
 
+# Imported for its effect: the whole-suite leak scan's secret registry and log capture
+# (tests/reliability/secret_log.py, scanned by tests/reliability/test_secrets_in_logs.py).
+from tests.reliability import secret_log  # noqa: F401
+
 TEST_SECRET = "test-secret-key-for-keyed-hashes-0123456789"
 
 
@@ -102,3 +106,10 @@ def engine(services: Services) -> Engine:
 @pytest.fixture
 def chat(engine: Engine) -> Chat:
     return Chat(engine, user="alice", locale="en")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``runs_last`` (the leak scan over the suite's logs) run after the rest."""
+    last = [item for item in items if getattr(getattr(item, "function", None), "runs_last", False)]
+    if last:
+        items[:] = [item for item in items if item not in last] + last

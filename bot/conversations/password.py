@@ -89,6 +89,15 @@ class PasswordLinkFlow(Flow):
             await send_password_link(ctx, target, self.purpose, now)
             outcome = "sent"
         else:
+            # A miss does the work of a hit but mails nothing, so it takes as long (as the
+            # link flow does with codes): a token no one holds, for no account.
+            await tokens.issue(
+                ctx.session,
+                purpose=self.purpose,
+                subject="none",
+                lifetime=dt.timedelta(minutes=services.profile.lifetimes.reset_link_minutes),
+                now=now,
+            )
             outcome = "no_match"
         audit.record(
             ctx.session,
@@ -201,7 +210,13 @@ async def too_many_requests(ctx: Context, flow: str, name: str, now: dt.datetime
     per_name = await LIMITER.hit(
         ctx.session, f"link:name:{name_key}", window=dt.timedelta(days=1), now=now
     )
-    overall = await LIMITER.hit(ctx.session, "link:global", window=dt.timedelta(minutes=1), now=now)
+    overall = await LIMITER.hit_spread(
+        ctx.session,
+        "link:global",
+        window=dt.timedelta(minutes=1),
+        now=now,
+        limit=limits.lookups_global_per_minute,
+    )
     if per_user.count > limits.failures_per_user:
         until = per_user.resets_at
     elif per_name.count > limits.lookups_per_id_per_day:

@@ -171,7 +171,11 @@ class StudentIdLookup(Flow):
 
         limits = services.profile.limits
         busy = await self.limiter.hit_spread(
-            ctx.session, "lookup:global", window=dt.timedelta(minutes=1), now=now
+            ctx.session,
+            "lookup:global",
+            window=dt.timedelta(minutes=1),
+            now=now,
+            limit=limits.lookups_global_per_minute,
         )
         per_id = await self.limiter.hit(
             ctx.session, f"lookup:id:{ctx.data['id_hash']}", window=dt.timedelta(days=1), now=now
