@@ -23,20 +23,20 @@ from bot import conversations  # noqa: F401  (registers the flows)
 from bot.adapters.console import CHANNEL, ConsoleChat
 from bot.adapters.slack import SlackAdapter
 from bot.adapters.telegram import TelegramAdapter
-from bot.card_images import CardRefresher, cipher_of
+from bot.card_images import cipher_of
 from bot.cli_alumni import alumni_app
 from bot.cli_card import card_app
 from bot.cli_mailbox import mailbox_app
 from bot.cli_policy import policy_app
+from bot.delivery import BackgroundDelivery
 from bot.engine import Engine
 from bot.services import Services, build_services
-from bot.types import Text
+from bot.types import Reply
 from bot.web import create_app, install_log_redaction
 from core import migrate
 from core.cards import new_secret
 from core.errors import ConfigurationError
 from core.models import AlumniCard, CardStatus
-from core.notices import take_pending
 from core.profiles import available_profiles, load_profile
 from core.settings import Settings
 
@@ -119,13 +119,7 @@ async def _chat(services: Services, lang: str | None) -> None:
         """Send queued mail and show notices for this chat (e.g. from the password page)."""
         assert chat is not None
         await services.mail_worker.run_once()
-        notices = await take_pending(
-            services.sessions, channel=CHANNEL, chat_id=chat.user, now=services.clock.now()
-        )
-        chat.render([Text(notice.text) for notice in notices])
-        for refresh in await refresher.run_once(channel=CHANNEL):
-            if refresh.chat_id == chat.user:
-                chat.render([refresh.edit or Text(refresh.closed_text or "")])
+        await background.run_once(chat_id=chat.user)
 
     async def poll() -> None:
         while True:
@@ -134,7 +128,12 @@ async def _chat(services: Services, lang: str | None) -> None:
                 await background_work()
 
     services.mail_worker.mailer.on_written = on_mail  # type: ignore[attr-defined]
-    refresher = CardRefresher(services)
+
+    async def show(_chat_id: str, replies: list[Reply]) -> None:
+        assert chat is not None
+        chat.render(replies)
+
+    background = BackgroundDelivery(services, CHANNEL, show)
     chat = ConsoleChat(Engine(services), lang=lang, after_step=background_work)
     poller = asyncio.create_task(poll()) if chat.interactive else None
     try:

@@ -8,7 +8,6 @@ gets 200, since anything else makes Slack retry again (DESIGN.md).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import re
@@ -26,12 +25,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bot.card_images import CardRefresher
+from bot.delivery import BackgroundDelivery
 from bot.engine import Engine
 from bot.services import Services
 from bot.types import Choice, Choices, DeleteUserMessage, Edit, Image, Incoming, Reply, Text
 from core.i18n import N_, Translator, normalise_locale
-from core.notices import take_pending
 from core.platform_messages import recall, remember
 
 CHANNEL = "slack"
@@ -73,7 +71,7 @@ class SlackAdapter:
         self.engine = engine
         self.app = app
         self.handler = AsyncSlackRequestHandler(app)
-        self.refresher = CardRefresher(services)
+        self.background = BackgroundDelivery(services, CHANNEL, self.send)
         self._profiles: dict[str, tuple[float, str | None, str | None]] = {}
         app.event("message")(self._on_message)
         app.event("app_mention")(self._on_mention)
@@ -239,21 +237,11 @@ class SlackAdapter:
         )
 
     async def deliver_background(self) -> None:
-        """Send chat notices and due card refreshes for Slack chats, once each."""
-        for notice in await take_pending(
-            self.services.sessions, channel=CHANNEL, now=self.services.clock.now()
-        ):
-            await self.send(notice.chat_id, [Text(notice.text)])
-        for refresh in await self.refresher.run_once(channel=CHANNEL):
-            await self.send(refresh.chat_id, [refresh.edit or Text(refresh.closed_text or "")])
+        """Send chat notices and due card refreshes for this platform's chats, once each."""
+        await self.background.run_once()
 
     async def run_background(self, interval: float = 1.0) -> None:
-        while True:
-            try:
-                await self.deliver_background()
-            except Exception:  # keep delivering after a passing fault
-                log.exception("slack background delivery failed")
-            await asyncio.sleep(interval)
+        await self.background.run_forever(interval)
 
     async def events(self, request: Request) -> Response:
         """POST /slack/events: events and interactivity, signature checked by Bolt."""

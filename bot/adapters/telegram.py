@@ -13,7 +13,6 @@ and httpx costs several times more per call, most of all with many in flight
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hmac
 import json
@@ -36,11 +35,10 @@ from telegram.error import NetworkError, TelegramError, TimedOut
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.request import BaseRequest, RequestData
 
-from bot.card_images import CardRefresher
+from bot.delivery import BackgroundDelivery
 from bot.engine import Engine
 from bot.services import Services
 from bot.types import Choice, Choices, DeleteUserMessage, Edit, Image, Incoming, Reply, Text
-from core.notices import take_pending
 from core.platform_messages import recall, remember
 
 CHANNEL = "telegram"
@@ -199,7 +197,7 @@ class TelegramAdapter:
         self.services = services
         self.engine = engine
         self.application = application
-        self.refresher = CardRefresher(services)
+        self.background = BackgroundDelivery(services, CHANNEL, self.send)
         application.add_handler(TypeHandler(Update, self._on_update))
 
     @classmethod
@@ -284,22 +282,11 @@ class TelegramAdapter:
             await self._photo(chat_id, image)
 
     async def deliver_background(self) -> None:
-        """Send chat notices and due card refreshes for Telegram chats, once each."""
-        for notice in await take_pending(
-            self.services.sessions, channel=CHANNEL, now=self.services.clock.now()
-        ):
-            await self.send(notice.chat_id, [Text(notice.text)])
-        for refresh in await self.refresher.run_once(channel=CHANNEL):
-            reply: Reply = refresh.edit or Text(refresh.closed_text or "")
-            await self.send(refresh.chat_id, [reply])
+        """Send chat notices and due card refreshes for this platform's chats, once each."""
+        await self.background.run_once()
 
     async def run_background(self, interval: float = 1.0) -> None:
-        while True:
-            try:
-                await self.deliver_background()
-            except Exception:  # keep delivering after a passing fault
-                log.exception("telegram background delivery failed")
-            await asyncio.sleep(interval)
+        await self.background.run_forever(interval)
 
     # -- webhook -------------------------------------------------------------------------
 
