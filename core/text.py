@@ -31,9 +31,7 @@ def normalise(text: str, *, dashes: bool = False) -> str:
     input before calling: NFKC is linear, but there is no reason to run it over an essay.
     """
     text = unicodedata.normalize("NFKC", text)
-    text = "".join(
-        ch for ch in text.translate(_DROP_INVISIBLE) if unicodedata.category(ch) != "Cf"
-    )
+    text = "".join(ch for ch in text.translate(_DROP_INVISIBLE) if unicodedata.category(ch) != "Cf")
     return text.translate(_DASHES_TO_HYPHEN) if dashes else text
 
 

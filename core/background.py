@@ -1,0 +1,50 @@
+"""Running a piece of background work again and again, with its errors logged.
+
+Mail sending, chat notices and card refreshes each run "do what is due now" in a loop.
+One helper runs all of them, so a fault is never swallowed silently and a failing
+dependency (the database or SMTP server down) is retried with backoff instead of
+being hammered every interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 60.0
+
+
+async def run_every(
+    interval: float,
+    work: Callable[[], Awaitable[object]],
+    *,
+    name: str,
+    max_backoff: float = MAX_BACKOFF_SECONDS,
+) -> None:
+    """Call ``work`` every ``interval`` seconds until cancelled.
+
+    A failure is logged (with its traceback at the first failure in a row, a line
+    after that) and the wait doubles, up to ``max_backoff``; the first success
+    logs the recovery and goes back to ``interval``.
+    """
+    failures = 0
+    while True:
+        try:
+            await work()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            failures += 1
+            if failures == 1:
+                log.exception("%s failed; retrying with backoff", name)
+            else:
+                log.warning("%s failed again (%d in a row): %s", name, failures, type(exc).__name__)
+        else:
+            if failures:
+                log.info("%s recovered after %d failure(s)", name, failures)
+            failures = 0
+        delay = interval if failures == 0 else min(max_backoff, interval * 2**failures)
+        await asyncio.sleep(delay)
