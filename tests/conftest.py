@@ -9,6 +9,7 @@ import os
 # suite turns warnings into errors, so opt in to its timedelta behaviour up front.
 os.environ.setdefault("PTB_TIMEDELTA", "true")
 import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -30,6 +31,12 @@ from tests.chat import Chat
 from tests.reliability import secret_log  # noqa: F401
 
 TEST_SECRET = "test-secret-key-for-keyed-hashes-0123456789"
+TMPFS = Path("/dev/shm")
+
+# Fixtures that give a test a database. A test using one (directly or through
+# ``settings``, ``services``, ``chat``...) is marked ``db``; the PostgreSQL pass of CI
+# runs only those (TEST_DATABASE_ONLY=1): the rest would run twice for nothing.
+DATABASE_FIXTURES = frozenset({"database_url", "migrated_template"})
 
 
 def _postgres_url() -> str | None:
@@ -51,7 +58,8 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     yield str(path)
 
 
-async def _truncate(url: str) -> None:
+async def truncate_all(url: str) -> None:
+    """Empty every table of a PostgreSQL database (faster than migrating it again)."""
     engine = create_engine(url)
     try:
         async with engine.begin() as connection:
@@ -62,14 +70,26 @@ async def _truncate(url: str) -> None:
 
 
 @pytest.fixture
-def database_url(migrated_template: str, tmp_path: Path) -> str:
-    """A migrated, empty database for one test."""
+def database_url(migrated_template: str, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database for one test.
+
+    SQLite files go to tmpfs where there is one: the fuzzing, enumeration and
+    brute-force tests make thousands of committed steps, and a disk waits for each.
+    """
     if migrated_template.startswith("postgresql"):
-        asyncio.run(_truncate(migrated_template))
-        return migrated_template
-    path = tmp_path / "helpdesk.db"
+        asyncio.run(truncate_all(migrated_template))
+        yield migrated_template
+        return
+    folder = (
+        Path(tempfile.mkdtemp(prefix="helpdesk-test-", dir=TMPFS)) if TMPFS.is_dir() else tmp_path
+    )
+    path = folder / "helpdesk.db"
     shutil.copyfile(migrated_template, path)
-    return f"sqlite+aiosqlite:///{path}"
+    try:
+        yield f"sqlite+aiosqlite:///{path}"
+    finally:
+        if folder != tmp_path:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
@@ -108,8 +128,35 @@ def chat(engine: Engine) -> Chat:
     return Chat(engine, user="alice", locale="en")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests marked ``runs_last`` (the leak scan over the suite's logs) run after the rest."""
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "db: touches a database (set on every test using the database fixtures)"
+    )
+
+
+def _touches_database(item: pytest.Item) -> bool:
+    if item.get_closest_marker("db") is not None:
+        return True
+    if DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return True
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and "postgresql" in callspec.params.values()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark database tests; with TEST_DATABASE_ONLY=1 keep only them.
+
+    Tests marked ``runs_last`` (the leak scan over the suite's logs) run after the rest.
+    """
+    for item in items:
+        if _touches_database(item):
+            item.add_marker(pytest.mark.db)
+    if os.environ.get("TEST_DATABASE_ONLY") == "1":
+        kept = [item for item in items if item.get_closest_marker("db") is not None]
+        dropped = [item for item in items if item.get_closest_marker("db") is None]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
     last = [item for item in items if getattr(getattr(item, "function", None), "runs_last", False)]
     if last:
         items[:] = [item for item in items if item not in last] + last
