@@ -1,6 +1,6 @@
 """The password page in a real browser: Debian's headless Chromium driven by Playwright.
 
-The live checklist (bot/static/password.js) reacts to typing, the form submits, and the
+The live checklist (bot/web/static/password.js) reacts to typing, the form submits, and the
 page still works with JavaScript off. Debian's chromium is used, not Playwright's own
 download; .ci/run installs it.
 """

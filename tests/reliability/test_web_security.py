@@ -22,9 +22,9 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from bot.password_page import CSRF_COOKIE
 from bot.services import Services
 from bot.web import create_app
+from bot.web.security import CSRF_COOKIE
 from core import tokens
 from core.accounts import find_target
 from core.models import Account, Mailbox

@@ -9,7 +9,6 @@ again here.
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import json
 import secrets
 from pathlib import Path
@@ -22,6 +21,7 @@ from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from bot.services import Services
+from bot.web.security import CSRF_COOKIE, SECURITY_HEADERS, csrf_ok
 from core import audit, tokens
 from core.accounts import Target, password_hashes, personal_words, store_password
 from core.i18n import DEFAULT_LOCALE, LOCALES, Translator, normalise_locale
@@ -30,21 +30,8 @@ from core.models import Account, ChatNotice, Mailbox, OneTimeToken
 from core.password_policy import Requirement, Violation, check, policy_as_json, requirements
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-CSRF_COOKIE = "helpdesk_csrf"
 MAX_PASSWORD = 1024
 MAX_WRONG_CURRENT = 5
-
-SECURITY_HEADERS = {
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-    "Pragma": "no-cache",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-}
 
 
 class PasswordPage:
@@ -214,7 +201,7 @@ class PasswordPage:
             locale = self._locale(request, row)
             if row is None:
                 return self._invalid(request, locale)
-            if not _csrf_ok(request, form.get("csrf")) or form.get("read") != "yes":
+            if not csrf_ok(request, form.get("csrf")) or form.get("read") != "yes":
                 return Response(status_code=403, headers=SECURITY_HEADERS)
             row.data = {**row.data, "acknowledged": now.isoformat()}
         return Response(
@@ -227,7 +214,7 @@ class PasswordPage:
     ) -> Response:
         t = Translator(locale)
         form = await request.form()
-        if not _csrf_ok(request, form.get("csrf")):
+        if not csrf_ok(request, form.get("csrf")):
             return Response(status_code=403, headers=SECURITY_HEADERS)
         new = str(form.get("new_password", ""))[:MAX_PASSWORD]
         confirm = str(form.get("confirm_password", ""))[:MAX_PASSWORD]
@@ -337,15 +324,6 @@ async def _address_for(session: Any, services: Services, target: Target) -> str 
 
     found = await find_target(session, services.profile, name=target.name, id_number_hash=None)
     return found.send_to if found is not None else None
-
-
-def _csrf_ok(request: Request, submitted: object) -> bool:
-    cookie = request.cookies.get(CSRF_COOKIE)
-    return (
-        isinstance(submitted, str)
-        and cookie is not None
-        and hmac.compare_digest(cookie.encode(), submitted.encode())
-    )
 
 
 def _mask_account(name: str) -> str:

@@ -21,8 +21,8 @@ from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from bot.card_images import CARD_TYPES
-from bot.password_page import SECURITY_HEADERS
 from bot.services import Services
+from bot.web.security import SECURITY_HEADERS
 from core import audit
 from core.cards import CardCipher, Verdict, Verification, verify
 from core.i18n import DEFAULT_LOCALE, LOCALES, N_, Translator, normalise_locale

@@ -10,9 +10,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bot import card_verifier
 from bot.services import Services
-from bot.web import create_app
+from bot.web import card_verifier, create_app
 from core.cards import CardCipher, code_for, issue_card, make_payload, step_at
 from core.clock import FakeClock
 from core.models import AlumniCard, AuditEvent, CardStatus

@@ -1,12 +1,10 @@
-"""The project's one ASGI app: health check now; reset pages and webhooks mount here."""
+"""The app factory: the one ASGI app with the pages, the webhooks and the mail sender."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import html
-import logging
-import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,38 +18,14 @@ from starlette.staticfiles import StaticFiles
 
 from bot.adapters.slack import SlackAdapter
 from bot.adapters.telegram import TelegramAdapter
-from bot.card_verifier import CardVerifier
-from bot.password_page import PasswordPage
 from bot.services import Services
+from bot.web.card_verifier import CardVerifier
+from bot.web.password_page import PasswordPage
+from bot.web.security import SECURITY_HEADERS
+from core.background import run_every
 
 STATIC = Path(__file__).parent / "static"
-
-
-TOKEN_IN_PATH = re.compile(r"(/password/)[^/\s?\"]+")
-
-
-class RedactTokens(logging.Filter):
-    """Hide one-time tokens in logged request lines (uvicorn's access log)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(_redacted(a) for a in record.args)
-        record.msg = TOKEN_IN_PATH.sub(r"\1[redacted]", str(record.msg))
-        return True
-
-
-def _redacted(arg: object) -> object:
-    """The argument with any token hidden; an object (httpx logs a URL) becomes its text."""
-    if isinstance(arg, int | float):
-        return arg  # may be formatted with %d
-    text = arg if isinstance(arg, str) else str(arg)
-    redacted = TOKEN_IN_PATH.sub(r"\1[redacted]", text)
-    return redacted if redacted != text else arg
-
-
-def install_log_redaction() -> None:
-    for name in ("uvicorn.access", "uvicorn.error", "httpx"):
-        logging.getLogger(name).addFilter(RedactTokens())
+MAIL_INTERVAL = 2.0  # seconds between rounds of the mail queue
 
 
 def create_app(
@@ -75,7 +49,7 @@ def create_app(
         names = services.profile.display_name
         return HTMLResponse(
             INDEX.format(zh=html.escape(names.zh_TW), en=html.escape(names.en)),
-            headers={"Referrer-Policy": "no-referrer"},
+            headers=SECURITY_HEADERS,
         )
 
     routes = [
@@ -94,7 +68,11 @@ def create_app(
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         background: list[asyncio.Task[None]] = []
         if mail_worker:
-            background.append(asyncio.create_task(_send_mail_forever(services)))
+            background.append(
+                asyncio.create_task(
+                    run_every(MAIL_INTERVAL, services.mail_worker.run_once, name="mail sender")
+                )
+            )
         if telegram is not None:
             await telegram.application.initialize()
             background.append(asyncio.create_task(telegram.run_background()))
@@ -111,16 +89,6 @@ def create_app(
                 await telegram.application.shutdown()
 
     return Starlette(routes=routes, lifespan=lifespan)
-
-
-async def _send_mail_forever(services: Services, interval: float = 2.0) -> None:
-    """The mail queue's sender, beside the web app (each row claimed by one worker)."""
-    while True:
-        try:
-            await services.mail_worker.run_once()
-        except Exception:  # the queue keeps the mail; try again next round
-            logging.getLogger(__name__).exception("mail worker round failed")
-        await asyncio.sleep(interval)
 
 
 INDEX = """<!doctype html>

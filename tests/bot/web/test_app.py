@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import logging
+from pathlib import Path
 
 import httpx
 import pytest
 
+import bot.web
 from bot.services import Services
 from bot.web import create_app, install_log_redaction
 
@@ -55,3 +58,20 @@ def test_request_logs_never_show_a_one_time_token(caplog: pytest.LogCaptureFixtu
         )
     assert caplog.records and token not in caplog.text
     assert "/password/[redacted]?lang=en" in caplog.text
+
+
+def test_no_web_module_imports_a_chat_flow() -> None:
+    web = Path(bot.web.__file__).parent
+    flows = [
+        f"{path.name} imports {name}"
+        for path in sorted(web.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for name in (
+            [alias.name for alias in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module or ""]
+        )
+        if name.startswith("bot.conversations")
+    ]
+    assert flows == []
