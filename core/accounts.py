@@ -14,11 +14,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 
+from core import password_words
 from core.models import Account, Mailbox, MailboxCondition, PasswordHistory, Person
 from core.passwords import PasswordHasher
 from core.profiles import Profile
+from core.text import normalise
 
 MAX_NAME_LENGTH = 254
 
@@ -42,8 +44,8 @@ class Target:
 
 def normalise_name(text: str) -> str:
     """An account name or address as typed: full-width folded, invisible marks dropped."""
-    text = unicodedata.normalize("NFKC", text[: MAX_NAME_LENGTH * 2])
-    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cf", "Cc"))
+    text = normalise(text[: MAX_NAME_LENGTH * 2])
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cc")
     return "".join(text.split())[:MAX_NAME_LENGTH]
 
 
@@ -173,12 +175,13 @@ async def store_password(
 
 
 async def personal_words(session: AsyncSession, target: Target) -> list[str]:
-    """What a password must not contain: the account name and the owner's names."""
-    person = await session.get(Person, target.person_id)
-    words = [target.name, target.name.split("@")[0]]
-    if person is not None:
-        words += [person.name_zh, *re.split(r"[\s-]+", person.name_en)]
-    return [word for word in words if len(word) >= 3]
+    """What a new password for ``target`` must not contain (``password_words.personal_words``)."""
+    person = await session.scalar(
+        select(Person).where(Person.id == target.person_id).options(selectinload(Person.records))
+    )
+    if person is None:
+        return [target.name]
+    return password_words.personal_words(person, [target.name])
 
 
 async def person_by_address(session: AsyncSession, address: str) -> int | None:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import unicodedata
 from enum import StrEnum
 
-# Product design: ROC year + 1911 = Gregorian year.
-ROC_OFFSET = 1911
+from core.text import normalise
+from core.years import ROC_OFFSET
+
+__all__ = ["ROC_OFFSET", "BirthdayProblem", "InvalidBirthday", "format_roc", "parse_birthday"]
+
 
 # Plenty for "民國 085 年 01 月 02 日" with spaces; short enough that NFKC and the regular
 # expressions never run over a pasted essay.
@@ -20,18 +22,6 @@ MAX_INPUT_LENGTH = 64
 
 # Product design: a birthday before this is refused as a typo, not a person.
 EARLIEST = dt.date(1900, 1, 1)
-
-# Zero-width characters (U+200B-U+200D, U+2060, U+FEFF) and direction marks (U+200E,
-# U+200F, U+202A-U+202E, U+2066-U+2069) that pasting and phone keyboards add; the same
-# set core.idnumbers drops. Dashes other than "-" become "-" so "1996–01–02" still reads.
-_CLEANUP = str.maketrans(
-    dict.fromkeys(
-        "\u200b\u200c\u200d\u2060\ufeff"
-        "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069",
-        None,
-    )
-    | dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212", "-")
-)
 
 # [0-9], not \d: \d also matches other scripts' digits, which NFKC leaves alone.
 # Year first only: "02/01/1996" is day-first in some countries and month-first in others,
@@ -111,8 +101,8 @@ def format_roc(d: dt.date) -> str:
 
 def _clean(text: str) -> str:
     """Fold full-width forms, drop invisible characters and padding; keep spaces between numbers."""
-    # NFKC turns full-width "１９９６／１／２" into "1996/1/2" and U+3000 into a plain space.
-    text = unicodedata.normalize("NFKC", text).translate(_CLEANUP).strip()
+    # Full-width "１９９６／１／２" reads "1996/1/2"; "1996–01–02" reads "1996-01-02".
+    text = normalise(text, dashes=True).strip()
     # Spaces next to a separator or 年/月/日 are padding; spaces between two numbers are
     # themselves the separator ("1996 1 2"), so they shrink to one and stay.
     text = re.sub(r"\s*([^0-9\s])\s*", r"\1", text)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.birthdays import ROC_OFFSET
 from core.directory_import import DirectoryKeys, ImportRow, add_person
 from core.idnumbers import make_valid, parse_id_number
 from core.models import (
@@ -27,6 +26,7 @@ from core.models import (
 )
 from core.pii import PiiHasher
 from core.profiles import Profile
+from core.years import ROC_OFFSET
 
 # Seed 003: NTU's 數位校友證 (digital alumni card).
 CARD_TYPE = "digital"

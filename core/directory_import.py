@@ -19,7 +19,7 @@ from typing import TextIO
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.birthdays import ROC_OFFSET, BirthdayProblem, InvalidBirthday, parse_birthday
+from core.birthdays import BirthdayProblem, InvalidBirthday, parse_birthday
 from core.idnumbers import IdNumber, IdProblem, InvalidIdNumber, parse_id_number
 from core.models import (
     Account,
@@ -32,6 +32,8 @@ from core.models import (
 )
 from core.pii import PiiHasher
 from core.profiles import Profile
+from core.text import normalise
+from core.years import EARLIEST_YEAR, ROC_OFFSET, InvalidYear, parse_year
 
 COLUMNS: dict[str, str] = {
     "id_number": "National ID or resident certificate number (full-width accepted).",
@@ -153,11 +155,8 @@ def parse_rows(
         if len(cells) != len(names):
             errors.append(RowError(line, f"expected {len(names)} values, found {len(cells)}"))
             continue
-        # NFKC folds full-width letters and digits, which Chinese keyboards often type.
-        values = {
-            name: unicodedata.normalize("NFKC", cell).strip()
-            for name, cell in zip(names, cells, strict=True)
-        }
+        # Full-width letters and digits, which Chinese keyboards often type, fold to ASCII.
+        values = {name: normalise(cell).strip() for name, cell in zip(names, cells, strict=True)}
         row, problems = _parse_row(line, values, profile=profile, today=today)
         if row is not None:
             first = seen_ids.setdefault(row.id_number.value, line)
@@ -233,8 +232,8 @@ def _parse_row(
     year = entry_year(values["entry_year"], today=today) if values["entry_year"] else None
     if values["entry_year"] and year is None:
         problems.append(
-            f"entry_year: must be a year from 1950 to {today.year + 1} "
-            f"(or ROC 39 to {today.year + 1 - ROC_OFFSET})"
+            f"entry_year: must be a year from {EARLIEST_YEAR} to {today.year + 1} "
+            f"(or ROC {EARLIEST_YEAR - ROC_OFFSET} to {today.year + 1 - ROC_OFFSET})"
         )
     status = _status(values["status"], role, problems)
 
@@ -270,11 +269,11 @@ def _status(text: str, role: Role | None, problems: list[str]) -> RecordStatus |
 
 
 def entry_year(text: str, *, today: dt.date) -> int | None:
-    """A Gregorian year from 1950 to next year, from a Gregorian or ROC (2-3 digit) year."""
-    if not (text.isascii() and text.isdigit()) or len(text) > 4:
+    """A Gregorian year from 1945 to next year, from a Gregorian or ROC (2-3 digit) year."""
+    try:
+        return parse_year(text, latest=today.year + 1)
+    except InvalidYear:
         return None
-    year = int(text) + (ROC_OFFSET if len(text) < 4 else 0)
-    return year if 1950 <= year <= today.year + 1 else None
 
 
 @dataclass

@@ -14,9 +14,10 @@ Facts from the product design:
 from __future__ import annotations
 
 import datetime as dt
-import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
+
+from core.text import normalise as text_normalise
 
 # Long enough for any ID padded with spaces and separators, short enough that NFKC
 # never runs over a pasted essay.
@@ -31,18 +32,6 @@ _LETTERS = "ABCDEFGHJKLMNPQRSTUVXYWZIO"
 
 # Product design: weights for the letter's two digits and the nine characters after it.
 _WEIGHTS = (1, 9, 8, 7, 6, 5, 4, 3, 2, 1, 1)
-
-# Characters people paste or type around an ID that are never part of it: zero-width
-# characters (U+200B-U+200D, U+2060, U+FEFF) from web pages and word processors,
-# direction marks (U+200E, U+200F, U+202A-U+202E, U+2066-U+2069) that phones insert around
-# Latin text in a Chinese UI, and hyphens used to group digits ("A123-456-789").
-_DROPPED = str.maketrans(
-    "",
-    "",
-    "\u200b\u200c\u200d\u2060\ufeff"
-    "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-    "-\u00ad\u2010\u2011\u2012\u2013\u2014\u2015\u2212",
-)
 
 
 class IdKind(StrEnum):
@@ -108,9 +97,12 @@ class IdNumber:
 
 
 def normalise(text: str) -> str:
-    """Fold full-width forms to ASCII, drop spaces, invisible characters and hyphens, upper-case."""
-    # NFKC first: it turns full-width "Ａ１２" into "A12" and U+3000 into a plain space.
-    text = unicodedata.normalize("NFKC", text).translate(_DROPPED)
+    """The typed number as compared: ``core.text.normalise``, then no spaces or dashes.
+
+    People group the digits with hyphens or spaces ("A123-456-789"), on a full-width
+    keyboard, with invisible marks pasted around them: none of that is the number.
+    """
+    text = text_normalise(text, dashes=True).replace("-", "")
     return "".join(text.split()).upper()
 
 

@@ -11,6 +11,9 @@ from __future__ import annotations
 import re
 import unicodedata
 
+# Chat flows import text_parts from core.text; this name stays until they do.
+from core.text import text_parts as text_parts
+
 NAME = re.compile(r"^[a-z][a-z0-9.-]{1,40}[a-z0-9]$")
 
 
@@ -62,26 +65,3 @@ def free_names(name_en: str, taken: set[str], *, limit: int = 6) -> list[str]:
                 free.append(numbered)
         n += 1
     return free[:limit]
-
-
-def text_parts(text: str, limit: int = 1200) -> list[str]:
-    """Split a long text into parts at paragraph (or sentence) boundaries, losing nothing."""
-    parts: list[str] = []
-    current = ""
-    for paragraph in [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]:
-        pieces = [paragraph]
-        if len(paragraph) > limit:
-            pieces = [s for s in re.split(r"(?<=[.。!！?？；;])\s*", paragraph) if s]
-        for piece in pieces:
-            while len(piece) > limit:  # a single sentence over the limit: cut, keep all
-                parts.append(piece[:limit])
-                piece = piece[limit:]
-            joined = f"{current}\n\n{piece}" if current else piece
-            if len(joined) > limit and current:
-                parts.append(current)
-                current = piece
-            else:
-                current = joined
-    if current:
-        parts.append(current)
-    return parts

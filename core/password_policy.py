@@ -1,4 +1,4 @@
-"""The password policy engine: which of a profile's rules a new password breaks.
+"""The password policy: a profile's rules, and which of them a new password breaks.
 
 Pure and synchronous; the password is never logged, kept or put in an exception.
 Reuse needs argon2 verification, so the account service checks it, not this module.
@@ -7,29 +7,62 @@ Reuse needs argon2 verification, so the account service checks it, not this modu
 from __future__ import annotations
 
 import datetime as dt
-import re
 import string
-import threading
-import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cache
+from typing import Literal
 from zoneinfo import ZoneInfo
 
-from zxcvbn import zxcvbn
-from zxcvbn.frequency_lists import FREQUENCY_LISTS
+from pydantic import Field, model_validator
 
 from core.i18n import N_
-from core.profiles import CHAR_CLASSES, COUNTED_CLASSES, CharClass, PasswordPolicy
+from core.localized import LocalizedText, Strict
+from core.password_words import contains_personal, is_common, strength
 
 # The seeds' policy dates are Taiwanese calendar dates (seed 000: 公告日 2020/10/14).
 TAIPEI = ZoneInfo("Asia/Taipei")
-# zxcvbn 4.5 refuses longer input (ValueError); the first 72 characters are rated,
-# which can only under-rate a longer password, never over-rate it.
-ZXCVBN_MAX_LENGTH = 72
-# "A part of the name of 3+ characters": shorter parts (Lee, 明) match too much.
-PERSONAL_MIN_LENGTH = 3
+
+CharClass = Literal["upper", "lower", "letter", "digit", "special"]
+CHAR_CLASSES: tuple[CharClass, ...] = ("upper", "lower", "letter", "digit", "special")
+# The four classes "k of 4" counts (seed 003); "letter" (upper or lower, seed 001's
+# 英數字) is only ever required, never counted.
+COUNTED_CLASSES: tuple[CharClass, ...] = ("upper", "lower", "digit", "special")
+
+
+class PasswordPolicy(Strict):
+    """One institution's rules for a new password, as its profile states them."""
+
+    min_length: int = Field(ge=1, le=128)
+    max_length: int = Field(default=128, ge=8, le=1024)
+    required_classes: list[CharClass] = Field(default_factory=list)
+    min_classes: int = Field(default=0, ge=0, le=4)
+    not_special: str = Field(default="", description="Characters that do not count as special.")
+    special_characters: str | None = Field(
+        default=None,
+        min_length=1,
+        description="When set, only these count as special (seed 003: ! $ # %).",
+    )
+    history: int = Field(default=0, ge=0, le=24, description="Not equal to the last N passwords.")
+    max_age_days: int | None = Field(default=None, ge=1)
+    changed_before_must_change: dt.date | None = None
+    zxcvbn_min_score: int = Field(default=0, ge=0, le=4)
+    forbid_personal_data: bool = True
+    force_change_default: bool = True
+    summary: LocalizedText
+
+    @model_validator(mode="after")
+    def _bounds_consistent(self) -> PasswordPolicy:
+        if self.max_length < self.min_length:
+            raise ValueError("max_length is below min_length")
+        if len(self.required_classes) > len(set(self.required_classes)):
+            raise ValueError("required_classes lists a class twice")
+        if self.special_characters is not None:
+            if any(ch.isalnum() or ch.isspace() for ch in self.special_characters):
+                raise ValueError("special_characters lists a letter, digit or space")
+            if set(self.special_characters) & set(self.not_special):
+                raise ValueError("a character is both in special_characters and not_special")
+        return self
 
 
 class Violation(StrEnum):
@@ -259,63 +292,6 @@ def requirements(policy: PasswordPolicy) -> list[Requirement]:
 
 
 # --- the checks --------------------------------------------------------------------
-
-
-@cache
-def _common_passwords() -> frozenset[str]:
-    # Our shipped list of common and breached passwords (NIST SP 800-63B asks for
-    # one): zxcvbn's own list of the 30,000 most common passwords from breach
-    # corpora, already lower-case, shipped inside the zxcvbn package.
-    return frozenset(FREQUENCY_LISTS["passwords"])
-
-
-def _fold(text: str) -> str:
-    """Compare as people read: full-width folded (Ｂ１ is B1), case ignored."""
-    return unicodedata.normalize("NFKC", text).casefold()
-
-
-def is_common(password: str) -> bool:
-    """Whether the password, or it without trailing digits, is a common one."""
-    folded = _fold(password)
-    stem = folded.rstrip(string.digits)  # Password2024 is password with a year
-    common = _common_passwords()
-    return folded in common or (stem != folded and stem in common)
-
-
-_NAME_SEPARATORS = re.compile(r"[\s,\-·]+")
-
-
-def personal_terms(personal: Iterable[str]) -> list[str]:
-    """The folded words a password must not contain: each item and its 3+ parts."""
-    terms: list[str] = []
-    for item in personal:
-        folded = _fold(item).strip()
-        local = folded.split("@", 1)[0]  # an account that is a mail address
-        for term in (folded, local, *_NAME_SEPARATORS.split(folded)):
-            if len(term) >= PERSONAL_MIN_LENGTH and term not in terms:
-                terms.append(term)
-    return terms
-
-
-def contains_personal(password: str, personal: Iterable[str]) -> bool:
-    """Whether the password contains a personal word (case and width ignored)."""
-    folded = _fold(password)
-    return any(term in folded for term in personal_terms(personal))
-
-
-# zxcvbn stores user_inputs in a module-level dict before matching, so two threads
-# (the account service hashes in worker threads) must not rate at the same time.
-_zxcvbn_lock = threading.Lock()
-
-
-def strength(password: str, personal: Sequence[str] = ()) -> int:
-    """zxcvbn's score, 0 (weakest) to 4, knowing the user's personal words."""
-    if not password:
-        return 0  # zxcvbn 4.5 fails (IndexError) on the empty string
-    inputs = [*personal, *personal_terms(personal)]
-    with _zxcvbn_lock:
-        result = zxcvbn(password[:ZXCVBN_MAX_LENGTH], user_inputs=inputs)
-    return int(result["score"])
 
 
 def check(

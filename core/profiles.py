@@ -6,86 +6,27 @@ from the institution's own help pages; the file says which.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import tomllib
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, ValidationError, field_validator
 
 from core.errors import ProfileError
+from core.localized import LocalizedText
+from core.localized import Strict as _Strict
+from core.password_policy import PasswordPolicy
 from core.resources import profiles_dir
 
 LOCALES = ("zh_TW", "en")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class LocalizedText(_Strict):
-    """A text the institution publishes, in both languages the bot speaks."""
-
-    zh_TW: str = Field(min_length=1)
-    en: str = Field(min_length=1)
-
-    def get(self, locale: str) -> str:
-        return self.zh_TW if locale == "zh_TW" else self.en
-
-
 class DegreeLevel(_Strict):
     code: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
     name: LocalizedText
-
-
-CharClass = Literal["upper", "lower", "letter", "digit", "special"]
-CHAR_CLASSES: tuple[CharClass, ...] = ("upper", "lower", "letter", "digit", "special")
-# The four classes "k of 4" counts (seed 003); "letter" (upper or lower, seed 001's
-# 英數字) is only ever required, never counted.
-COUNTED_CLASSES: tuple[CharClass, ...] = ("upper", "lower", "digit", "special")
-
-
-class PasswordPolicy(_Strict):
-    min_length: int = Field(ge=1, le=128)
-    max_length: int = Field(default=128, ge=8, le=1024)
-    required_classes: list[CharClass] = Field(default_factory=list)
-    min_classes: int = Field(default=0, ge=0, le=4)
-    not_special: str = Field(default="", description="Characters that do not count as special.")
-    special_characters: str | None = Field(
-        default=None,
-        min_length=1,
-        description="When set, only these count as special (seed 003: ! $ # %).",
-    )
-    history: int = Field(default=0, ge=0, le=24, description="Not equal to the last N passwords.")
-    max_age_days: int | None = Field(default=None, ge=1)
-    changed_before_must_change: dt.date | None = None
-    zxcvbn_min_score: int = Field(default=0, ge=0, le=4)
-    forbid_personal_data: bool = True
-    force_change_default: bool = True
-    summary: LocalizedText
-
-    @model_validator(mode="after")
-    def _bounds_consistent(self) -> PasswordPolicy:
-        if self.max_length < self.min_length:
-            raise ValueError("max_length is below min_length")
-        if len(self.required_classes) > len(set(self.required_classes)):
-            raise ValueError("required_classes lists a class twice")
-        if self.special_characters is not None:
-            if any(ch.isalnum() or ch.isspace() for ch in self.special_characters):
-                raise ValueError("special_characters lists a letter, digit or space")
-            if set(self.special_characters) & set(self.not_special):
-                raise ValueError("a character is both in special_characters and not_special")
-        return self
 
 
 class Accounts(_Strict):

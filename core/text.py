@@ -8,6 +8,7 @@ birthdays, codes, names, menu labels) starts from ``normalise``.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 # Zero-width characters (U+200B-U+200D, U+2060, U+FEFF), the soft hyphen, and the
@@ -38,3 +39,26 @@ def normalise(text: str, *, dashes: bool = False) -> str:
 def fold(text: str) -> str:
     """Compare form: normalised, whitespace collapsed, case-folded."""
     return " ".join(normalise(text).split()).casefold()
+
+
+def text_parts(text: str, limit: int = 1200) -> list[str]:
+    """Split a long text into parts at paragraph (or sentence) boundaries, losing nothing."""
+    parts: list[str] = []
+    current = ""
+    for paragraph in [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]:
+        pieces = [paragraph]
+        if len(paragraph) > limit:
+            pieces = [s for s in re.split(r"(?<=[.。!！?？；;])\s*", paragraph) if s]
+        for piece in pieces:
+            while len(piece) > limit:  # a single sentence over the limit: cut, keep all
+                parts.append(piece[:limit])
+                piece = piece[limit:]
+            joined = f"{current}\n\n{piece}" if current else piece
+            if len(joined) > limit and current:
+                parts.append(current)
+                current = piece
+            else:
+                current = joined
+    if current:
+        parts.append(current)
+    return parts

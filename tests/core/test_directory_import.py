@@ -219,7 +219,7 @@ def test_a_file_without_header_does_not_echo_its_first_row() -> None:
         (("student,", "teacher,"), "role: must be student, staff or alumnus"),
         (("111403101", "11140310"), "student_id: does not match the profile's student ID format"),
         (("bachelor", "postdoc"), "degree_level: not one of the profile's levels"),
-        ((",2025,", ",1850,"), "entry_year: must be a year from 1950"),
+        ((",2025,", ",1850,"), "entry_year: must be a year from 1945"),
         (("enrolled", "expelled"), "status: must be enrolled, suspended"),
         (("zihan.zhou@example.com", "not-an-address"), "email: not an e-mail address"),
         (("周子涵", ""), "name_zh: empty"),

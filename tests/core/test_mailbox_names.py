@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from core.mailbox_names import candidates, free_names, text_parts
+from core.mailbox_names import candidates, free_names
+from core.text import text_parts
 
 
 def test_lin_ming_zhi_gets_the_seeds_kind_of_names() -> None:
