@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -17,6 +18,17 @@ from sqlalchemy.ext.asyncio import (
 
 def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+def insert(session: AsyncSession, model: type[Any]) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT for the session's database, with its ``ON CONFLICT`` clauses.
+
+    Both dialects spell upserts the same way (``on_conflict_do_update``,
+    ``on_conflict_do_nothing``, ``excluded``); only the construct differs.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:

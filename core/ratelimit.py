@@ -11,9 +11,9 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import case, func, literal, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import insert
 from core.models import RateLimitCounter
 
 SHARDS = 16
@@ -33,15 +33,11 @@ class RateLimiter:
     ) -> Hit:
         """Count one event under ``key``; return the count in the current window."""
         counter = RateLimitCounter
-        insert = (
-            postgresql.insert(counter)
-            if session.get_bind().dialect.name == "postgresql"
-            else sqlite.insert(counter)
-        )
-        new = insert.excluded
+        upsert = insert(session, counter)
+        new = upsert.excluded
         expired = counter.expires_at <= literal(now, counter.expires_at.type)
         statement = (
-            insert.values(key=key, window_start=now, count=1, expires_at=now + window)
+            upsert.values(key=key, window_start=now, count=1, expires_at=now + window)
             .on_conflict_do_update(
                 index_elements=[counter.key],
                 set_={
@@ -101,16 +97,12 @@ class RateLimiter:
     ) -> None:
         """Create the missing shard rows (empty) and lock them all, in ``names`` order."""
         counter = RateLimitCounter
-        insert = (
-            postgresql.insert(counter)
-            if session.get_bind().dialect.name == "postgresql"
-            else sqlite.insert(counter)
-        )
+        statement = insert(session, counter)
         rows = [
             {"key": name, "window_start": now, "count": 0, "expires_at": now + window}
             for name in names
         ]
-        await session.execute(insert.values(rows).on_conflict_do_nothing())
+        await session.execute(statement.values(rows).on_conflict_do_nothing())
         await session.execute(
             select(counter.key)
             .where(counter.key.in_(names))
