@@ -187,6 +187,8 @@ class PasswordPage:
                 csrf=secrets.token_urlsafe(24),
                 account=target.name,
                 notice=target.notice or "",
+                # Absolute: relative to /password/<token> the browser would post to /password/ack.
+                ack_url=f"/password/{token}/ack?lang={locale.replace('_', '-')}",
             )
         if request.method == "GET":
             return self._form(request, locale, row, target)
@@ -206,7 +208,10 @@ class PasswordPage:
             row.data = {**row.data, "acknowledged": now.isoformat()}
         return Response(
             status_code=303,
-            headers={**SECURITY_HEADERS, "Location": f"/password/{token}?lang={locale}"},
+            headers={
+                **SECURITY_HEADERS,
+                "Location": f"/password/{token}?lang={locale.replace('_', '-')}",
+            },
         )
 
     async def _submit(

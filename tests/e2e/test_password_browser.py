@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Locator, Page, async_playwright, expect
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.services import Services
 from bot.web import create_app
 from core import tokens
 from core.accounts import find_target
-from core.models import Account
+from core.models import Account, Mailbox
 from tests.factories import add_student
 from tests.live import serving
 
@@ -212,3 +212,87 @@ async def test_without_javascript_the_server_marks_unmet_rules_and_then_accepts_
         await context.close()
 
     assert services.passwords.verify_sync(await _stored_hash(services), NEW)
+
+
+MAILBOX = "a211300001@grad.demo.edu.tw"
+NOTICE = "\n".join(["疑似異常登入，暫停信箱帳號。Unusual sign-ins; the mailbox is suspended."] * 40)
+
+
+async def _suspended_mailbox_link(services: Services, locale: str) -> str:
+    await add_student(
+        services,
+        id_number="F131104093",
+        birthday=dt.date(1996, 1, 2),
+        student_id=STUDENT_ID,
+        with_account=True,
+        password=OLD,
+    )
+    async with services.sessions() as session, session.begin():
+        await session.execute(
+            update(Mailbox).values(
+                condition="suspended",
+                suspension_notice=NOTICE,
+                notification_address="lin@example.org",
+            )
+        )
+        target = await find_target(session, services.profile, name=MAILBOX, id_number_hash=None)
+        assert target is not None
+        return await tokens.issue(
+            session,
+            purpose=tokens.Purpose.RESET,
+            subject=target.subject,
+            lifetime=dt.timedelta(minutes=15),
+            now=services.clock.now(),
+            data={"locale": locale, "channel": "test", "chat_id": "alice"},
+        )
+
+
+@pytest.mark.parametrize(
+    ("locale", "acknowledge", "form_heading", "done"),
+    [
+        ("zh_TW", "我已閱讀上述公告，前往設定密碼", "設定您的密碼", "密碼已變更"),
+        (
+            "en",
+            "I have read the notice above; set my password",
+            "Set your password",
+            "Password changed",
+        ),
+    ],
+    ids=["zh-TW", "en"],
+)
+async def test_a_suspended_mailbox_reads_the_notice_then_sets_a_password_in_its_language(
+    browser: Browser,
+    base_url: str,
+    services: Services,
+    locale: str,
+    acknowledge: str,
+    form_heading: str,
+    done: str,
+) -> None:
+    token = await _suspended_mailbox_link(services, locale)
+    context = await browser.new_context(locale="en-US" if locale == "en" else "zh-TW")
+    try:
+        page = await context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        response = await page.goto(f"{base_url}/password/{token}")
+        assert response is not None and response.status == 200
+        button = page.locator("#acknowledge")
+        await expect(button).to_have_text(acknowledge, timeout=TIMEOUT_MS)
+        await expect(button).to_be_disabled(timeout=TIMEOUT_MS)  # not read to the end yet
+        await page.locator("#notice").evaluate("box => { box.scrollTop = box.scrollHeight; }")
+        await expect(button).to_be_enabled(timeout=TIMEOUT_MS)
+        await button.click()
+
+        await expect(page).to_have_url(re.compile(rf"/password/{token}\?lang="))
+        await expect(page.locator("h1").first).to_have_text(form_heading, timeout=TIMEOUT_MS)
+        await page.locator("#new_password").fill(NEW)
+        await page.locator("#confirm_password").fill(NEW)
+        await page.locator("#submit").click()
+        await expect(page.locator("#done")).to_have_text(done, timeout=TIMEOUT_MS)
+    finally:
+        await context.close()
+
+    async with services.sessions() as session:
+        mailbox = await session.scalar(select(Mailbox).where(Mailbox.address == MAILBOX))
+    assert mailbox is not None and mailbox.password_hash is not None
+    assert services.passwords.verify_sync(mailbox.password_hash, NEW)
