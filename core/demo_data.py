@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.directory_import import DirectoryKeys, ImportRow, add_person
 from core.idnumbers import make_valid, parse_id_number
+from core.mailbox_names import free_names
 from core.models import (
     AlumniCard,
     CardStatus,
@@ -64,6 +65,7 @@ class DemoPerson:
     card: CardStatus | None = None
     must_change: bool = False
     email: str | None = None
+    new_hire: bool = False  # staff without a mailbox yet
 
 
 # Student IDs in the demo profile's shape: programme digit (its degree level's position),
@@ -91,6 +93,11 @@ DEMO_PEOPLE: list[DemoPerson] = [
     DemoPerson(
         "黃淑芬", "Huang Shu-Fen", "E281640572", dt.date(1979, 5, 18), Role.STAFF,
         mailbox=MailboxCondition.PENDING,
+    ),
+    # A new hire with no mailbox yet and an address HR gave (seed 004's applicant).
+    DemoPerson(
+        "蔡佩珊", "Cai Pei-Shan", "G225136840", dt.date(1996, 4, 12), Role.STAFF,
+        email="peishan.cai@example.org", new_hire=True,
     ),
     DemoPerson(
         "張家豪", "Zhang Jia-Hao", "D124608753", dt.date(2006, 1, 9), Role.STUDENT,
@@ -306,8 +313,12 @@ def _plans() -> list[_Plan]:
     return plans
 
 
-def _row(plan: _Plan, profile: Profile) -> ImportRow:
-    """The directory row of a planned person, fitted to the profile's levels and IDs."""
+def _row(plan: _Plan, profile: Profile, used: set[str]) -> ImportRow:
+    """The directory row of a planned person, fitted to the profile's levels and IDs.
+
+    Staff other than new hires have a mailbox, named by ``core.mailbox_names`` and never
+    one in ``used``.
+    """
     person = plan.person
     row = ImportRow(
         line=0,
@@ -319,6 +330,10 @@ def _row(plan: _Plan, profile: Profile) -> ImportRow:
         email=person.email,
     )
     if person.role is Role.STAFF:
+        if not person.new_hire:
+            name = free_names(person.name_en, used, limit=1)[0]
+            used.add(name)
+            row.mailbox = f"{name}@{profile.accounts.mail_domain.lower()}"
         return row
     codes = [level.code for level in profile.degree_levels]
     level = person.degree_level
@@ -381,7 +396,8 @@ async def seed_demo(
     now: dt.datetime,
 ) -> SeedReport:
     """Add the demo directory in the caller's transaction; people already present are skipped."""
-    planned = [(plan, _row(plan, profile)) for plan in _plans()]
+    used: set[str] = set()
+    planned = [(plan, _row(plan, profile, used)) for plan in _plans()]
     keys = await DirectoryKeys.load(
         session,
         id_hashes={pii.id_number(row.id_number.value) for _, row in planned},

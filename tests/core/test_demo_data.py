@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import selectinload
 
 from core.db import create_engine, session_factory
 from core.demo_data import DEMO_PEOPLE, SeedReport, seed_demo
@@ -187,6 +188,34 @@ async def test_the_directory_covers_every_level_status_and_mailbox_condition(
     statuses = [card.status for card in cards]
     assert statuses.count(CardStatus.PENDING) == 1 and CardStatus.ACTIVE in statuses
     assert all(card.valid_until is not None for card in cards)
+
+
+async def test_a_new_staff_member_has_an_account_and_an_address_but_no_mailbox_yet(
+    engine: AsyncEngine,
+) -> None:
+    # Seed 004's applicant: she links with her account name (the code goes to the
+    # address HR gave) and applies for her first mailbox; 黃淑芬 already has a pending one.
+    await seed(engine)
+
+    async with session_factory(engine)() as session:
+        staff = {
+            person.name_en: person
+            for person in await session.scalars(
+                select(Person)
+                .where(Person.role == Role.STAFF)
+                .options(selectinload(Person.mailboxes), selectinload(Person.accounts))
+            )
+        }
+    new_hire = staff["Cai Pei-Shan"]
+    assert new_hire.mailboxes == []
+    assert [account.username for account in new_hire.accounts] == ["pei-shan.cai"]
+    assert new_hire.notification_email == "peishan.cai@example.org"
+    huang = staff["Huang Shu-Fen"]
+    assert [(m.address, m.condition) for m in huang.mailboxes] == [
+        ("shu-fen.huang@demo.edu.tw", MailboxCondition.PENDING)
+    ]
+    others = [person for name, person in staff.items() if name != "Cai Pei-Shan"]
+    assert others and all(len(person.mailboxes) == 1 for person in others)
 
 
 async def test_alumni_have_a_graduated_record_and_an_alumni_account(engine: AsyncEngine) -> None:
