@@ -28,6 +28,9 @@ from core.settings import Settings
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 10
+# What a sent (or finally failed) mail's body becomes: the queue keeps to, subject,
+# status and times, not the link or code.
+PURGED = ""
 
 
 class Mailer(Protocol):
@@ -65,7 +68,11 @@ def mask_address(address: str) -> str:
 
 
 class OutboxMailer:
-    """The embedded default: each message becomes an ``.eml`` file in a folder."""
+    """The embedded default: each message becomes an ``.eml`` file in a folder.
+
+    The body is written as 8-bit UTF-8, not the base64 the email package picks for
+    Chinese text, so ``cat`` shows the sentence and the link as they are.
+    """
 
     def __init__(self, folder: Path, on_written: Callable[[str, Path], None] | None = None) -> None:
         self.folder = folder
@@ -76,6 +83,8 @@ class OutboxMailer:
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
         safe_to = re.sub(r"[^A-Za-z0-9@._-]", "_", str(message["To"]))
         path = self.folder / f"{stamp}-{safe_to}.eml"
+        if not message.is_multipart():
+            message.set_content(message.get_content(), cte="8bit")
         path.write_bytes(message.as_bytes())
         if self.on_written is not None:
             self.on_written(str(message["To"]), path)
@@ -190,6 +199,7 @@ class MailWorker:
                     row.last_error = type(exc).__name__
                     if row.attempts >= MAX_ATTEMPTS:
                         row.status = MailStatus.FAILED
+                        row.body = PURGED  # its link or code has long expired
                     row.next_attempt_at = now + dt.timedelta(
                         seconds=min(30 * 2**row.attempts, 3600)
                     )
@@ -198,6 +208,8 @@ class MailWorker:
                     )
                     continue
                 row.status = MailStatus.SENT
+                # The body holds a live link or code; once delivered, only metadata stays.
+                row.body = PURGED
                 row.attempts += 1
                 row.sent_at = now
                 sent += 1

@@ -81,6 +81,66 @@ async def test_a_mail_is_not_retried_before_its_backoff(
     assert mailer.sent == []
 
 
+async def test_an_outbox_mail_in_chinese_shows_its_text_and_link_to_cat(
+    services: Services, tmp_path: Path
+) -> None:
+    # zh-TW mail used to be base64, so `cat` showed neither the sentence nor the link.
+    link = "http://127.0.0.1:8080/password/" + "Ab3_-" * 12
+    written: list[Path] = []
+    outbox = OutboxMailer(tmp_path / "outbox", on_written=lambda _to, path: written.append(path))
+    worker = MailWorker(services.sessions, outbox, services.clock, "hd@localhost")
+    async with services.sessions() as session, session.begin():
+        body = f"請在 15 分鐘內開啟以下連結設定新密碼：\n{link}\n"
+        enqueue(
+            session, to="a@example.org", subject="重設密碼", body=body, now=services.clock.now()
+        )
+    await worker.run_once()
+
+    raw = written[0].read_bytes()
+    assert link.encode() in raw
+    assert "請在 15 分鐘內開啟以下連結設定新密碼".encode() in raw
+    message = message_from_bytes(raw, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    assert message.get_content() == body
+
+
+async def test_a_sent_mail_keeps_only_its_metadata_not_the_link(
+    services: Services, clock: FakeClock
+) -> None:
+    mailer = FlakyMailer(failures=0)
+    worker = MailWorker(services.sessions, mailer, clock, "hd@localhost")
+    async with services.sessions() as session, session.begin():
+        enqueue(
+            session,
+            to="a@example.org",
+            subject="重設密碼",
+            body="/password/s3cr3t",
+            now=clock.now(),
+        )
+    await worker.run_once()
+
+    assert "/password/s3cr3t" in mailer.sent[0].get_content()
+    async with services.sessions() as session:
+        row = await session.scalar(select(OutboundMail))
+    assert row is not None and row.status == MailStatus.SENT
+    assert row.body == "" and row.to_address == "a@example.org" and row.subject == "重設密碼"
+    assert row.sent_at == clock.now()
+
+
+async def test_a_mail_that_finally_fails_drops_its_body_too(
+    services: Services, clock: FakeClock
+) -> None:
+    mailer = FlakyMailer(failures=100)
+    worker = MailWorker(services.sessions, mailer, clock, "hd@localhost")
+    await _queue(services)
+    for _ in range(10):
+        await worker.run_once()
+        clock.advance(minutes=61)
+    async with services.sessions() as session:
+        row = await session.scalar(select(OutboundMail))
+    assert row is not None and row.status == MailStatus.FAILED and row.body == ""
+
+
 @pytest.mark.parametrize(
     ("address", "masked"),
     [
