@@ -12,7 +12,8 @@ from PIL import Image as PILImage
 from pyzbar.pyzbar import decode
 from sqlalchemy import select, update
 
-from bot.card_images import CardRefresher, cipher_of
+from bot.card_images import cipher_of
+from bot.card_refresh import CardRefresher
 from bot.engine import Engine
 from bot.services import Services
 from bot.types import Edit, Image
