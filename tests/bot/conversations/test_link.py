@@ -1,0 +1,92 @@
+"""Linking a chat to an account by a mailed code, unlinking, linking again."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from bot.engine import Engine
+from bot.services import Services
+from core.clock import FakeClock
+from core.models import AuditEvent
+from tests.bot.conversations.conftest import CHEN, LIN, last_code, link, person_of
+from tests.chat import Chat
+
+
+@pytest.mark.usefixtures("people")
+async def test_the_mailed_code_links_the_chat(chat: Chat, services: Services) -> None:
+    await link(chat, services, LIN["student_id"])
+    assert "this chat is now linked" in chat.text()
+    assert await person_of(services, chat) is not None
+
+
+@pytest.mark.usefixtures("people")
+async def test_five_wrong_codes_end_the_code(chat: Chat, services: Services) -> None:
+    await chat.say("/start")
+    await chat.press("Link this chat to my account")
+    await chat.say(LIN["student_id"])
+    code = await last_code(services)
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    for _ in range(4):
+        await chat.say(wrong)
+        assert "That code is not right." in chat.text()
+    await chat.say(wrong)
+    assert "no longer works" in chat.text()
+    # Even the right code is refused now: the code has ended.
+    await chat.say("/start")
+    await chat.press("Link this chat to my account")
+    await chat.say(LIN["student_id"])
+    await chat.say(code)
+    assert await person_of(services, chat) is None
+
+
+@pytest.mark.usefixtures("people")
+async def test_a_code_expires_after_ten_minutes(
+    chat: Chat, services: Services, clock: FakeClock
+) -> None:
+    await chat.say("/start")
+    await chat.press("Link this chat to my account")
+    await chat.say(LIN["student_id"])
+    code = await last_code(services)
+    clock.advance(minutes=9, seconds=59)
+    await chat.say("123")  # a wrong-length answer keeps the conversation alive
+    clock.advance(seconds=2)
+    await chat.say(code)
+    assert "no longer works" in chat.text()
+    assert await person_of(services, chat) is None
+
+
+@pytest.mark.usefixtures("people")
+async def test_an_unknown_account_reads_and_counts_down_the_same(
+    engine: Engine, services: Services
+) -> None:
+    known, unknown = Chat(engine, user="k"), Chat(engine, user="u")
+    transcripts = []
+    for chat, account in ((known, "211300001"), (unknown, "211399999")):
+        await chat.say("/start")
+        await chat.press("Link this chat to my account")
+        lines = [(await chat.say(account)) and chat.text().replace(account, "X")]
+        for _ in range(5):
+            await chat.say("000000" if account == "211399999" else "999999")
+            lines.append(chat.text())
+        transcripts.append(lines)
+    known_text, unknown_text = transcripts
+    assert known_text[0].replace("01@", "@") == unknown_text[0].replace("99@", "@")
+    assert known_text[1:] == unknown_text[1:]
+
+
+@pytest.mark.usefixtures("people")
+async def test_linking_again_replaces_the_link_and_unlink_removes_it(
+    chat: Chat, services: Services
+) -> None:
+    await link(chat, services, LIN["student_id"])
+    first = await person_of(services, chat)
+    await link(chat, services, CHEN["student_id"])
+    second = await person_of(services, chat)
+    assert first is not None and second is not None and first != second
+    await chat.say("/unlink")
+    assert "no longer linked" in chat.text()
+    assert await person_of(services, chat) is None
+    async with services.sessions() as session:
+        actions = [(e.action, e.outcome) for e in (await session.scalars(select(AuditEvent))).all()]
+    assert actions.count(("link", "linked")) == 2 and ("unlink", "unlinked") in actions
