@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.text import fold
 from core.i18n import N_
+from core.text import fold
 
 START = "start"
 HELP = "help"

@@ -21,10 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import commands
 from bot.flow import CHOICES_KEY, REGISTRY, Answer, Context, Flow, Step, menu_flows
 from bot.services import Services
-from bot.text import clean_input, fold, looks_like_password
+from bot.text import clean_input, looks_like_password
 from bot.types import DeleteUserMessage, Incoming, Reply, Text
 from core.i18n import DEFAULT_LOCALE, LOCALES, N_, Translator, normalise_locale
 from core.models import ChatIdentity, ConversationState, ProcessedDelivery
+from core.text import fold
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,8 @@ PASTED_PASSWORD = N_(
 )
 LINK_FLOW = "link"
 LANGUAGE_NAMES = {"zh_TW": "中文（臺灣）", "en": "English"}
+# What a flow prepared before the step: (flow, state, data), used if the state still is.
+Prepared = tuple[str, str, dict[str, Any]] | None
 
 
 def _new_nonce() -> str:
@@ -51,6 +54,7 @@ class Engine:
     async def handle(self, incoming: Incoming) -> list[Reply]:
         """Process one message or button press; an empty one re-asks the current question."""
         try:
+            prepared = await self._prepare(incoming)
             async with self.services.sessions() as session, session.begin():
                 if incoming.delivery_id is not None and not await self._claim_delivery(
                     session, incoming
@@ -59,7 +63,7 @@ class Engine:
                     return []
                 conversation = await self._lock_conversation(session, incoming)
                 identity = await self._identity(session, incoming)
-                return await self._step(session, conversation, identity, incoming)
+                return await self._step(session, conversation, identity, incoming, prepared)
         except (OperationalError, DBAPIError, OSError) as exc:
             log.warning("database unavailable: %s", type(exc).__name__)
             translator = Translator(normalise_locale(incoming.locale_hint) or DEFAULT_LOCALE)
@@ -71,6 +75,24 @@ class Engine:
                     )
                 )
             ]
+
+    async def _prepare(self, incoming: Incoming) -> Prepared:
+        """Run the current flow's slow work for a typed answer before any lock is taken.
+
+        Hashing inside the step's transaction would hold SQLite's write lock (or the
+        chat's row lock) for its whole duration; here it holds nothing. The state is
+        read without a lock, so the step uses the result only if it has not changed.
+        """
+        if incoming.text is None or not any(_prepares(f) for f in REGISTRY.values()):
+            return None
+        async with self.services.sessions() as session:
+            row = await session.get(ConversationState, (incoming.channel, incoming.chat_id))
+            flow_name, state = (row.flow, row.state) if row is not None else (None, None)
+        flow = REGISTRY.get(flow_name or "")
+        if flow is None or state is None or not _prepares(flow):
+            return None
+        data = await flow.prepare(self.services, state, clean_input(incoming.text))
+        return (flow.name, state, data) if data else None
 
     # -- storage -------------------------------------------------------------------
 
@@ -148,6 +170,7 @@ class Engine:
         conversation: ConversationState,
         identity: ChatIdentity,
         incoming: Incoming,
+        prepared: Prepared = None,
     ) -> list[Reply]:
         translator = Translator(
             identity.locale or normalise_locale(incoming.locale_hint) or DEFAULT_LOCALE
@@ -173,6 +196,8 @@ class Engine:
             nonce=_new_nonce(),
             data=dict(conversation.data),
         )
+        if prepared is not None and prepared[:2] == (conversation.flow, conversation.state):
+            ctx.prepared = prepared[2]
         replies: list[Reply] = []
         flow = REGISTRY.get(conversation.flow) if conversation.flow else None
         state = conversation.state
@@ -192,6 +217,11 @@ class Engine:
         elif conversation.flow and flow is None:
             # A flow that no longer exists (removed in an upgrade): start over.
             state = None
+            ctx.data.clear()
+        elif flow is not None and state not in {s.value for s in flow.states}:
+            # A state the flow no longer declares (renamed in an upgrade): start over.
+            log.warning("unknown state dropped flow=%s", flow.name)
+            flow, state = None, None
             ctx.data.clear()
 
         offered = {value: label for value, label in ctx.data.pop(CHOICES_KEY, [])}
@@ -221,6 +251,7 @@ class Engine:
         if answer is not None and answer.choice is not None and _is_global(answer.choice):
             flow, state = await self._global(ctx, flow, state, answer.choice, replies)
         elif answer is not None and flow is not None and state is not None:
+            ctx.flow = flow.name
             step = await flow.handle(ctx, state, answer)
             flow, state = await self._apply(ctx, flow, step, replies)
         elif answer is not None and flow is None and answer.text is not None:
@@ -248,6 +279,7 @@ class Engine:
     async def _apply(
         self, ctx: Context, flow: Flow, step: Step, replies: list[Reply]
     ) -> tuple[Flow | None, str | None]:
+        ctx.flow = flow.name
         replies.extend(step.replies)
         if step.next is None:
             ctx.data.clear()
@@ -270,10 +302,12 @@ class Engine:
             )
             ctx.data["then"] = flow.name
             flow = REGISTRY[LINK_FLOW]
+        ctx.flow = flow.name
         return await self._apply(ctx, flow, await flow.start(ctx), replies)
 
     async def _ask(self, ctx: Context, flow: Flow | None, state: str | None) -> list[Reply]:
         if flow is not None and state is not None:
+            ctx.flow = flow.name
             return await flow.prompt(ctx, state)
         return self._menu(ctx)
 
@@ -338,6 +372,10 @@ class Engine:
         options.append((f"cmd:{commands.LANGUAGE}", ctx._(N_("Language / 語言"))))
         options.append((f"cmd:{commands.HELP}", ctx._(N_("Help"))))
         return [ctx.choices(ctx._("What can I help you with?"), options)]
+
+
+def _prepares(flow: Flow) -> bool:
+    return type(flow).prepare is not Flow.prepare
 
 
 def _is_global(choice: str) -> bool:

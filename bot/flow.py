@@ -1,7 +1,7 @@
 """What a conversation flow is, and the registry the menu is built from.
 
-A flow is a state machine declared as data: an Enum of states, a ``prompt`` that
-asks each state's question, and a ``handle`` that reads an answer and returns the
+A flow is a state machine declared as data: its ``states`` (a StrEnum), a ``prompt``
+that asks each state's question, and a ``handle`` that reads an answer and returns the
 next state (python-telegram-bot's ConversationHandler style, with the state kept in
 the database by the engine instead of in one process's memory).
 """
@@ -11,14 +11,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services import Services
 from bot.types import Choice, Choices, Incoming, Reply
+from core import audit
 from core.i18n import Translator
-from core.models import ChatIdentity
+from core.models import AuditEvent, ChatIdentity
 
 CHOICES_KEY = "_choices"
 
@@ -67,6 +69,8 @@ class Context:
     translator: Translator
     nonce: str
     data: dict[str, Any]
+    flow: str = ""  # the flow this step runs, set by the engine; named in audit events
+    prepared: dict[str, Any] = field(default_factory=dict)  # what ``Flow.prepare`` made
 
     @property
     def locale(self) -> str:
@@ -78,6 +82,19 @@ class Context:
 
     def _(self, msgid: str, **params: Any) -> str:
         return self.translator._(msgid, **params)
+
+    def audit(self, action: str, outcome: str, **detail: Any) -> AuditEvent:
+        """Record what this chat user did in this flow, in the step's transaction."""
+        return audit.record(
+            self.session,
+            at=self.services.clock.now(),
+            channel=self.incoming.channel,
+            actor=self.actor,
+            flow=self.flow,
+            action=action,
+            outcome=outcome,
+            **detail,
+        )
 
     def ngettext(self, singular: str, plural: str, n: int, **params: Any) -> str:
         return self.translator.ngettext(singular, plural, n, **params)
@@ -95,6 +112,7 @@ class Flow(ABC):
 
     name: ClassVar[str]
     title: ClassVar[str]
+    states: ClassVar[type[StrEnum]]  # every state the flow can be in; the engine checks
     order: ClassVar[int] = 100
     in_menu: ClassVar[bool] = True
     needs_link: ClassVar[bool] = False  # the chat must be linked to a directory person
@@ -110,6 +128,14 @@ class Flow(ABC):
     @abstractmethod
     async def handle(self, ctx: Context, state: str, answer: Answer) -> Step:
         """Read the answer to ``state``'s question and decide what comes next."""
+
+    async def prepare(self, services: Services, state: str, text: str) -> dict[str, Any]:
+        """Slow work a typed answer needs (hashing), done before the step's transaction.
+
+        The engine runs it outside any transaction and hands the result to ``handle``
+        as ``ctx.prepared``, but only if the conversation is still in ``state``.
+        """
+        return {}
 
 
 REGISTRY: dict[str, Flow] = {}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import unicodedata
 
+from core.text import normalise
+
 # Telegram's own limit for a message; anything longer is not a real answer.
 MAX_INPUT_CHARS = 4096
 
@@ -22,9 +24,7 @@ def looks_like_password(text: str) -> bool:
     ID numbers (letter + digits), student IDs, dates and addresses have fewer classes
     or an '@', so they are not mistaken for one.
     """
-    text = "".join(
-        ch for ch in unicodedata.normalize("NFKC", text) if unicodedata.category(ch) != "Cf"
-    )
+    text = normalise(text)
     if not 8 <= len(text) <= 64 or any(ch.isspace() for ch in text) or "@" in text:
         return False
     if text.startswith(("/", "http://", "https://")):
@@ -37,10 +37,3 @@ def looks_like_password(text: str) -> bool:
         any(not ch.isalnum() and ch not in "-./" for ch in text),
     )
     return sum(classes) >= 3
-
-
-def fold(text: str) -> str:
-    """Compare form: full-width to ASCII, no invisible format marks, case-folded."""
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
-    return " ".join(text.split()).casefold()

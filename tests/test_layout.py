@@ -68,3 +68,53 @@ def test_the_rule_checker_ignores_relative_and_lookalike_imports(tmp_path: Path)
     (tmp_path / "core").mkdir()
     (tmp_path / "core" / "fine.py").write_text("from . import bots\nimport botocore\n")
     assert violations(tmp_path / "core", ("bot",)) == []
+
+
+def flow_modules(folder: Path) -> dict[str, Path]:
+    """The modules of ``folder`` that register a flow (``@register`` on a class)."""
+    flows = {}
+    for path in sorted(folder.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        if any(
+            isinstance(node, ast.ClassDef)
+            and any(isinstance(d, ast.Name) and d.id == "register" for d in node.decorator_list)
+            for node in ast.walk(tree)
+        ):
+            flows[f"bot.conversations.{path.stem}"] = path
+    return flows
+
+
+def full_imports(path: Path) -> set[str]:
+    """Every module a file imports by its full name (``from a.b import c`` gives a.b, a.b.c)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def flows_importing_flows(folder: Path) -> list[str]:
+    flows = flow_modules(folder)
+    return [
+        f"{path.name} imports {other}"
+        for module, path in flows.items()
+        for other in sorted(full_imports(path) & (set(flows) - {module}))
+    ]
+
+
+def test_no_flow_module_imports_another_flow_module() -> None:
+    folder = ROOT / "bot" / "conversations"
+    assert len(flow_modules(folder)) >= 7  # the checker still finds the flows
+    assert flows_importing_flows(folder) == []
+
+
+def test_the_flow_rule_checker_catches_a_flow_importing_another(tmp_path: Path) -> None:
+    flow = "from bot.flow import register\n\n@register\nclass F:\n    pass\n"
+    (tmp_path / "a.py").write_text(flow)
+    (tmp_path / "b.py").write_text("from bot.conversations.a import X\n" + flow)
+    (tmp_path / "common.py").write_text("X = 1\n")
+    (tmp_path / "c.py").write_text("from bot.conversations import common\n" + flow)
+    assert flows_importing_flows(tmp_path) == ["b.py imports bot.conversations.a"]

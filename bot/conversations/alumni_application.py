@@ -10,24 +10,45 @@ told here. An approved account is B + student ID + 00, its first-login password 
 number with its letters in upper case, changed at the first login (seed 003).
 
 Between steps the conversation keeps the ID number and birthday only as keyed hashes and
-masked forms, and the first-login password only as its argon2 hash.
+masked forms, and the first-login password only as its argon2 hash, computed before the
+step's transaction (``prepare``) so that no database lock waits for it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
-import unicodedata
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.conversations.student_id import BIRTHDAY_PROBLEMS, explain_id_problem
+from bot.conversations.common import (
+    BIRTHDAY_PROBLEMS,
+    BIRTHDAY_QUESTION,
+    CHOOSE,
+    ID_NUMBER_QUESTION,
+    degree_levels,
+    explain_id_problem,
+    today,
+)
 from bot.flow import Answer, Context, Flow, Step, register
+from bot.services import Services
 from bot.types import Reply, Text
-from core import audit
+from core.application_answers import (
+    Refused,
+    read_address,
+    read_department,
+    read_email,
+    read_mobile,
+    read_name_en,
+    read_name_zh,
+    read_student_id,
+    read_year,
+    shown_mobile,
+)
 from core.birthdays import ROC_OFFSET, InvalidBirthday, parse_birthday
 from core.i18n import N_
 from core.idnumbers import InvalidIdNumber, parse_id_number
@@ -54,99 +75,28 @@ class State(StrEnum):
     CORRECT = "correct"
 
 
-# The questions of the form, in the seed's order; each can be corrected from the review.
-FIELDS: tuple[State, ...] = (
-    State.NAME_ZH,
-    State.NAME_EN,
-    State.SEX,
-    State.ID_NUMBER,
-    State.BIRTHDAY,
-    State.DEGREE_LEVEL,
-    State.DEPARTMENT,
-    State.STUDENT_ID,
-    State.ENTRY_YEAR,
-    State.GRADUATION_YEAR,
-    State.MOBILE,
-    State.EMAIL,
-    State.ADDRESS,
-)
+Values = dict[str, Any]
+Reader = Callable[[Context, Answer], Awaitable[Values | Step]]
+Prompt = Callable[[Context], Reply]
+Shown = Callable[[Context, Any], str]
 
-# What each field keeps in the conversation; the first key is the one the review shows.
-KEYS: dict[State, tuple[str, ...]] = {
-    State.NAME_ZH: ("name_zh",),
-    State.NAME_EN: ("name_en",),
-    State.SEX: ("sex",),
-    State.ID_NUMBER: ("id_masked", "id_hash", "password_hash"),
-    State.BIRTHDAY: ("birthday_shown", "birthday_hash"),
-    State.DEGREE_LEVEL: ("degree_level",),
-    State.DEPARTMENT: ("department",),
-    State.STUDENT_ID: ("student_id",),
-    State.ENTRY_YEAR: ("entry_year",),
-    State.GRADUATION_YEAR: ("graduation_year",),
-    State.MOBILE: ("mobile",),
-    State.EMAIL: ("email",),
-    State.ADDRESS: ("address",),
-}
 
-LABELS: dict[State, str] = {
-    State.NAME_ZH: N_("Chinese name"),
-    State.NAME_EN: N_("English name"),
-    State.SEX: N_("Sex"),
-    State.ID_NUMBER: N_("ID number"),
-    State.BIRTHDAY: N_("Birthday"),
-    State.DEGREE_LEVEL: N_("Degree programme"),
-    State.DEPARTMENT: N_("Department"),
-    State.STUDENT_ID: N_("Student ID"),
-    State.ENTRY_YEAR: N_("Year of entry"),
-    State.GRADUATION_YEAR: N_("Year of graduation"),
-    State.MOBILE: N_("Mobile"),
-    State.EMAIL: N_("E-mail"),
-    State.ADDRESS: N_("Address"),
-}
+@dataclass(frozen=True, slots=True)
+class Question:
+    """One field of the form: how it is asked, read, kept and shown in the review."""
 
-QUESTIONS: dict[State, str] = {
-    State.NAME_ZH: N_("What is your name in Chinese, as on your ID card (中文姓名)?"),
-    State.NAME_EN: N_(
-        "What is your name in English, as in your passport? For example: Lin Ming-Zhi."
-    ),
-    State.ID_NUMBER: N_(
-        "Please type your national ID number (身分證字號), or your resident certificate "
-        "number (居留證號) if you hold one."
-    ),
-    State.BIRTHDAY: N_(
-        "Please type your birthday, for example 1996-01-02, or in the ROC calendar 85/01/02."
-    ),
-    State.DEPARTMENT: N_("Which department or graduate institute did you study in?"),
-    State.STUDENT_ID: N_("What was your student ID in that programme?"),
-    State.ENTRY_YEAR: N_(
-        "In which year did you enter the programme? For example 2015, or 104 in the ROC calendar."
-    ),
-    State.GRADUATION_YEAR: N_(
-        "In which year did you graduate? For example 2019, or 108 in the ROC calendar."
-    ),
-    State.MOBILE: N_("What is your mobile phone number? For example 0912-345-678."),
-    State.EMAIL: N_("What is your e-mail address? The decision will be sent there."),
-    State.ADDRESS: N_("What is your postal address?"),
-}
+    state: State
+    label: str  # msgid of the field's name in the review
+    prompt: Prompt
+    read: Reader  # the values to keep, or raises Refused with the explanation
+    keys: tuple[str, ...]  # what the field keeps; the first is the one the review shows
+    shown: Shown = lambda ctx, value: str(value)
+
 
 SEXES: dict[str, str] = {"male": N_("Male"), "female": N_("Female")}  # seed 003: 男, 女
 
 # Seed 003: 需要7個工作日審查.
 REVIEW_WORKING_DAYS = 7
-
-# Seed 003's alumni go back to the university's first graduates after 1945; a year
-# before that is a typo.
-EARLIEST_YEAR = 1945
-
-# Lengths a person's answer can sensibly have; the model's columns are at least this long.
-MAX_NAME_ZH = 30
-MAX_NAME_EN = 100
-MAX_DEPARTMENT = 100
-MAX_ADDRESS = 300
-MAX_EMAIL = 254
-MIN_ADDRESS = 6
-# Anything longer than this is refused before any normalisation runs over it.
-MAX_RAW = 1000
 
 INTRO = N_(
     "To apply for an alumni account I will ask for your personal data, your education "
@@ -184,208 +134,205 @@ MAIL_RECEIVED = N_(
     "told the decision by mail and in the chat where you applied.\n\nIf you did not apply, "
     "please tell the alumni centre."
 )
-CHOOSE = N_("Please choose one of the options.")
+NOT_HERE = N_("Alumni accounts of {institution} cannot be applied for here.")
+TYPE_AGAIN = N_("Please type it again.")
 
 
-class Refused(Exception):
-    """An answer that cannot be used; ``msgid`` tells the user why."""
-
-    def __init__(self, msgid: str, **params: Any) -> None:
-        super().__init__(msgid)
-        self.msgid = msgid
-        self.params = params
+# -- the questions, in the seed's order ----------------------------------------------------
 
 
-def plain(text: str) -> str:
-    """Full-width forms folded, invisible format characters dropped, whitespace collapsed."""
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
-    return " ".join(text.split())
+def ask(msgid: str) -> Prompt:
+    return lambda ctx: Text(ctx._(msgid))
 
 
-def _is_han(ch: str) -> bool:
-    return unicodedata.name(ch, "").startswith(("CJK UNIFIED", "CJK COMPATIBILITY IDEOGRAPH"))
-
-
-def _is_latin(ch: str) -> bool:
-    return ch.isalpha() and unicodedata.name(ch, "").startswith("LATIN")
-
-
-# Emoji and pictographs (So), their modifiers (Sk), control, private-use, surrogate and
-# unassigned characters. Maths and currency signs (Sm, Sc) appear in real addresses.
-_SYMBOLS = frozenset({"So", "Sk", "Cc", "Co", "Cs", "Cn"})
-
-
-def _has_symbols(value: str) -> bool:
-    return any(unicodedata.category(ch) in _SYMBOLS for ch in value)
-
-
-def _field_text(
-    raw: str, *, empty: str, maximum: int, symbols: str = N_("Please do not use emoji or symbols.")
-) -> str:
-    """Checks every free-text answer shares: not empty, not too long, no emoji or symbols."""
-    if len(raw) > MAX_RAW:
-        raise Refused(N_("That is too long: at most {maximum} characters."), maximum=maximum)
-    value = plain(raw)
-    if not value:
-        raise Refused(empty)
-    if len(value) > maximum:
-        raise Refused(N_("That is too long: at most {maximum} characters."), maximum=maximum)
-    if _has_symbols(value):
-        raise Refused(symbols)
-    return value
-
-
-NAME_ZH_CHARACTERS = N_(
-    "Please type your name in Chinese characters, as on your ID card; for a transliterated "
-    "name put · between its parts."
-)
-NAME_EN_CHARACTERS = N_(
-    "An English name has Latin letters, spaces, hyphens and apostrophes only, as in your "
-    "passport, for example Lin Ming-Zhi."
-)
-
-
-def read_name_zh(raw: str) -> str:
-    value = _field_text(
-        raw,
-        empty=N_("Please type your name in Chinese."),
-        maximum=MAX_NAME_ZH,
-        symbols=NAME_ZH_CHARACTERS,
-    )
-    # Seed 003's 中文姓名: Han characters; · (and its look-alikes) joins transliterated parts.
-    value = re.sub(r"\s*[·‧・•]\s*", "·", value)
-    allowed = all(_is_han(ch) or _is_latin(ch) or ch in "· " for ch in value)
-    if not allowed or not any(_is_han(ch) for ch in value):
-        raise Refused(NAME_ZH_CHARACTERS)
-    return value
-
-
-def read_name_en(raw: str) -> str:
-    value = _field_text(
-        raw,
-        empty=N_("Please type your name in English."),
-        maximum=MAX_NAME_EN,
-        symbols=NAME_EN_CHARACTERS,
-    )
-    value = value.replace("’", "'").replace("‘", "'")
-    if not all(_is_latin(ch) or ch in " -'.," for ch in value) or not any(
-        ch.isalpha() for ch in value
-    ):
-        raise Refused(NAME_EN_CHARACTERS)
-    return value
-
-
-def read_department(raw: str) -> str:
-    value = _field_text(
-        raw, empty=N_("Please type the department or graduate institute."), maximum=MAX_DEPARTMENT
-    )
-    if not any(ch.isalpha() for ch in value):
-        raise Refused(N_("Please type the name of the department, for example 資訊工程學系."))
-    return value
-
-
-def read_student_id(raw: str, pattern: str) -> str:
-    if len(raw) > MAX_RAW:
-        raise Refused(N_("That is far longer than a student ID."))
-    value = re.sub(r"[\s\-]", "", plain(raw))
-    if not value:
-        raise Refused(N_("Please type your student ID."))
-    for candidate in (value.upper(), value):
-        if len(candidate) <= 32 and re.fullmatch(pattern, candidate):
-            return candidate
-    raise Refused(
-        N_(
-            "That does not look like a student ID of {institution}. Please type it as it "
-            "was on your student card."
-        )
+def _ask_sex(ctx: Context) -> Reply:
+    return ctx.choices(
+        ctx._("What is your sex, as on your ID card?"),
+        [(value, ctx._(label)) for value, label in SEXES.items()],
     )
 
 
-YEAR_FORMAT = N_("Please type a year, for example 2015, or 104 in the ROC calendar.")
+def _text_reader(field: str, read: Callable[[str], str]) -> Reader:
+    async def reader(ctx: Context, answer: Answer) -> Values:
+        return {field: read(answer.text or "")}
+
+    return reader
 
 
-def read_year(raw: str, *, today: dt.date) -> int:
-    """A Gregorian year from a Gregorian (4-digit) or ROC (2-3 digit, 民國) year."""
-    if len(raw) > MAX_RAW:
-        raise Refused(YEAR_FORMAT)
-    value = plain(raw).replace(" ", "")
-    if not value:
-        raise Refused(N_("Please type the year."))
-    era = None
-    for prefix in ("民國", "西元"):
-        if value.startswith(prefix):
-            era, value = prefix, value.removeprefix(prefix)
-    value = value.removesuffix("年")
-    if not (value.isascii() and value.isdigit()) or not 2 <= len(value) <= 4:
-        raise Refused(YEAR_FORMAT)
-    is_roc = len(value) < 4
-    if era is not None and is_roc != (era == "民國"):
-        raise Refused(YEAR_FORMAT)
-    year = int(value) + (ROC_OFFSET if is_roc else 0)
-    if year < EARLIEST_YEAR:
+async def _read_sex(ctx: Context, answer: Answer) -> Values:
+    if answer.choice not in SEXES:
+        raise Refused(CHOOSE)
+    return {"sex": answer.choice}
+
+
+async def _read_id_number(ctx: Context, answer: Answer) -> Values | Step:
+    try:
+        number = parse_id_number(answer.text or "", today=today(ctx))
+    except InvalidIdNumber as exc:
+        raise Refused(explain_id_problem(exc)) from None
+    id_hash = ctx.services.pii.id_number(number.value)
+    pending = await pending_application(ctx.session, id_hash)
+    if pending is not None:
+        return _already_pending(ctx, pending)
+    # Seed 003: the first-login password is the ID number, letters in upper case
+    # (英文字母需大寫). Its argon2 hash was made before this step's transaction.
+    password_hash = ctx.prepared.get("password_hash")
+    if not isinstance(password_hash, str):
+        raise Refused(TYPE_AGAIN)
+    return {"id_masked": number.masked(), "id_hash": id_hash, "password_hash": password_hash}
+
+
+async def _read_birthday(ctx: Context, answer: Answer) -> Values:
+    try:
+        birthday = parse_birthday(answer.text or "", today=today(ctx))
+    except InvalidBirthday as exc:
+        raise Refused(BIRTHDAY_PROBLEMS[exc.problem]) from None
+    return {
+        "birthday_shown": f"{birthday.year}-**-**",
+        "birthday_hash": ctx.services.pii.birthday(birthday),
+    }
+
+
+async def _read_degree_level(ctx: Context, answer: Answer) -> Values:
+    level = ctx.services.profile.degree_level(answer.choice or "")
+    if level is None:
+        raise Refused(CHOOSE)
+    return {"degree_level": level.code}
+
+
+async def _read_student_id(ctx: Context, answer: Answer) -> Values:
+    pattern = ctx.services.profile.accounts.student_id_pattern
+    return {"student_id": read_student_id(answer.text or "", pattern)}
+
+
+async def _read_entry_year(ctx: Context, answer: Answer) -> Values:
+    return {"entry_year": read_year(answer.text or "", today=today(ctx))}
+
+
+async def _read_graduation_year(ctx: Context, answer: Answer) -> Values:
+    year = read_year(answer.text or "", today=today(ctx))
+    entry = ctx.data.get("entry_year")
+    if isinstance(entry, int) and year < entry:
         raise Refused(
-            N_("That year is before {earliest}. Please check it."), earliest=EARLIEST_YEAR
+            N_("The year of graduation cannot be before the year of entry ({year})."),
+            year=entry,
         )
-    if year > today.year:
-        raise Refused(N_("That year is in the future."))
-    return year
+    return {"graduation_year": year}
 
 
-MOBILE_FORMAT = N_(
-    "Please type a Taiwan mobile number: 10 digits starting with 09, for example "
-    "0912-345-678 or +886 912 345 678."
-)
+def _shown_sex(ctx: Context, value: Any) -> str:
+    return ctx._(SEXES.get(str(value), "-"))
 
 
-def read_mobile(raw: str) -> str:
-    """A Taiwan mobile number as 09xxxxxxxx, from 0912-345-678, +886 912 345 678 and the like."""
-    if len(raw) > MAX_RAW:
-        raise Refused(MOBILE_FORMAT)
-    value = re.sub(r"[\s\-().]", "", plain(raw))
-    if not value:
-        raise Refused(N_("Please type your mobile phone number."))
-    for prefix in ("+886", "00886", "886"):
-        if value.startswith(prefix) and len(value) > 11:
-            value = "0" + value.removeprefix(prefix).removeprefix("0")
-            break
-    if not re.fullmatch(r"09[0-9]{8}", value):
-        raise Refused(MOBILE_FORMAT)
-    return value
+def _shown_level(ctx: Context, value: Any) -> str:
+    level = ctx.services.profile.degree_level(str(value))
+    return level.name.get(ctx.locale) if level is not None else str(value)
 
 
-_EMAIL = re.compile(
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
-)
+def _shown_year(ctx: Context, value: Any) -> str:
+    return ctx._("{year} (ROC {roc})", year=int(value), roc=int(value) - ROC_OFFSET)
 
 
-def read_email(raw: str) -> str:
-    if len(raw) > MAX_RAW:
-        raise Refused(N_("That is too long: at most {maximum} characters."), maximum=MAX_EMAIL)
-    value = plain(raw)
-    if not value:
-        raise Refused(N_("Please type your e-mail address."))
-    if len(value) > MAX_EMAIL or not _EMAIL.fullmatch(value):
-        raise Refused(N_("That is not an e-mail address. Please type one like name@example.com."))
-    local, _, domain = value.rpartition("@")
-    return f"{local}@{domain.lower()}"
-
-
-def read_address(raw: str) -> str:
-    value = _field_text(raw, empty=N_("Please type your postal address."), maximum=MAX_ADDRESS)
-    if len(value) < MIN_ADDRESS or not any(ch.isalpha() for ch in value):
-        raise Refused(
+QUESTIONS: tuple[Question, ...] = (
+    Question(
+        State.NAME_ZH,
+        N_("Chinese name"),
+        ask(N_("What is your name in Chinese, as on your ID card (中文姓名)?")),
+        _text_reader("name_zh", read_name_zh),
+        ("name_zh",),
+    ),
+    Question(
+        State.NAME_EN,
+        N_("English name"),
+        ask(N_("What is your name in English, as in your passport? For example: Lin Ming-Zhi.")),
+        _text_reader("name_en", read_name_en),
+        ("name_en",),
+    ),
+    Question(State.SEX, N_("Sex"), _ask_sex, _read_sex, ("sex",), _shown_sex),
+    Question(
+        State.ID_NUMBER,
+        N_("ID number"),
+        ask(ID_NUMBER_QUESTION),
+        _read_id_number,
+        ("id_masked", "id_hash", "password_hash"),
+    ),
+    Question(
+        State.BIRTHDAY,
+        N_("Birthday"),
+        ask(BIRTHDAY_QUESTION),
+        _read_birthday,
+        ("birthday_shown", "birthday_hash"),
+    ),
+    Question(
+        State.DEGREE_LEVEL,
+        N_("Degree programme"),
+        lambda ctx: degree_levels(ctx, N_("Which degree programme did you graduate from?")),
+        _read_degree_level,
+        ("degree_level",),
+        _shown_level,
+    ),
+    Question(
+        State.DEPARTMENT,
+        N_("Department"),
+        ask(N_("Which department or graduate institute did you study in?")),
+        _text_reader("department", read_department),
+        ("department",),
+    ),
+    Question(
+        State.STUDENT_ID,
+        N_("Student ID"),
+        ask(N_("What was your student ID in that programme?")),
+        _read_student_id,
+        ("student_id",),
+    ),
+    Question(
+        State.ENTRY_YEAR,
+        N_("Year of entry"),
+        ask(
             N_(
-                "That does not look like a full address. Please type the whole postal "
-                "address, with the city, the street and the number."
+                "In which year did you enter the programme? For example 2015, or 104 in the "
+                "ROC calendar."
             )
-        )
-    return value
+        ),
+        _read_entry_year,
+        ("entry_year",),
+        _shown_year,
+    ),
+    Question(
+        State.GRADUATION_YEAR,
+        N_("Year of graduation"),
+        ask(N_("In which year did you graduate? For example 2019, or 108 in the ROC calendar.")),
+        _read_graduation_year,
+        ("graduation_year",),
+        _shown_year,
+    ),
+    Question(
+        State.MOBILE,
+        N_("Mobile"),
+        ask(N_("What is your mobile phone number? For example 0912-345-678.")),
+        _text_reader("mobile", read_mobile),
+        ("mobile",),
+        lambda ctx, value: shown_mobile(str(value)),
+    ),
+    Question(
+        State.EMAIL,
+        N_("E-mail"),
+        ask(N_("What is your e-mail address? The decision will be sent there.")),
+        _text_reader("email", read_email),
+        ("email",),
+    ),
+    Question(
+        State.ADDRESS,
+        N_("Address"),
+        ask(N_("What is your postal address?")),
+        _text_reader("address", read_address),
+        ("address",),
+    ),
+)
+BY_STATE: dict[State, Question] = {question.state: question for question in QUESTIONS}
 
 
-def shown_mobile(mobile: str) -> str:
-    return f"{mobile[:4]}-{mobile[4:7]}-{mobile[7:]}"
+# -- storage ---------------------------------------------------------------------------------
 
 
 async def pending_application(
@@ -414,6 +361,15 @@ async def _lock_id_number(session: AsyncSession, id_number_hash: str) -> None:
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
+def _already_pending(ctx: Context, pending: AlumniApplication) -> Step:
+    ctx.audit("apply", "already_pending", application=pending.id)
+    applied = pending.created_at.astimezone(ctx.services.profile.zone).date()
+    return Step.done(Text(ctx._(ALREADY_PENDING, date=applied.isoformat())))
+
+
+# -- the flow --------------------------------------------------------------------------------
+
+
 @register
 class AlumniApplicationFlow(Flow):
     """Apply for an alumni account (seed 003)."""
@@ -421,6 +377,7 @@ class AlumniApplicationFlow(Flow):
     name = "alumni_account"
     title = N_("Apply for an alumni account")
     order = 60
+    states = State
 
     async def start(self, ctx: Context) -> Step:
         if ctx.identity.person_id is not None:
@@ -433,114 +390,75 @@ class AlumniApplicationFlow(Flow):
                 )
             )
         if ctx.services.profile.accounts.alumni_account is None:
-            return Step.done(
-                Text(
-                    ctx._(
-                        "Alumni accounts of {institution} cannot be applied for here.",
-                        institution=self._institution(ctx),
-                    )
-                )
-            )
+            return Step.done(Text(ctx._(NOT_HERE, institution=self._institution(ctx))))
         return Step.goto(State.NAME_ZH, Text(ctx._(INTRO)))
+
+    async def prepare(self, services: Services, state: str, text: str) -> dict[str, Any]:
+        """The first-login password's argon2 hash, made before any lock is taken."""
+        if state != State.ID_NUMBER:
+            return {}
+        zone_today = services.clock.now().astimezone(services.profile.zone).date()
+        try:
+            number = parse_id_number(text, today=zone_today)
+        except InvalidIdNumber:
+            return {}
+        return {"password_hash": await services.passwords.hash(number.value.upper())}
 
     def _institution(self, ctx: Context) -> str:
         return ctx.services.profile.display_name.get(ctx.locale)
 
-    def _today(self, ctx: Context) -> dt.date:
-        return ctx.services.clock.now().astimezone(ctx.services.profile.zone).date()
-
-    # -- questions ---------------------------------------------------------------------
-
     async def prompt(self, ctx: Context, state: str) -> list[Reply]:
         current = State(state)
-        if current in QUESTIONS:
-            return [Text(ctx._(QUESTIONS[current]))]
-        match current:
-            case State.SEX:
-                return [
-                    ctx.choices(
-                        ctx._("What is your sex, as on your ID card?"),
-                        [(value, ctx._(label)) for value, label in SEXES.items()],
-                    )
-                ]
-            case State.DEGREE_LEVEL:
-                levels = ctx.services.profile.degree_levels
-                return [
-                    ctx.choices(
-                        ctx._("Which degree programme did you graduate from?"),
-                        [(level.code, level.name.get(ctx.locale)) for level in levels],
-                    )
-                ]
-            case State.CONSENT:
-                return [
-                    Text(ctx._(NOTICE, institution=self._institution(ctx))),
-                    ctx.choices(
-                        ctx._("Do you agree to the personal data notice?"),
-                        [("agree", ctx._("I agree")), ("decline", ctx._("I do not agree"))],
-                    ),
-                ]
-            case State.REVIEW:
-                return [
-                    Text(self._summary(ctx)),
-                    ctx.choices(
-                        ctx._("Submit the application, or correct a field first?"),
-                        [("submit", ctx._("Submit")), ("correct", ctx._("Correct a field"))],
-                    ),
-                ]
-            case _:
-                options = [(field.value, ctx._(LABELS[field])) for field in FIELDS]
-                options.append(("back", ctx._("Back to the summary")))
-                return [ctx.choices(ctx._("Which field do you want to correct?"), options)]
-
-    def _shown(self, ctx: Context, field: State) -> str:
-        value = ctx.data.get(KEYS[field][0])
-        if value is None:
-            return "-"
-        match field:
-            case State.SEX:
-                return ctx._(SEXES.get(str(value), "-"))
-            case State.DEGREE_LEVEL:
-                level = ctx.services.profile.degree_level(str(value))
-                return level.name.get(ctx.locale) if level is not None else str(value)
-            case State.ENTRY_YEAR | State.GRADUATION_YEAR:
-                year = int(value)
-                return ctx._("{year} (ROC {roc})", year=year, roc=year - ROC_OFFSET)
-            case State.MOBILE:
-                return shown_mobile(str(value))
-            case _:
-                return str(value)
+        if current in BY_STATE:
+            return [BY_STATE[current].prompt(ctx)]
+        if current is State.CONSENT:
+            return [
+                Text(ctx._(NOTICE, institution=self._institution(ctx))),
+                ctx.choices(
+                    ctx._("Do you agree to the personal data notice?"),
+                    [("agree", ctx._("I agree")), ("decline", ctx._("I do not agree"))],
+                ),
+            ]
+        if current is State.REVIEW:
+            return [
+                Text(self._summary(ctx)),
+                ctx.choices(
+                    ctx._("Submit the application, or correct a field first?"),
+                    [("submit", ctx._("Submit")), ("correct", ctx._("Correct a field"))],
+                ),
+            ]
+        options = [(q.state.value, ctx._(q.label)) for q in QUESTIONS]
+        options.append(("back", ctx._("Back to the summary")))
+        return [ctx.choices(ctx._("Which field do you want to correct?"), options)]
 
     def _summary(self, ctx: Context) -> str:
         lines = [ctx._("Please check your application:")]
-        lines += [
-            ctx._("{label}: {value}", label=ctx._(LABELS[field]), value=self._shown(ctx, field))
-            for field in FIELDS
-        ]
+        for question in QUESTIONS:
+            value = ctx.data.get(question.keys[0])
+            shown = "-" if value is None else question.shown(ctx, value)
+            lines.append(ctx._("{label}: {value}", label=ctx._(question.label), value=shown))
         return "\n".join(lines)
-
-    # -- answers -----------------------------------------------------------------------
 
     async def handle(self, ctx: Context, state: str, answer: Answer) -> Step:
         current = State(state)
-        match current:
-            case State.CONSENT:
-                return self._consent(ctx, answer)
-            case State.REVIEW:
-                if answer.choice == "submit":
-                    return await self._submit(ctx)
-                if answer.choice == "correct":
-                    return Step.goto(State.CORRECT)
-                return Step.goto(State.REVIEW, Text(ctx._(CHOOSE)))
-            case State.CORRECT:
-                if answer.choice == "back":
-                    ctx.data.pop("correcting", None)
-                    return Step.goto(State.REVIEW)
-                if answer.choice in {field.value for field in FIELDS}:
-                    ctx.data["correcting"] = True
-                    return Step.goto(State(answer.choice))
-                return Step.goto(State.CORRECT, Text(ctx._(CHOOSE)))
+        if current is State.CONSENT:
+            return self._consent(ctx, answer)
+        if current is State.REVIEW:
+            if answer.choice == "submit":
+                return await self._submit(ctx)
+            if answer.choice == "correct":
+                return Step.goto(State.CORRECT)
+            return Step.goto(State.REVIEW, Text(ctx._(CHOOSE)))
+        if current is State.CORRECT:
+            if answer.choice == "back":
+                ctx.data.pop("correcting", None)
+                return Step.goto(State.REVIEW)
+            if answer.choice in {q.state.value for q in QUESTIONS}:
+                ctx.data["correcting"] = True
+                return Step.goto(State(answer.choice))
+            return Step.goto(State.CORRECT, Text(ctx._(CHOOSE)))
         try:
-            read = await self._read(ctx, current, answer)
+            read = await BY_STATE[current].read(ctx, answer)
         except Refused as refused:
             # The explanation and the same question again; nothing kept changes.
             params = {"institution": self._institution(ctx), **refused.params}
@@ -571,81 +489,8 @@ class AlumniApplicationFlow(Flow):
     def _after(self, ctx: Context, field: State) -> State:
         if ctx.data.pop("correcting", False):
             return State.REVIEW
-        position = FIELDS.index(field)
-        return FIELDS[position + 1] if position + 1 < len(FIELDS) else State.CONSENT
-
-    async def _read(self, ctx: Context, field: State, answer: Answer) -> dict[str, Any] | Step:
-        """The values one answer gives, or ``Refused``; a Step when the flow must end."""
-        raw = answer.text or ""
-        profile = ctx.services.profile
-        match field:
-            case State.NAME_ZH:
-                return {"name_zh": read_name_zh(raw)}
-            case State.NAME_EN:
-                return {"name_en": read_name_en(raw)}
-            case State.SEX:
-                if answer.choice not in SEXES:
-                    raise Refused(CHOOSE)
-                return {"sex": answer.choice}
-            case State.ID_NUMBER:
-                return await self._read_id_number(ctx, raw)
-            case State.BIRTHDAY:
-                try:
-                    birthday = parse_birthday(raw, today=self._today(ctx))
-                except InvalidBirthday as exc:
-                    raise Refused(BIRTHDAY_PROBLEMS[exc.problem]) from None
-                return {
-                    "birthday_shown": f"{birthday.year}-**-**",
-                    "birthday_hash": ctx.services.pii.birthday(birthday),
-                }
-            case State.DEGREE_LEVEL:
-                level = profile.degree_level(answer.choice or "")
-                if level is None:
-                    raise Refused(CHOOSE)
-                return {"degree_level": level.code}
-            case State.DEPARTMENT:
-                return {"department": read_department(raw)}
-            case State.STUDENT_ID:
-                return {"student_id": read_student_id(raw, profile.accounts.student_id_pattern)}
-            case State.ENTRY_YEAR:
-                return {"entry_year": read_year(raw, today=self._today(ctx))}
-            case State.GRADUATION_YEAR:
-                year = read_year(raw, today=self._today(ctx))
-                entry = ctx.data.get("entry_year")
-                if isinstance(entry, int) and year < entry:
-                    raise Refused(
-                        N_("The year of graduation cannot be before the year of entry ({year})."),
-                        year=entry,
-                    )
-                return {"graduation_year": year}
-            case State.MOBILE:
-                return {"mobile": read_mobile(raw)}
-            case State.EMAIL:
-                return {"email": read_email(raw)}
-            case _:
-                return {"address": read_address(raw)}
-
-    async def _read_id_number(self, ctx: Context, raw: str) -> dict[str, Any] | Step:
-        try:
-            number = parse_id_number(raw, today=self._today(ctx))
-        except InvalidIdNumber as exc:
-            raise Refused(explain_id_problem(exc)) from None
-        id_hash = ctx.services.pii.id_number(number.value)
-        pending = await pending_application(ctx.session, id_hash)
-        if pending is not None:
-            return self._already_pending(ctx, pending)
-        # Seed 003: the first-login password is the ID number, letters in upper case
-        # (英文字母需大寫). Only its hash is kept, never the number itself.
-        return {
-            "id_masked": number.masked(),
-            "id_hash": id_hash,
-            "password_hash": await ctx.services.passwords.hash(number.value.upper()),
-        }
-
-    def _already_pending(self, ctx: Context, pending: AlumniApplication) -> Step:
-        self._audit(ctx, "apply", "already_pending", application=pending.id)
-        applied = pending.created_at.astimezone(ctx.services.profile.zone).date()
-        return Step.done(Text(ctx._(ALREADY_PENDING, date=applied.isoformat())))
+        position = QUESTIONS.index(BY_STATE[field])
+        return QUESTIONS[position + 1].state if position + 1 < len(QUESTIONS) else State.CONSENT
 
     def _consent(self, ctx: Context, answer: Answer) -> Step:
         if answer.choice == "agree":
@@ -660,10 +505,10 @@ class AlumniApplicationFlow(Flow):
 
     async def _submit(self, ctx: Context) -> Step:
         data = ctx.data
-        missing = next((f for f in FIELDS if any(k not in data for k in KEYS[f])), None)
+        missing = next((q for q in QUESTIONS if any(k not in data for k in q.keys)), None)
         if missing is not None:
             data["correcting"] = True
-            return Step.goto(missing)
+            return Step.goto(missing.state)
         if "consent_at" not in data:
             return Step.goto(State.CONSENT)
         services = ctx.services
@@ -673,20 +518,13 @@ class AlumniApplicationFlow(Flow):
         await _lock_id_number(ctx.session, id_hash)
         pending = await pending_application(ctx.session, id_hash)
         if pending is not None:
-            return self._already_pending(ctx, pending)
+            return _already_pending(ctx, pending)
         student_id = str(data["student_id"])
         account = profile.accounts.alumni_account_for(student_id)
         if account is None:
-            return Step.done(
-                Text(
-                    ctx._(
-                        "Alumni accounts of {institution} cannot be applied for here.",
-                        institution=self._institution(ctx),
-                    )
-                )
-            )
+            return Step.done(Text(ctx._(NOT_HERE, institution=self._institution(ctx))))
         if await ctx.session.scalar(select(Account.id).where(Account.username == account)):
-            self._audit(ctx, "apply", "account_exists")
+            ctx.audit("apply", "account_exists")
             return Step.done(Text(ctx._(ACCOUNT_EXISTS, account=account)))
 
         application = AlumniApplication(
@@ -714,7 +552,7 @@ class AlumniApplicationFlow(Flow):
         )
         ctx.session.add(application)
         await ctx.session.flush()
-        self._audit(ctx, "apply", "pending", application=application.id)
+        ctx.audit("apply", "pending", application=application.id)
         institution = self._institution(ctx)
         enqueue(
             ctx.session,
@@ -740,16 +578,4 @@ class AlumniApplicationFlow(Flow):
                     account=account,
                 )
             )
-        )
-
-    def _audit(self, ctx: Context, action: str, outcome: str, **detail: Any) -> None:
-        audit.record(
-            ctx.session,
-            at=ctx.services.clock.now(),
-            channel=ctx.incoming.channel,
-            actor=ctx.actor,
-            flow=self.name,
-            action=action,
-            outcome=outcome,
-            **detail,
         )

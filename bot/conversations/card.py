@@ -14,9 +14,9 @@ from enum import StrEnum
 from sqlalchemy import select, update
 
 from bot.card_images import card_image, next_step_start, view_key
+from bot.conversations.common import CHOOSE
 from bot.flow import Answer, Context, Flow, Step, register
 from bot.types import Edit, Image, Reply, Text
-from core import audit
 from core.i18n import N_
 from core.models import AlumniCard, CardStatus, CardView, Person
 
@@ -24,8 +24,8 @@ CARD_TYPE = "electronic"  # seed 003: 申請類型 電子
 
 
 class State(StrEnum):
-    SHOWING = "showing"
-    APPLY = "apply"
+    SHOWING = "showing"  # the QR image with "refresh now" and "close"
+    APPLY = "apply"  # no card: apply for an electronic one?
 
 
 @register
@@ -35,6 +35,7 @@ class AlumniCardFlow(Flow):
     name = "card"
     title = N_("My alumni card")
     order = 37
+    states = State
     needs_link = True
 
     async def start(self, ctx: Context) -> Step:
@@ -72,14 +73,14 @@ class AlumniCardFlow(Flow):
                 return Step.done(await self._apply(ctx))
             if answer.choice == "no":
                 return Step.done()
-            return Step.goto(State.APPLY, Text(ctx._("Please choose one of the options.")))
+            return Step.goto(State.APPLY, Text(ctx._(CHOOSE)))
         if answer.choice == "close":
             await self._close_views(ctx)
             return Step.done(Text(ctx._("The alumni card is closed.")))
         if answer.choice == "refresh":
             # The image is replaced in place; the buttons stay with it.
             return Step.stay(State.SHOWING, await self._image(ctx, edit=True))
-        return Step.goto(State.SHOWING, Text(ctx._("Please choose one of the options.")))
+        return Step.goto(State.SHOWING, Text(ctx._(CHOOSE)))
 
     async def _card(self, ctx: Context) -> AlumniCard | None:
         person_id = ctx.identity.person_id
@@ -118,16 +119,7 @@ class AlumniCardFlow(Flow):
         ctx.session.add(view)
         await ctx.session.flush()
         ctx.data["view"] = view.id
-        audit.record(
-            ctx.session,
-            at=now,
-            channel=ctx.incoming.channel,
-            actor=ctx.actor,
-            flow=self.name,
-            action="show",
-            outcome="shown",
-            card=card.id,
-        )
+        ctx.audit("show", "shown", card=card.id)
 
     async def _image(self, ctx: Context, *, edit: bool) -> Reply:
         card = await self._card(ctx)
@@ -161,16 +153,7 @@ class AlumniCardFlow(Flow):
         )
         ctx.session.add(card)
         await ctx.session.flush()
-        audit.record(
-            ctx.session,
-            at=now,
-            channel=ctx.incoming.channel,
-            actor=ctx.actor,
-            flow=self.name,
-            action="apply",
-            outcome="pending",
-            card=card.id,
-        )
+        ctx.audit("apply", "pending", card=card.id)
         return Text(
             ctx._(
                 "Your application for an electronic alumni card was received (number "

@@ -10,22 +10,25 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import unicodedata
 from enum import StrEnum
 
-from bot.conversations.password import too_many_requests
+from bot.conversations.common import sent_to, too_many_requests
 from bot.flow import Answer, Context, Flow, Step, register
 from bot.types import Reply, Text
-from core import audit
 from core.accounts import find_target, normalise_name, person_by_address, shown_address
 from core.codes import CodeCheck, check_code, issue_code
 from core.i18n import N_, Translator
-from core.mail import enqueue, mask_address
+from core.mail import enqueue
+from core.text import normalise
 
 
 class State(StrEnum):
-    ACCOUNT = "account"
-    CODE = "code"
+    ACCOUNT = "account"  # the account name; a code goes to its address on file
+    CODE = "code"  # the 6-digit code from the mail
+
+
+class Unlinking(StrEnum):
+    """Unlinking asks nothing: it ends in the step that starts it."""
 
 
 def _subject(ctx: Context) -> str:
@@ -39,6 +42,7 @@ class Link(Flow):
     name = "link"
     title = N_("Link this chat to my account")
     order = 40
+    states = State
 
     async def start(self, ctx: Context) -> Step:
         linked = await self._link_by_platform(ctx)
@@ -55,7 +59,7 @@ class Link(Flow):
             return None
         ctx.identity.person_id = person_id
         ctx.identity.linked_at = ctx.services.clock.now()
-        self._audit(ctx, "link", "linked_by_workspace")
+        ctx.audit("link", "linked_by_workspace")
         return Step.done(
             Text(ctx._("Done: this chat is now linked to your account.")),
             then=ctx.data.get("then"),
@@ -83,7 +87,7 @@ class Link(Flow):
             return Step.goto(State.ACCOUNT, Text(ctx._("Please type the account name.")))
         services = ctx.services
         now = services.clock.now()
-        refused = await too_many_requests(ctx, self.name, name, now)
+        refused = await too_many_requests(ctx, name, now)
         if refused is not None:
             return Step.done(refused)
         lifetimes = services.profile.lifetimes
@@ -115,25 +119,8 @@ class Link(Flow):
                 ),
                 now=now,
             )
-        audit.record(
-            ctx.session,
-            at=now,
-            channel=ctx.incoming.channel,
-            actor=ctx.actor,
-            flow=self.name,
-            action="code_request",
-            outcome="sent" if deliverable else "no_match",
-        )
-        shown = shown_address(services.profile, name)
-        where = (
-            ctx._(
-                "to {address} (or, if that mailbox cannot receive mail, to your "
-                "notification address on file)",
-                address=mask_address(shown),
-            )
-            if shown
-            else ctx._("to the address on file for this account")
-        )
+        ctx.audit("code_request", "sent" if deliverable else "no_match")
+        where = sent_to(ctx, shown_address(services.profile, name))
         return Step.goto(
             State.CODE,
             Text(
@@ -147,7 +134,7 @@ class Link(Flow):
         )
 
     async def _check(self, ctx: Context, text: str) -> Step:
-        digits = re.sub(r"\D", "", unicodedata.normalize("NFKC", text))
+        digits = re.sub(r"\D", "", normalise(text))
         if len(digits) != 6:
             return Step.goto(State.CODE, Text(ctx._("The code has 6 digits.")))
         services = ctx.services
@@ -164,15 +151,15 @@ class Link(Flow):
         if result is CodeCheck.OK and isinstance(person_id, int):
             ctx.identity.person_id = person_id
             ctx.identity.linked_at = now
-            self._audit(ctx, "link", "linked")
+            ctx.audit("link", "linked")
             return Step.done(
                 Text(ctx._("Done: this chat is now linked to your account.")),
                 then=ctx.data.get("then"),
             )
         if result is CodeCheck.WRONG:
-            self._audit(ctx, "link", "wrong_code")
+            ctx.audit("link", "wrong_code")
             return Step.goto(State.CODE, Text(ctx._("That code is not right.")))
-        self._audit(ctx, "link", "ended")
+        ctx.audit("link", "ended")
         return Step.done(
             Text(
                 ctx._(
@@ -183,17 +170,6 @@ class Link(Flow):
             )
         )
 
-    def _audit(self, ctx: Context, action: str, outcome: str) -> None:
-        audit.record(
-            ctx.session,
-            at=ctx.services.clock.now(),
-            channel=ctx.incoming.channel,
-            actor=ctx.actor,
-            flow=self.name,
-            action=action,
-            outcome=outcome,
-        )
-
 
 @register
 class Unlink(Flow):
@@ -202,21 +178,14 @@ class Unlink(Flow):
     name = "unlink"
     title = N_("Unlink this chat")
     in_menu = False
+    states = Unlinking
 
     async def start(self, ctx: Context) -> Step:
         if ctx.identity.person_id is None:
             return Step.done(Text(ctx._("This chat is not linked to an account.")))
         ctx.identity.person_id = None
         ctx.identity.linked_at = None
-        audit.record(
-            ctx.session,
-            at=ctx.services.clock.now(),
-            channel=ctx.incoming.channel,
-            actor=ctx.actor,
-            flow=self.name,
-            action="unlink",
-            outcome="unlinked",
-        )
+        ctx.audit("unlink", "unlinked")
         return Step.done(Text(ctx._("This chat is no longer linked to your account.")))
 
     async def prompt(self, ctx: Context, state: str) -> list[Reply]:

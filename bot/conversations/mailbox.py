@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from bot.conversations.password import send_password_link, too_many_requests
+from bot.conversations.common import CHOOSE, send_password_link, too_many_requests
 from bot.flow import Answer, Context, Flow, Step, register
 from bot.types import Reply, Text
 from core import tokens
@@ -25,7 +25,7 @@ EXPIRY_WARNING_DAYS = 14
 
 
 class State(StrEnum):
-    ACTION = "action"
+    ACTION = "action"  # the status is shown; reset a password, read a notice, or done
 
 
 @register
@@ -35,6 +35,7 @@ class MailboxStatus(Flow):
     name = "mailbox"
     title = N_("My mailbox status")
     order = 35
+    states = State
     needs_link = True
 
     async def start(self, ctx: Context) -> Step:
@@ -71,7 +72,7 @@ class MailboxStatus(Flow):
         # that no input of one person ever reaches another person's mailbox.
         box = next((b for b in await self._mailboxes(ctx) if str(b.id) == raw_id), None)
         if box is None:
-            return Step.goto(State.ACTION, Text(ctx._("Please choose one of the options.")))
+            return Step.goto(State.ACTION, Text(ctx._(CHOOSE)))
         if action == "notice":
             return Step.goto(
                 State.ACTION, Text(box.suspension_notice or box.suspended_reason or "")
@@ -99,7 +100,7 @@ class MailboxStatus(Flow):
                     address=box.address,
                 )
             )
-        refused = await too_many_requests(ctx, self.name, box.address, now)
+        refused = await too_many_requests(ctx, box.address, now)
         if refused is not None:
             return refused
         target = Target(

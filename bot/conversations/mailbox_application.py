@@ -14,14 +14,15 @@ from enum import StrEnum
 
 from sqlalchemy import func, select
 
+from bot.conversations.common import CHOOSE
 from bot.flow import Answer, Context, Flow, Step, register
 from bot.types import Reply, Text
-from core import audit, tokens
+from core import tokens
 from core.i18n import N_
+from core.localized import LocalizedText
 from core.mailbox_names import free_names, text_parts
 from core.mailboxes import human_kb
 from core.models import Mailbox, MailboxCondition, Person, Role, StudentRecord
-from core.profiles import LocalizedText
 
 
 class State(StrEnum):
@@ -37,6 +38,7 @@ class MailboxApplication(Flow):
     name = "mailbox_application"
     title = N_("Apply for a new mailbox")
     order = 50
+    states = State
     needs_link = True
 
     async def start(self, ctx: Context) -> Step:
@@ -98,7 +100,7 @@ class MailboxApplication(Flow):
             if current is State.POLICY and self._text(ctx, State.TERMS) is not None:
                 return Step.goto(State.TERMS)
             return Step.goto(State.NAME)
-        return Step.goto(current, Text(ctx._("Please choose one of the options.")))
+        return Step.goto(current, Text(ctx._(CHOOSE)))
 
     async def _refusal(self, ctx: Context) -> str | None:
         person_id = ctx.identity.person_id
@@ -175,16 +177,7 @@ class MailboxApplication(Flow):
                 "chat_id": ctx.incoming.chat_id,
             },
         )
-        audit.record(
-            ctx.session,
-            at=now,
-            channel=ctx.incoming.channel,
-            actor=ctx.actor,
-            flow=self.name,
-            action="apply",
-            outcome="created",
-            mailbox=mailbox.id,
-        )
+        ctx.audit("apply", "created", mailbox=mailbox.id)
         url = f"{services.settings.public_url.rstrip('/')}/password/{token}"
         return Step.done(
             Text(

@@ -10,18 +10,21 @@ here and sent by the worker. Passwords are never typed into the chat.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from enum import StrEnum
 
-from bot.conversations.student_id import explain_id_problem
+from bot.conversations.common import (
+    explain_id_problem,
+    send_password_link,
+    sent_to,
+    today,
+    too_many_requests,
+)
 from bot.flow import Answer, Context, Flow, Step, register
 from bot.types import Reply, Text
-from core import audit, tokens
-from core.accounts import Target, find_target, normalise_name, shown_address
-from core.i18n import N_, Translator
+from core import tokens
+from core.accounts import find_target, normalise_name, shown_address
+from core.i18n import N_
 from core.idnumbers import InvalidIdNumber, parse_id_number
-from core.mail import enqueue, mask_address
-from core.ratelimit import RateLimiter
 
 
 class State(StrEnum):
@@ -32,6 +35,7 @@ class State(StrEnum):
 class PasswordLinkFlow(Flow):
     """Shared steps: name the account, (prove who you are,) get a link by mail."""
 
+    states = State
     purpose: tokens.Purpose
     asks_id_number: bool
 
@@ -66,9 +70,8 @@ class PasswordLinkFlow(Flow):
             if self.asks_id_number:
                 return Step.goto(State.ID_NUMBER)
             return Step.done(*await self._send(ctx, id_number_hash=None))
-        today = ctx.services.clock.now().astimezone(ctx.services.profile.zone).date()
         try:
-            number = parse_id_number(answer.text or "", today=today)
+            number = parse_id_number(answer.text or "", today=today(ctx))
         except InvalidIdNumber as exc:
             return Step.goto(State.ID_NUMBER, Text(ctx._(explain_id_problem(exc))))
         return Step.done(
@@ -79,7 +82,7 @@ class PasswordLinkFlow(Flow):
         services = ctx.services
         now = services.clock.now()
         name: str = ctx.data["name"]
-        refused = await too_many_requests(ctx, self.name, name, now)
+        refused = await too_many_requests(ctx, name, now)
         if refused is not None:
             return [refused]
         target = await find_target(
@@ -99,28 +102,12 @@ class PasswordLinkFlow(Flow):
                 now=now,
             )
             outcome = "no_match"
-        audit.record(
-            ctx.session,
-            at=now,
-            channel=ctx.incoming.channel,
-            actor=ctx.actor,
-            flow=self.name,
-            action="link_request",
-            outcome=outcome,
-        )
+        ctx.audit("link_request", outcome)
         return [self._uniform_reply(ctx, name)]
 
     def _uniform_reply(self, ctx: Context, name: str) -> Text:
         minutes = ctx.services.profile.lifetimes.reset_link_minutes
-        shown = shown_address(ctx.services.profile, name)
-        if shown is not None:
-            where = ctx._(
-                "to {address} (or, if that mailbox cannot receive mail, to your "
-                "notification address on file)",
-                address=mask_address(shown),
-            )
-        else:
-            where = ctx._("to the address on file for this account")
+        where = sent_to(ctx, shown_address(ctx.services.profile, name))
         return Text(
             ctx._(
                 "If the details match, a link was sent {where}. It works once, for "
@@ -152,92 +139,3 @@ class ChangePassword(PasswordLinkFlow):
     order = 30
     purpose = tokens.Purpose.CHANGE
     asks_id_number = False
-
-
-LIMITER = RateLimiter()
-
-
-async def send_password_link(
-    ctx: Context, target: Target, purpose: tokens.Purpose, now: dt.datetime
-) -> None:
-    """Issue a one-time link for ``target`` and queue the mail that carries it."""
-    assert target.send_to is not None
-    token = await tokens.issue(
-        ctx.session,
-        purpose=purpose,
-        subject=target.subject,
-        lifetime=dt.timedelta(minutes=ctx.services.profile.lifetimes.reset_link_minutes),
-        now=now,
-        data={
-            "locale": ctx.locale,
-            "channel": ctx.incoming.channel,
-            "chat_id": ctx.incoming.chat_id,
-        },
-    )
-    address, account = target.send_to, target.name
-    services = ctx.services
-    t = Translator(ctx.locale)
-    url = f"{services.settings.public_url.rstrip('/')}/password/{token}"
-    minutes = services.profile.lifetimes.reset_link_minutes
-    institution = services.profile.display_name.get(ctx.locale)
-    enqueue(
-        ctx.session,
-        to=address,
-        subject=t._(
-            "{institution}: set the password of {account}",
-            institution=institution,
-            account=account,
-        ),
-        body=t._(
-            "Someone, hopefully you, asked the {institution} helpdesk for a link to "
-            "set the password of {account}.\n\n{url}\n\nThe link works once, for "
-            "{minutes} minutes. If this was not you, ignore this mail: nothing changes.",
-            institution=institution,
-            account=account,
-            url=url,
-            minutes=minutes,
-        ),
-        now=now,
-    )
-
-
-async def too_many_requests(ctx: Context, flow: str, name: str, now: dt.datetime) -> Text | None:
-    """Limits on mailed links and codes: per chat user, per account name, overall."""
-    limits = ctx.services.profile.limits
-    window = dt.timedelta(minutes=limits.lockout_minutes)
-    per_user = await LIMITER.hit(ctx.session, f"link:user:{ctx.actor}", window=window, now=now)
-    name_key = hashlib.sha256(name.lower().encode()).hexdigest()[:32]
-    per_name = await LIMITER.hit(
-        ctx.session, f"link:name:{name_key}", window=dt.timedelta(days=1), now=now
-    )
-    overall = await LIMITER.hit_spread(
-        ctx.session,
-        "link:global",
-        window=dt.timedelta(minutes=1),
-        now=now,
-        limit=limits.lookups_global_per_minute,
-    )
-    if per_user.count > limits.failures_per_user:
-        until = per_user.resets_at
-    elif per_name.count > limits.lookups_per_id_per_day:
-        until = per_name.resets_at
-    elif overall.count > limits.lookups_global_per_minute:
-        until = overall.resets_at
-    else:
-        return None
-    audit.record(
-        ctx.session,
-        at=now,
-        channel=ctx.incoming.channel,
-        actor=ctx.actor,
-        flow=flow,
-        action="link_request",
-        outcome="rate_limited",
-    )
-    local = until.astimezone(ctx.services.profile.zone).strftime("%Y-%m-%d %H:%M")
-    return Text(
-        ctx._(
-            "Too many requests for a link. Please try again after {time} (Taiwan time).",
-            time=local,
-        )
-    )

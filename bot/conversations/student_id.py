@@ -11,13 +11,21 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
+from bot.conversations.common import (
+    BIRTHDAY_PROBLEMS,
+    BIRTHDAY_QUESTION,
+    CHOOSE,
+    ID_NUMBER_QUESTION,
+    degree_levels,
+    explain_id_problem,
+    today,
+)
 from bot.flow import Answer, Context, Flow, Step, register
 from bot.types import Reply, Text
-from core import audit
-from core.birthdays import BirthdayProblem, InvalidBirthday, parse_birthday
+from core.birthdays import InvalidBirthday, parse_birthday
 from core.directory import find_student_ids
 from core.i18n import N_
-from core.idnumbers import IdKind, IdProblem, InvalidIdNumber, parse_id_number
+from core.idnumbers import InvalidIdNumber, parse_id_number
 from core.ratelimit import RateLimiter
 
 
@@ -26,60 +34,6 @@ class State(StrEnum):
     ID_NUMBER = "id_number"  # 輸入身分證號
     BIRTHDAY = "birthday"  # 及生日，按[查詢]
 
-
-ID_PROBLEMS: dict[IdProblem, str] = {
-    IdProblem.EMPTY: N_("Please type the ID number."),
-    IdProblem.TOO_LONG: N_("That is far longer than an ID number, which has 10 characters."),
-    IdProblem.BAD_LENGTH: N_(
-        "An ID number has 10 characters: one letter and nine digits "
-        "(an old resident certificate number: two letters and eight digits)."
-    ),
-    IdProblem.BAD_FIRST_LETTER: N_("An ID number starts with a letter from A to Z."),
-    IdProblem.BAD_SECOND_CHARACTER: N_(
-        "The second character must be 1 or 2 for a national ID, 8 or 9 for a resident "
-        "certificate number, or A to D for an old resident certificate number."
-    ),
-    IdProblem.NOT_DIGITS: N_("After the first letter(s) an ID number has only digits."),
-    IdProblem.CHECK_DIGIT: N_(
-        "The check digit does not match: one of the characters is probably mistyped."
-    ),
-    IdProblem.OLD_RESIDENT_EXPIRED: N_(
-        "Resident certificate numbers of the old form stopped working on 2031-01-01. "
-        "Please use the number of your new certificate."
-    ),
-}
-CHECK_DIGIT_BY_KIND: dict[IdKind, str] = {
-    IdKind.RESIDENT_OLD: N_(
-        "This looks like a resident certificate number of the old form (two letters), "
-        "but its check digit does not match. Please check each character."
-    ),
-    IdKind.RESIDENT_NEW: N_(
-        "This looks like a resident certificate number of the new form (issued since "
-        "2021), but its check digit does not match. Please check each character."
-    ),
-}
-
-
-def explain_id_problem(exc: InvalidIdNumber) -> str:
-    """The msgid that tells the user what is wrong with the ID number they typed."""
-    if exc.problem is IdProblem.CHECK_DIGIT and exc.kind in CHECK_DIGIT_BY_KIND:
-        return CHECK_DIGIT_BY_KIND[exc.kind]
-    return ID_PROBLEMS[exc.problem]
-
-
-BIRTHDAY_PROBLEMS: dict[BirthdayProblem, str] = {
-    BirthdayProblem.EMPTY: N_("Please type your birthday."),
-    BirthdayProblem.TOO_LONG: N_("That is too long to be a date."),
-    BirthdayProblem.UNRECOGNISED: N_(
-        "I could not read that as a date. Examples: 1996-01-02, 19960102, or in the "
-        "ROC calendar 85/01/02 or 850102."
-    ),
-    BirthdayProblem.IMPOSSIBLE_DATE: N_(
-        "That date does not exist. Please check the month and day."
-    ),
-    BirthdayProblem.IN_FUTURE: N_("That date is in the future."),
-    BirthdayProblem.TOO_OLD: N_("That date is before 1900. Please check the year."),
-}
 
 TOO_OFTEN = N_("This ID number has been looked up too often today. Please try again tomorrow.")
 NO_MATCH = N_(
@@ -96,6 +50,7 @@ class StudentIdLookup(Flow):
     name = "student_id"
     title = N_("Look up my student ID")
     order = 10
+    states = State
 
     def __init__(self) -> None:
         self.limiter = RateLimiter()
@@ -109,38 +64,18 @@ class StudentIdLookup(Flow):
     async def prompt(self, ctx: Context, state: str) -> list[Reply]:
         match State(state):
             case State.LEVEL:
-                levels = ctx.services.profile.degree_levels
-                return [
-                    ctx.choices(
-                        ctx._("Which degree programme were you admitted to?"),
-                        [(level.code, level.name.get(ctx.locale)) for level in levels],
-                    )
-                ]
+                return [degree_levels(ctx, N_("Which degree programme were you admitted to?"))]
             case State.ID_NUMBER:
-                return [
-                    Text(
-                        ctx._(
-                            "Please type your national ID number (身分證字號), or your "
-                            "resident certificate number (居留證號) if you hold one."
-                        )
-                    )
-                ]
+                return [Text(ctx._(ID_NUMBER_QUESTION))]
             case State.BIRTHDAY:
-                return [
-                    Text(
-                        ctx._(
-                            "Please type your birthday, for example 1996-01-02, or in the "
-                            "ROC calendar 85/01/02."
-                        )
-                    )
-                ]
+                return [Text(ctx._(BIRTHDAY_QUESTION))]
 
     async def handle(self, ctx: Context, state: str, answer: Answer) -> Step:
         match State(state):
             case State.LEVEL:
                 level = ctx.services.profile.degree_level(answer.choice or "")
                 if level is None:
-                    return Step.goto(State.LEVEL, Text(ctx._("Please choose one of the options.")))
+                    return Step.goto(State.LEVEL, Text(ctx._(CHOOSE)))
                 ctx.data["level"] = level.code
                 return Step.goto(State.ID_NUMBER)
             case State.ID_NUMBER:
@@ -149,9 +84,8 @@ class StudentIdLookup(Flow):
                 return await self._look_up(ctx, answer.text or "")
 
     def _read_id_number(self, ctx: Context, text: str) -> Step:
-        today = ctx.services.clock.now().astimezone(ctx.services.profile.zone).date()
         try:
-            number = parse_id_number(text, today=today)
+            number = parse_id_number(text, today=today(ctx))
         except InvalidIdNumber as exc:
             return Step.goto(State.ID_NUMBER, Text(ctx._(explain_id_problem(exc))))
         # Only the keyed hash is kept between steps: the state row never holds the number.
@@ -181,12 +115,12 @@ class StudentIdLookup(Flow):
             ctx.session, f"lookup:id:{ctx.data['id_hash']}", window=dt.timedelta(days=1), now=now
         )
         if busy.count > limits.lookups_global_per_minute:
-            self._audit(ctx, "rate_limited_global")
+            ctx.audit("lookup", "rate_limited_global")
             return Step.done(
                 Text(ctx._("Many people are asking right now. Please try again in a minute."))
             )
         if per_id.count > limits.lookups_per_id_per_day:
-            self._audit(ctx, "rate_limited_id")
+            ctx.audit("lookup", "rate_limited_id")
             return Step.done(Text(ctx._(TOO_OFTEN)))
 
         student_ids = await find_student_ids(
@@ -204,12 +138,12 @@ class StudentIdLookup(Flow):
                 lockout=dt.timedelta(minutes=limits.lockout_minutes),
                 now=now,
             )
-            self._audit(ctx, "no_match")
+            ctx.audit("lookup", "no_match")
             replies: list[Reply] = [Text(ctx._(NO_MATCH))]
             if locked_until is not None:
                 replies.append(self._locked_text(ctx, locked_until))
             return Step.done(*replies)
-        self._audit(ctx, "match")
+        ctx.audit("lookup", "match")
         return Step.done(*self._found(ctx, student_ids))
 
     def _found(self, ctx: Context, student_ids: list[str]) -> list[Reply]:
@@ -236,7 +170,7 @@ class StudentIdLookup(Flow):
         )
         if until is None:
             return None
-        self._audit(ctx, "locked")
+        ctx.audit("lookup", "locked")
         return self._locked_text(ctx, until)
 
     def _locked_text(self, ctx: Context, until: dt.datetime) -> Text:
@@ -247,15 +181,4 @@ class StudentIdLookup(Flow):
                 "(Taiwan time). Please try again after that.",
                 time=local.strftime("%Y-%m-%d %H:%M"),
             )
-        )
-
-    def _audit(self, ctx: Context, outcome: str) -> None:
-        audit.record(
-            ctx.session,
-            at=ctx.services.clock.now(),
-            channel=ctx.incoming.channel,
-            actor=ctx.actor,
-            flow=self.name,
-            action="lookup",
-            outcome=outcome,
         )

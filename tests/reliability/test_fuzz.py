@@ -14,8 +14,8 @@ empty messages and pauses longer than the conversation timeout. After every mess
   catalog texts (fragments of the other catalog that the user's catalog does not also
   contain), once the data the answer may quote (names, notices, what the user typed)
   is taken out; a language switch changes the language from its confirmation on;
-- the stored state is valid: the flow is registered and the state is one of its State
-  enum, the data is a JSON object, the version went up by exactly one.
+- the stored state is valid: the flow is registered and the state is one of its
+  declared ``states``, the data is a JSON object, the version went up by exactly one.
 
 Each example starts from a copy of the state the explorer reached (the same row the
 engine stored, under a new chat), so examples are independent and cheap. The number
@@ -29,7 +29,6 @@ import datetime as dt
 import json
 import os
 import re
-import sys
 import unicodedata
 from collections.abc import Iterable
 from functools import cache
@@ -49,8 +48,9 @@ from bot.types import Choices, DeleteUserMessage, Edit, Image, Reply, Text
 from core.cards import CardCipher, issue_card
 from core.clock import FakeClock
 from core.i18n import DEFAULT_LOCALE, LOCALES, Translator, normalise_locale
+from core.localized import LocalizedText
 from core.models import Mailbox, Person
-from core.profiles import LocalizedText, load_profile
+from core.profiles import load_profile
 from core.resources import data_dir
 from tests.factories import add_student
 from tests.reliability.fast_db import database_url  # noqa: F401  (SQLite on tmpfs)
@@ -114,15 +114,11 @@ PLAUSIBLE = (
 # States that a flow's module declares but that flow never enters.
 NOT_ENTERED = {
     ("change_password", "id_number"): "a change link needs no ID number",
-    ("unlink", "account"): "unlinking ends at once (the State enum is the link flow's)",
-    ("unlink", "code"): "unlinking ends at once (the State enum is the link flow's)",
 }
 
 
 def _states_of(flow: Flow) -> set[str]:
-    module = sys.modules[type(flow).__module__]
-    enum = getattr(module, "State", None)
-    return {member.value for member in enum} if enum is not None else set()
+    return {member.value for member in flow.states}
 
 
 def _positions() -> list[tuple[str, str]]:

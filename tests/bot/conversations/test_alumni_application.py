@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from typer.testing import CliRunner
 
 from bot.cli import app as helpdesk_app
@@ -29,6 +29,7 @@ from core.models import (
     Person,
     StudentRecord,
 )
+from core.passwords import PasswordHasher
 from core.settings import Settings
 from tests.chat import Chat
 from tests.conftest import TEST_SECRET
@@ -689,3 +690,47 @@ def test_the_cli_lists_its_commands() -> None:
     shown = runner.invoke(helpdesk_app, ["alumni", "--help"])
     for command in ("applications", "approve", "reject"):
         assert command in shown.stdout
+
+
+# -- no hashing under a database lock (issue 16.2) -------------------------------------------
+
+
+async def test_the_first_password_is_hashed_while_no_database_transaction_is_open(
+    chat: Chat, services: Services
+) -> None:
+    # argon2 takes tens of milliseconds of CPU; inside the step's transaction it would
+    # hold SQLite's write lock (or the chat's row lock) from every other chat meanwhile.
+    open_transactions = 0
+
+    def began(conn: object) -> None:
+        nonlocal open_transactions
+        open_transactions += 1
+
+    def ended(conn: object) -> None:
+        nonlocal open_transactions
+        open_transactions -= 1
+
+    seen: list[int] = []
+
+    class Watching(PasswordHasher):
+        async def hash(self, password: str) -> str:
+            seen.append(open_transactions)
+            return await super().hash(password)
+
+    sync_engine = services.engine.sync_engine
+    event.listen(sync_engine, "begin", began)
+    event.listen(sync_engine, "commit", ended)
+    event.listen(sync_engine, "rollback", ended)
+    services.passwords = Watching.from_settings(services.settings)
+    try:
+        await _fill(chat, State.BIRTHDAY)
+    finally:
+        for name, fn in (("begin", began), ("commit", ended), ("rollback", ended)):
+            event.remove(sync_engine, name, fn)
+    assert "Please type your birthday" in chat.text()
+    assert seen == [0]
+    state, data = await _snapshot(services, chat)
+    assert state == State.BIRTHDAY
+    assert PasswordHasher.from_settings(services.settings).verify_sync(
+        data["password_hash"], ID_NUMBER
+    )

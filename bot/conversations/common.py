@@ -1,0 +1,189 @@
+"""What several flows say and do alike; flows import this, never each other.
+
+Explaining a mistyped ID number or birthday, the limits on mailed links and codes, a
+one-time password link by mail and the sentence that says where it went, and the
+degree-level question.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+from bot.flow import Context
+from bot.types import Choices, Text
+from core import tokens
+from core.accounts import Target
+from core.birthdays import BirthdayProblem
+from core.i18n import N_, Translator
+from core.idnumbers import IdKind, IdProblem, InvalidIdNumber
+from core.mail import enqueue, mask_address
+from core.ratelimit import RateLimiter
+
+ID_PROBLEMS: dict[IdProblem, str] = {
+    IdProblem.EMPTY: N_("Please type the ID number."),
+    IdProblem.TOO_LONG: N_("That is far longer than an ID number, which has 10 characters."),
+    IdProblem.BAD_LENGTH: N_(
+        "An ID number has 10 characters: one letter and nine digits "
+        "(an old resident certificate number: two letters and eight digits)."
+    ),
+    IdProblem.BAD_FIRST_LETTER: N_("An ID number starts with a letter from A to Z."),
+    IdProblem.BAD_SECOND_CHARACTER: N_(
+        "The second character must be 1 or 2 for a national ID, 8 or 9 for a resident "
+        "certificate number, or A to D for an old resident certificate number."
+    ),
+    IdProblem.NOT_DIGITS: N_("After the first letter(s) an ID number has only digits."),
+    IdProblem.CHECK_DIGIT: N_(
+        "The check digit does not match: one of the characters is probably mistyped."
+    ),
+    IdProblem.OLD_RESIDENT_EXPIRED: N_(
+        "Resident certificate numbers of the old form stopped working on 2031-01-01. "
+        "Please use the number of your new certificate."
+    ),
+}
+CHECK_DIGIT_BY_KIND: dict[IdKind, str] = {
+    IdKind.RESIDENT_OLD: N_(
+        "This looks like a resident certificate number of the old form (two letters), "
+        "but its check digit does not match. Please check each character."
+    ),
+    IdKind.RESIDENT_NEW: N_(
+        "This looks like a resident certificate number of the new form (issued since "
+        "2021), but its check digit does not match. Please check each character."
+    ),
+}
+
+
+def explain_id_problem(exc: InvalidIdNumber) -> str:
+    """The msgid that tells the user what is wrong with the ID number they typed."""
+    if exc.problem is IdProblem.CHECK_DIGIT and exc.kind in CHECK_DIGIT_BY_KIND:
+        return CHECK_DIGIT_BY_KIND[exc.kind]
+    return ID_PROBLEMS[exc.problem]
+
+
+BIRTHDAY_PROBLEMS: dict[BirthdayProblem, str] = {
+    BirthdayProblem.EMPTY: N_("Please type your birthday."),
+    BirthdayProblem.TOO_LONG: N_("That is too long to be a date."),
+    BirthdayProblem.UNRECOGNISED: N_(
+        "I could not read that as a date. Examples: 1996-01-02, 19960102, or in the "
+        "ROC calendar 85/01/02 or 850102."
+    ),
+    BirthdayProblem.IMPOSSIBLE_DATE: N_(
+        "That date does not exist. Please check the month and day."
+    ),
+    BirthdayProblem.IN_FUTURE: N_("That date is in the future."),
+    BirthdayProblem.TOO_OLD: N_("That date is before 1900. Please check the year."),
+}
+
+ID_NUMBER_QUESTION = N_(
+    "Please type your national ID number (身分證字號), or your resident certificate "
+    "number (居留證號) if you hold one."
+)
+BIRTHDAY_QUESTION = N_(
+    "Please type your birthday, for example 1996-01-02, or in the ROC calendar 85/01/02."
+)
+CHOOSE = N_("Please choose one of the options.")
+
+
+def degree_levels(ctx: Context, question: str) -> Choices:
+    """The profile's degree programmes as buttons under ``question`` (a msgid)."""
+    levels = ctx.services.profile.degree_levels
+    return ctx.choices(
+        ctx._(question), [(level.code, level.name.get(ctx.locale)) for level in levels]
+    )
+
+
+def today(ctx: Context) -> dt.date:
+    """Today in the institution's time zone."""
+    return ctx.services.clock.now().astimezone(ctx.services.profile.zone).date()
+
+
+# -- mailed links and codes --------------------------------------------------------------
+
+LIMITER = RateLimiter()
+
+
+async def too_many_requests(ctx: Context, name: str, now: dt.datetime) -> Text | None:
+    """Limits on mailed links and codes: per chat user, per account name, overall."""
+    limits = ctx.services.profile.limits
+    window = dt.timedelta(minutes=limits.lockout_minutes)
+    per_user = await LIMITER.hit(ctx.session, f"link:user:{ctx.actor}", window=window, now=now)
+    name_key = hashlib.sha256(name.lower().encode()).hexdigest()[:32]
+    per_name = await LIMITER.hit(
+        ctx.session, f"link:name:{name_key}", window=dt.timedelta(days=1), now=now
+    )
+    overall = await LIMITER.hit_spread(
+        ctx.session,
+        "link:global",
+        window=dt.timedelta(minutes=1),
+        now=now,
+        limit=limits.lookups_global_per_minute,
+    )
+    if per_user.count > limits.failures_per_user:
+        until = per_user.resets_at
+    elif per_name.count > limits.lookups_per_id_per_day:
+        until = per_name.resets_at
+    elif overall.count > limits.lookups_global_per_minute:
+        until = overall.resets_at
+    else:
+        return None
+    ctx.audit("link_request", "rate_limited")
+    local = until.astimezone(ctx.services.profile.zone).strftime("%Y-%m-%d %H:%M")
+    return Text(
+        ctx._(
+            "Too many requests for a link. Please try again after {time} (Taiwan time).",
+            time=local,
+        )
+    )
+
+
+def sent_to(ctx: Context, shown: str | None) -> str:
+    """Where a link or code went: the masked address if the name is one, else "on file"."""
+    if shown is None:
+        return ctx._("to the address on file for this account")
+    return ctx._(
+        "to {address} (or, if that mailbox cannot receive mail, to your "
+        "notification address on file)",
+        address=mask_address(shown),
+    )
+
+
+async def send_password_link(
+    ctx: Context, target: Target, purpose: tokens.Purpose, now: dt.datetime
+) -> None:
+    """Issue a one-time link for ``target`` and queue the mail that carries it."""
+    assert target.send_to is not None
+    services = ctx.services
+    token = await tokens.issue(
+        ctx.session,
+        purpose=purpose,
+        subject=target.subject,
+        lifetime=dt.timedelta(minutes=services.profile.lifetimes.reset_link_minutes),
+        now=now,
+        data={
+            "locale": ctx.locale,
+            "channel": ctx.incoming.channel,
+            "chat_id": ctx.incoming.chat_id,
+        },
+    )
+    t = Translator(ctx.locale)
+    url = f"{services.settings.public_url.rstrip('/')}/password/{token}"
+    institution = services.profile.display_name.get(ctx.locale)
+    enqueue(
+        ctx.session,
+        to=target.send_to,
+        subject=t._(
+            "{institution}: set the password of {account}",
+            institution=institution,
+            account=target.name,
+        ),
+        body=t._(
+            "Someone, hopefully you, asked the {institution} helpdesk for a link to "
+            "set the password of {account}.\n\n{url}\n\nThe link works once, for "
+            "{minutes} minutes. If this was not you, ignore this mail: nothing changes.",
+            institution=institution,
+            account=target.name,
+            url=url,
+            minutes=services.profile.lifetimes.reset_link_minutes,
+        ),
+        now=now,
+    )

@@ -1,0 +1,225 @@
+"""Reading what an applicant types into a form (seed 003): names, department, student ID,
+year, mobile, e-mail, postal address.
+
+Each reader takes the raw text and returns the value to keep, or raises ``Refused``
+with the catalog msgid that tells the applicant what to fix.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+
+from core.birthdays import ROC_OFFSET
+from core.errors import UserFacingError
+from core.i18n import N_
+from core.text import normalise
+
+# Seed 003's alumni go back to the university's first graduates after 1945; a year
+# before that is a typo.
+EARLIEST_YEAR = 1945
+
+# Lengths a person's answer can sensibly have; the model's columns are at least this long.
+MAX_NAME_ZH = 30
+MAX_NAME_EN = 100
+MAX_DEPARTMENT = 100
+MAX_ADDRESS = 300
+MAX_EMAIL = 254
+MIN_ADDRESS = 6
+# Anything longer than this is refused before any normalisation runs over it.
+MAX_RAW = 1000
+
+
+class Refused(UserFacingError):
+    """An answer that cannot be used; ``msgid`` tells the applicant why."""
+
+
+def plain(text: str) -> str:
+    """Normalised (full-width folded, invisible marks dropped), whitespace collapsed."""
+    return " ".join(normalise(text).split())
+
+
+def _is_han(ch: str) -> bool:
+    return unicodedata.name(ch, "").startswith(("CJK UNIFIED", "CJK COMPATIBILITY IDEOGRAPH"))
+
+
+def _is_latin(ch: str) -> bool:
+    return ch.isalpha() and unicodedata.name(ch, "").startswith("LATIN")
+
+
+# Emoji and pictographs (So), their modifiers (Sk), control, private-use, surrogate and
+# unassigned characters. Maths and currency signs (Sm, Sc) appear in real addresses.
+_SYMBOLS = frozenset({"So", "Sk", "Cc", "Co", "Cs", "Cn"})
+
+
+def _has_symbols(value: str) -> bool:
+    return any(unicodedata.category(ch) in _SYMBOLS for ch in value)
+
+
+def _field_text(
+    raw: str, *, empty: str, maximum: int, symbols: str = N_("Please do not use emoji or symbols.")
+) -> str:
+    """Checks every free-text answer shares: not empty, not too long, no emoji or symbols."""
+    if len(raw) > MAX_RAW:
+        raise Refused(N_("That is too long: at most {maximum} characters."), maximum=maximum)
+    value = plain(raw)
+    if not value:
+        raise Refused(empty)
+    if len(value) > maximum:
+        raise Refused(N_("That is too long: at most {maximum} characters."), maximum=maximum)
+    if _has_symbols(value):
+        raise Refused(symbols)
+    return value
+
+
+NAME_ZH_CHARACTERS = N_(
+    "Please type your name in Chinese characters, as on your ID card; for a transliterated "
+    "name put · between its parts."
+)
+NAME_EN_CHARACTERS = N_(
+    "An English name has Latin letters, spaces, hyphens and apostrophes only, as in your "
+    "passport, for example Lin Ming-Zhi."
+)
+
+
+def read_name_zh(raw: str) -> str:
+    value = _field_text(
+        raw,
+        empty=N_("Please type your name in Chinese."),
+        maximum=MAX_NAME_ZH,
+        symbols=NAME_ZH_CHARACTERS,
+    )
+    # Seed 003's 中文姓名: Han characters; · (and its look-alikes) joins transliterated parts.
+    value = re.sub(r"\s*[·‧・•]\s*", "·", value)
+    allowed = all(_is_han(ch) or _is_latin(ch) or ch in "· " for ch in value)
+    if not allowed or not any(_is_han(ch) for ch in value):
+        raise Refused(NAME_ZH_CHARACTERS)
+    return value
+
+
+def read_name_en(raw: str) -> str:
+    value = _field_text(
+        raw,
+        empty=N_("Please type your name in English."),
+        maximum=MAX_NAME_EN,
+        symbols=NAME_EN_CHARACTERS,
+    )
+    value = value.replace("’", "'").replace("‘", "'")
+    if not all(_is_latin(ch) or ch in " -'.," for ch in value) or not any(
+        ch.isalpha() for ch in value
+    ):
+        raise Refused(NAME_EN_CHARACTERS)
+    return value
+
+
+def read_department(raw: str) -> str:
+    value = _field_text(
+        raw, empty=N_("Please type the department or graduate institute."), maximum=MAX_DEPARTMENT
+    )
+    if not any(ch.isalpha() for ch in value):
+        raise Refused(N_("Please type the name of the department, for example 資訊工程學系."))
+    return value
+
+
+def read_student_id(raw: str, pattern: str) -> str:
+    if len(raw) > MAX_RAW:
+        raise Refused(N_("That is far longer than a student ID."))
+    value = re.sub(r"[\s\-]", "", plain(raw))
+    if not value:
+        raise Refused(N_("Please type your student ID."))
+    for candidate in (value.upper(), value):
+        if len(candidate) <= 32 and re.fullmatch(pattern, candidate):
+            return candidate
+    raise Refused(
+        N_(
+            "That does not look like a student ID of {institution}. Please type it as it "
+            "was on your student card."
+        )
+    )
+
+
+YEAR_FORMAT = N_("Please type a year, for example 2015, or 104 in the ROC calendar.")
+
+
+def read_year(raw: str, *, today: dt.date) -> int:
+    """A Gregorian year from a Gregorian (4-digit) or ROC (2-3 digit, 民國) year."""
+    if len(raw) > MAX_RAW:
+        raise Refused(YEAR_FORMAT)
+    value = plain(raw).replace(" ", "")
+    if not value:
+        raise Refused(N_("Please type the year."))
+    era = None
+    for prefix in ("民國", "西元"):
+        if value.startswith(prefix):
+            era, value = prefix, value.removeprefix(prefix)
+    value = value.removesuffix("年")
+    if not (value.isascii() and value.isdigit()) or not 2 <= len(value) <= 4:
+        raise Refused(YEAR_FORMAT)
+    is_roc = len(value) < 4
+    if era is not None and is_roc != (era == "民國"):
+        raise Refused(YEAR_FORMAT)
+    year = int(value) + (ROC_OFFSET if is_roc else 0)
+    if year < EARLIEST_YEAR:
+        raise Refused(
+            N_("That year is before {earliest}. Please check it."), earliest=EARLIEST_YEAR
+        )
+    if year > today.year:
+        raise Refused(N_("That year is in the future."))
+    return year
+
+
+MOBILE_FORMAT = N_(
+    "Please type a Taiwan mobile number: 10 digits starting with 09, for example "
+    "0912-345-678 or +886 912 345 678."
+)
+
+
+def read_mobile(raw: str) -> str:
+    """A Taiwan mobile number as 09xxxxxxxx, from 0912-345-678, +886 912 345 678 and the like."""
+    if len(raw) > MAX_RAW:
+        raise Refused(MOBILE_FORMAT)
+    value = re.sub(r"[\s\-().]", "", plain(raw))
+    if not value:
+        raise Refused(N_("Please type your mobile phone number."))
+    for prefix in ("+886", "00886", "886"):
+        if value.startswith(prefix) and len(value) > 11:
+            value = "0" + value.removeprefix(prefix).removeprefix("0")
+            break
+    if not re.fullmatch(r"09[0-9]{8}", value):
+        raise Refused(MOBILE_FORMAT)
+    return value
+
+
+_EMAIL = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+)
+
+
+def read_email(raw: str) -> str:
+    if len(raw) > MAX_RAW:
+        raise Refused(N_("That is too long: at most {maximum} characters."), maximum=MAX_EMAIL)
+    value = plain(raw)
+    if not value:
+        raise Refused(N_("Please type your e-mail address."))
+    if len(value) > MAX_EMAIL or not _EMAIL.fullmatch(value):
+        raise Refused(N_("That is not an e-mail address. Please type one like name@example.com."))
+    local, _, domain = value.rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
+def read_address(raw: str) -> str:
+    value = _field_text(raw, empty=N_("Please type your postal address."), maximum=MAX_ADDRESS)
+    if len(value) < MIN_ADDRESS or not any(ch.isalpha() for ch in value):
+        raise Refused(
+            N_(
+                "That does not look like a full address. Please type the whole postal "
+                "address, with the city, the street and the number."
+            )
+        )
+    return value
+
+
+def shown_mobile(mobile: str) -> str:
+    return f"{mobile[:4]}-{mobile[4:7]}-{mobile[7:]}"
