@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-import getpass
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import select
 
 from bot.card_images import cipher_of
+from bot.cli.common import actor, fail, load_settings, out, run
 from bot.services import Services, build_services
 from core import audit
 from core.cards import activate
 from core.i18n import N_, Translator
 from core.mail import enqueue
 from core.models import AlumniCard, CardStatus, ChatIdentity, ChatNotice, Person
-from core.settings import Settings
 
 card_app = typer.Typer(help="Alumni cards: review applications, revoke lost cards.")
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
 
 DEFAULT_YEARS = 5
 APPROVED = N_(
@@ -34,10 +30,6 @@ REVOKED = N_(
     "Your alumni card {card} was revoked and no longer works. If you did not ask for this, "
     "contact the alumni centre."
 )
-
-
-def _actor() -> str:
-    return f"cli:{getpass.getuser()}"
 
 
 async def _tell(services: Services, subject: AlumniCard, msgid: str, /, **params: object) -> None:
@@ -76,17 +68,15 @@ async def _tell(services: Services, subject: AlumniCard, msgid: str, /, **params
 
 
 async def _decide(card_id: int, action: str, reason: str | None, years: int) -> None:
-    services = build_services(Settings())
+    services = build_services(load_settings())
     try:
         async with services.sessions() as session, session.begin():
             card = await session.get(AlumniCard, card_id, with_for_update=True)
             if card is None:
-                err.print(f"[red]No card {card_id}.[/red]")
-                raise typer.Exit(1)
+                raise fail(f"No card {card_id}.")
             now = services.clock.now()
             if action in ("approve", "reject") and card.status != CardStatus.PENDING:
-                err.print(f"[red]Card {card_id} is {card.status}, not pending.[/red]")
-                raise typer.Exit(1)
+                raise fail(f"Card {card_id} is {card.status}, not pending.")
             if action == "approve":
                 valid_until = now.date().replace(year=now.date().year + years)
                 activate(card, cipher_of(services), valid_until=valid_until, now=now)
@@ -100,7 +90,7 @@ async def _decide(card_id: int, action: str, reason: str | None, years: int) -> 
                 session,
                 at=now,
                 channel="cli",
-                actor=_actor(),
+                actor=actor(),
                 flow="card_admin",
                 action=action,
                 outcome="done",
@@ -140,7 +130,7 @@ def list_cards(pending: Annotated[bool, typer.Option("--pending")] = False) -> N
     """List cards (only applications waiting for review with --pending)."""
 
     async def main() -> None:
-        services = build_services(Settings())
+        services = build_services(load_settings())
         try:
             async with services.sessions() as session:
                 query = select(AlumniCard, Person).join(Person, AlumniCard.person_id == Person.id)
@@ -151,8 +141,8 @@ def list_cards(pending: Annotated[bool, typer.Option("--pending")] = False) -> N
             for card, person in rows:
                 table.add_row(
                     str(card.id),
-                    f"{person.name_zh} {person.name_en}",
-                    card.card_type,
+                    escape(f"{person.name_zh} {person.name_en}"),
+                    escape(card.card_type),
                     card.status,
                     card.applied_at.date().isoformat(),
                     card.valid_until.isoformat() if card.valid_until else "-",
@@ -161,7 +151,7 @@ def list_cards(pending: Annotated[bool, typer.Option("--pending")] = False) -> N
         finally:
             await services.close()
 
-    asyncio.run(main())
+    run(main)
 
 
 @card_app.command()
@@ -170,7 +160,7 @@ def approve(
     years: Annotated[int, typer.Option(help="Years the card is valid.")] = DEFAULT_YEARS,
 ) -> None:
     """Approve a pending application: the card becomes active and its owner is told."""
-    asyncio.run(_decide(card, "approve", None, years))
+    run(lambda: _decide(card, "approve", None, years))
 
 
 @card_app.command()
@@ -178,10 +168,10 @@ def reject(
     card: int, reason: Annotated[str, typer.Option("--reason", help="Told to the applicant.")]
 ) -> None:
     """Reject a pending application, saying why."""
-    asyncio.run(_decide(card, "reject", reason, DEFAULT_YEARS))
+    run(lambda: _decide(card, "reject", reason, DEFAULT_YEARS))
 
 
 @card_app.command()
 def revoke(card: int) -> None:
     """Revoke a card (lost or stolen): its codes stop verifying at once."""
-    asyncio.run(_decide(card, "revoke", None, DEFAULT_YEARS))
+    run(lambda: _decide(card, "revoke", None, DEFAULT_YEARS))

@@ -19,9 +19,9 @@ from core.db import create_engine, session_factory
 from core.errors import ProfileError
 from core.i18n import Translator
 from core.models import Account, Person
-from core.password_policy import Requirement, Violation, check, describe
+from core.password_policy import PasswordPolicy, Requirement, Violation, check, describe
 from core.passwords import PasswordHasher
-from core.profiles import PasswordPolicy, available_profiles, load_profile
+from core.profiles import available_profiles, load_profile
 from core.settings import Settings
 
 policy_app = typer.Typer(

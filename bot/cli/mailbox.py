@@ -2,46 +2,38 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import getpass
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from bot.cli.common import actor, fail, load_settings, out, run
 from core.db import create_engine, session_factory
 from core.mailboxes import UnknownMailbox, by_address, human_kb, suspend, unsuspend
 from core.models import Mailbox
-from core.settings import Settings
 
 mailbox_app = typer.Typer(help="Mailboxes: look one up, suspend it, lift a suspension.")
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
-
-
-def _actor() -> str:
-    return f"cli:{getpass.getuser()}"
 
 
 def _show(mailbox: Mailbox) -> None:
     table = Table(show_header=False)
-    table.add_row("address", mailbox.address)
-    table.add_row("condition", mailbox.condition)
+    table.add_row("address", escape(mailbox.address))
+    table.add_row("condition", escape(mailbox.condition))
     if mailbox.suspended_at is not None:
         table.add_row("suspended at", mailbox.suspended_at.isoformat(timespec="minutes"))
-        table.add_row("reason", mailbox.suspended_reason or "")
-        table.add_row("notice", mailbox.suspension_notice or "")
+        table.add_row("reason", escape(mailbox.suspended_reason or ""))
+        table.add_row("notice", escape(mailbox.suspension_notice or ""))
     table.add_row(
         "quota", f"{human_kb(mailbox.quota_used_kb)} of {human_kb(mailbox.quota_limit_kb)}"
     )
-    table.add_row("notification address", mailbox.notification_address or "-")
+    table.add_row("notification address", escape(mailbox.notification_address or "-"))
     out.print(table)
 
 
 def _run(action: str, address: str, reason: str | None, notice: str | None) -> None:
-    settings = Settings()
+    settings = load_settings()
 
     async def main() -> None:
         engine = create_engine(settings.sqlalchemy_url)
@@ -51,10 +43,10 @@ def _run(action: str, address: str, reason: str | None, notice: str | None) -> N
                 if action == "suspend":
                     assert reason is not None
                     box = await suspend(
-                        session, address, reason=reason, notice=notice, actor=_actor(), now=now
+                        session, address, reason=reason, notice=notice, actor=actor(), now=now
                     )
                 elif action == "unsuspend":
-                    box = await unsuspend(session, address, actor=_actor(), now=now)
+                    box = await unsuspend(session, address, actor=actor(), now=now)
                 else:
                     box = await by_address(session, address)
                 _show(box)
@@ -62,10 +54,9 @@ def _run(action: str, address: str, reason: str | None, notice: str | None) -> N
             await engine.dispose()
 
     try:
-        asyncio.run(main())
+        run(main)
     except UnknownMailbox:
-        err.print(f"[red]No mailbox {address}.[/red]")
-        raise typer.Exit(1) from None
+        raise fail(f"No mailbox {address}.") from None
 
 
 @mailbox_app.command()

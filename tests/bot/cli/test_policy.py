@@ -12,7 +12,7 @@ import pytest
 import typer
 from typer.testing import CliRunner, Result
 
-from bot.cli_policy import _read_password, policy_app
+from bot.cli.policy import _read_password, policy_app
 from core.db import create_engine, session_factory
 from core.models import Account, PasswordHistory, Person, Role, StudentRecord
 from core.passwords import PasswordHasher
@@ -30,7 +30,7 @@ def policy_check(*args: str, stdin: str) -> Result:
 
 
 def test_an_acceptable_password_prints_accepted_and_exits_0() -> None:
-    result = policy_check("--profile", "ntust", stdin="Abcdef1!\n")
+    result = policy_check("--profile", "ntust", stdin="Tz8!qRm4wX\n")
     assert result.exit_code == 0
     assert result.stdout.strip() == "accepted"
 
@@ -82,15 +82,15 @@ def test_a_windows_line_ending_is_not_part_of_the_password(
 
 
 def test_a_password_without_a_final_newline_is_read_whole() -> None:
-    assert policy_check("--profile", "ntust", stdin="Abcdef1!").exit_code == 0
+    assert policy_check("--profile", "ntust", stdin="Tz8!qRm4wX").exit_code == 0
 
 
 def test_only_the_first_line_is_the_password() -> None:
-    assert policy_check("--profile", "ntust", stdin="Abcdef1!\nabc\n").exit_code == 0
+    assert policy_check("--profile", "ntust", stdin="Tz8!qRm4wX\nabc\n").exit_code == 0
 
 
 def test_an_unknown_profile_exits_2_naming_the_known_ones() -> None:
-    result = policy_check("--profile", "nosuch", stdin="Abcdef1!\n")
+    result = policy_check("--profile", "nosuch", stdin="Tz8!qRm4wX\n")
     assert result.exit_code == 2
     assert "Unknown profile 'nosuch'" in result.stderr
     assert "ntust" in result.stderr
@@ -103,7 +103,7 @@ def test_no_password_on_stdin_exits_2() -> None:
 
 
 def test_the_profile_option_is_required() -> None:
-    assert policy_check(stdin="Abcdef1!\n").exit_code == 2
+    assert policy_check(stdin="Tz8!qRm4wX\n").exit_code == 2
 
 
 # --- with an account ---------------------------------------------------------------

@@ -1,0 +1,35 @@
+"""The ``helpdesk`` command: one Typer app, one module per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from bot.cli.alumni import alumni_app
+from bot.cli.card import card_app
+from bot.cli.db import db_app
+from bot.cli.mailbox import mailbox_app
+from bot.cli.policy import policy_app
+from bot.cli.profiles import profiles
+from bot.cli.run import chat, run_command, serve
+from bot.cli.slack import slack_app
+from bot.cli.telegram import telegram_app
+
+# Tracebacks never print local variables: they may hold personal data or secrets.
+app = typer.Typer(
+    help="Campus Helpdesk Bot: account self-service in chat.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.command("run")(run_command)
+app.command()(chat)
+app.command()(serve)
+app.command()(profiles)
+app.add_typer(db_app, name="db")
+app.add_typer(policy_app, name="policy")
+app.add_typer(mailbox_app, name="mailbox")
+app.add_typer(card_app, name="card")
+app.add_typer(alumni_app, name="alumni")
+app.add_typer(telegram_app, name="telegram")
+app.add_typer(slack_app, name="slack")
+
+__all__ = ["app"]

@@ -1,0 +1,60 @@
+"""What every ``helpdesk`` command shares: settings, consoles, logging, the staff actor."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from core.errors import ConfigurationError
+from core.profiles import load_profile
+from core.settings import Settings
+
+T = TypeVar("T")
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def load_settings() -> Settings:
+    """The settings and a loadable profile, or exit 2 with the reason."""
+    try:
+        settings = Settings()
+        load_profile(settings.profile)
+    except (ConfigurationError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+        err.print(f"[red]Configuration error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    return settings
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+
+
+def actor() -> str:
+    """The staff member's name as audit events record it."""
+    return f"cli:{getpass.getuser()}"
+
+
+def run(factory: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine to completion in a fresh event loop."""
+
+    async def main() -> T:
+        return await factory()
+
+    return asyncio.run(main())
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print ``message`` (plain text, never markup) in red and give the exit to raise."""
+    err.print(escape(message), style="red")
+    return typer.Exit(code)

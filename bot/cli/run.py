@@ -1,0 +1,150 @@
+"""``helpdesk run|chat|serve``: the embedded default, the console chat, the web app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from bot import conversations  # noqa: F401  (registers the flows)
+from bot.adapters.console import CHANNEL, ConsoleChat
+from bot.adapters.slack import SlackAdapter
+from bot.adapters.telegram import TelegramAdapter
+from bot.cli.common import err, load_settings, run, setup_logging
+from bot.cli.db import seed
+from bot.delivery import BackgroundDelivery
+from bot.engine import Engine
+from bot.services import Services, build_services
+from bot.types import Reply
+from bot.web import create_app, install_log_redaction
+from core import migrate
+from core.background import run_every
+
+LangOption = Annotated[
+    str | None, typer.Option("--lang", help="zh-TW or en (default: from the environment).")
+]
+POLL_SECONDS = 2.0
+
+
+def _lang_from_env() -> str | None:
+    for variable in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(variable, "").lower()
+        if value.startswith("zh"):
+            return "zh-TW"
+        if value.startswith("en"):
+            return "en"
+    return None
+
+
+def _lang(lang: str | None) -> str | None:
+    if lang is not None and lang not in ("zh-TW", "zh_TW", "en"):
+        err.print("[red]--lang takes zh-TW or en[/red]")
+        raise typer.Exit(2)
+    return lang or _lang_from_env()
+
+
+async def _chat(services: Services, lang: str | None) -> None:
+    chat: ConsoleChat | None = None
+
+    def on_mail(to: str, path: Path) -> None:
+        if chat is not None:
+            chat.notice(f"✉ mail to {to} written to {path}")
+
+    async def background_work() -> None:
+        """Send queued mail and show notices for this chat (e.g. from the password page)."""
+        assert chat is not None
+        await services.mail_worker.run_once()
+        await background.run_once(chat_id=chat.user)
+
+    services.mail_worker.mailer.on_written = on_mail  # type: ignore[attr-defined]
+
+    async def show(_chat_id: str, replies: list[Reply]) -> None:
+        assert chat is not None
+        chat.render(replies)
+
+    background = BackgroundDelivery(services, CHANNEL, show)
+    chat = ConsoleChat(Engine(services), lang=lang, after_step=background_work)
+    poller = (
+        asyncio.create_task(run_every(POLL_SECONDS, background_work, name="console delivery"))
+        if chat.interactive
+        else None
+    )
+    try:
+        await chat.run()
+    finally:
+        if poller is not None:
+            poller.cancel()
+        await services.close()
+
+
+def chat(lang: LangOption = None) -> None:
+    """Chat with the bot in this terminal (reads lines from stdin when piped)."""
+    settings = load_settings()
+    setup_logging("WARNING")
+    migrate.upgrade(settings.sqlalchemy_url)
+    services = build_services(settings)
+    run(lambda: _chat(services, _lang(lang)))
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Run the web app (health check, pages, platform webhooks)."""
+    settings = load_settings()
+    setup_logging(settings.log_level)
+    services = build_services(settings)
+    install_log_redaction()
+    engine = Engine(services)
+    telegram = slack = None
+    if settings.telegram_token is not None:
+        telegram = TelegramAdapter.build(services, engine)
+    if settings.slack_bot_token is not None and settings.slack_signing_secret is not None:
+        slack = SlackAdapter.build(services, engine)
+    uvicorn.run(
+        create_app(services, telegram=telegram, slack=slack, mail_worker=True),
+        host=host or settings.web_host,
+        port=port or settings.web_port,
+        log_level=settings.log_level.lower(),
+    )
+
+
+def run_command(lang: LangOption = None) -> None:
+    """The embedded default: migrate, seed the demo directory, serve the web app, chat."""
+    settings = load_settings()
+    setup_logging("WARNING")
+    migrate.upgrade(settings.sqlalchemy_url)
+    services = build_services(settings)
+
+    async def main() -> None:
+        # One event loop for everything: pooled asyncpg connections belong to the loop
+        # that opened them.
+        await seed(services)
+        config = uvicorn.Config(
+            create_app(services),
+            host=settings.web_host,
+            port=settings.web_port,
+            log_level="warning",
+            lifespan="off",
+        )
+        server = uvicorn.Server(config)
+        install_log_redaction()
+        web = asyncio.create_task(server.serve())
+        await asyncio.sleep(0.2)
+        if web.done():
+            err.print(f"[yellow]The web app could not start on port {settings.web_port}.[/yellow]")
+        else:
+            err.print(f"Web app on http://{settings.web_host}:{settings.web_port}/healthz")
+        try:
+            await _chat(services, _lang(lang))
+        finally:
+            server.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError, SystemExit):
+                await web
+
+    run(main)

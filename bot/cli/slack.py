@@ -1,0 +1,47 @@
+"""``helpdesk slack socket``: Slack in Socket Mode, for one process without a public URL."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import typer
+
+from bot.adapters.slack import SlackAdapter
+from bot.cli.common import err, load_settings, run, setup_logging
+from bot.engine import Engine
+from bot.services import build_services
+from core.background import run_every
+
+slack_app = typer.Typer(help="Slack: Socket Mode for a single process.")
+MAIL_SECONDS = 2.0
+
+
+@slack_app.command("socket")
+def socket() -> None:
+    """Socket Mode (no public URL; one process): needs HELPDESK_SLACK_APP_TOKEN (xapp-...)."""
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    settings = load_settings()
+    setup_logging(settings.log_level)
+    if settings.slack_app_token is None or settings.slack_bot_token is None:
+        err.print("[red]Set HELPDESK_SLACK_BOT_TOKEN and HELPDESK_SLACK_APP_TOKEN first.[/red]")
+        raise typer.Exit(2)
+    services = build_services(settings)
+    adapter = SlackAdapter.build(services, Engine(services), socket_mode=True)
+    token = settings.slack_app_token.get_secret_value()
+
+    async def main() -> None:
+        background = asyncio.create_task(adapter.run_background())
+        mail = asyncio.create_task(
+            run_every(MAIL_SECONDS, services.mail_worker.run_once, name="mail worker")
+        )
+        try:
+            await AsyncSocketModeHandler(adapter.app, token).start_async()  # type: ignore[no-untyped-call]
+        finally:
+            background.cancel()
+            mail.cancel()
+            await services.close()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        run(main)
