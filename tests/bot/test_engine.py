@@ -196,3 +196,20 @@ async def test_conversation_rows_count_one_per_chat(engine: Engine, services: Se
     async with services.sessions() as session:
         count = await session.scalar(select(func.count()).select_from(ConversationState))
     assert count == 1
+
+
+async def test_a_stored_state_the_flow_does_not_declare_starts_over_cleanly(
+    chat: Chat, services: Services
+) -> None:
+    await chat.say("/start")
+    await chat.press("Look up my student ID")
+    async with services.sessions() as session, session.begin():
+        row = await session.get(ConversationState, (chat.channel, chat.user))
+        assert row is not None
+        row.state = "renamed_in_an_upgrade"
+        row.data = {"level": "master"}
+    await chat.say("hello")
+    assert "What can I help you with?" in chat.text()
+    row = await _state(services, chat)
+    assert (row.flow, row.state) == (None, None)
+    assert "level" not in row.data
