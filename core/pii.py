@@ -32,3 +32,7 @@ class PiiHasher:
     def chat_user(self, channel: str, platform_user_id: str) -> str:
         """A stable pseudonym for a chat user, for audit rows and logs."""
         return self._digest("chat_user", f"{channel}:{platform_user_id}")[:32]
+
+    def subject(self, label: str, value: str) -> str:
+        """A keyed pseudonym of an account name or address (case ignored), for counters."""
+        return self._digest(label, value.strip().casefold())[:32]

@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import insert
 from core.models import RateLimitCounter
+from core.pii import PiiHasher
+from core.profiles import Limits
 
 SHARDS = 16
 
@@ -146,6 +148,78 @@ class RateLimiter:
         if counter is not None:
             await session.delete(counter)
         return lock.resets_at
+
+
+# Mails a request that proves nothing may send to one address: one a minute, five an
+# hour. A stranger can name anyone's account; this is all the mail they can cause.
+MAIL_SPACING = dt.timedelta(seconds=60)
+MAILS_PER_ADDRESS_PER_HOUR = 5
+
+
+class MailRequests:
+    """Limits on mailed links and codes that a stranger cannot spend on someone's behalf.
+
+    Anyone may name any account and ask for a change link or a linking code, proving
+    nothing. So such a request counts only against the asker (per chat user) and the
+    service (overall), and its mail is dropped when the address had one in the last
+    minute or five in the last hour. The per-name daily cap counts only requests that
+    proved the ID number, which a stranger cannot make; and a request that proves it is
+    never held back by the address's limits, so the owner can always reset.
+
+    A flow calls, in order: ``refused_until`` (refuse the request if it returns a time),
+    then, once it knows whether the ID number matched, ``proven_refused_until`` for a
+    proven request, and ``may_mail`` right before queueing the mail.
+    """
+
+    def __init__(self, limiter: RateLimiter, pii: PiiHasher, limits: Limits) -> None:
+        self.limiter = limiter
+        self.pii = pii
+        self.limits = limits
+
+    async def refused_until(
+        self, session: AsyncSession, *, actor: str, now: dt.datetime
+    ) -> dt.datetime | None:
+        """Count a request by ``actor`` (a chat user's pseudonym); when refused, until when."""
+        limits = self.limits
+        window = dt.timedelta(minutes=limits.lockout_minutes)
+        per_user = await self.limiter.hit(session, f"mailreq:user:{actor}", window=window, now=now)
+        if per_user.count > limits.failures_per_user:
+            return per_user.resets_at
+        overall = await self.limiter.hit_spread(
+            session,
+            "mailreq:global",
+            window=dt.timedelta(minutes=1),
+            now=now,
+            limit=limits.lookups_global_per_minute,
+        )
+        if overall.count > limits.lookups_global_per_minute:
+            return overall.resets_at
+        return None
+
+    async def proven_refused_until(
+        self, session: AsyncSession, *, name: str, now: dt.datetime
+    ) -> dt.datetime | None:
+        """Count a request for ``name`` that proved the ID number; over the cap, until when."""
+        key = f"mailreq:proven:{self.pii.subject('account', name)}"
+        hit = await self.limiter.hit(session, key, window=dt.timedelta(days=1), now=now)
+        if hit.count > self.limits.lookups_per_id_per_day:
+            return hit.resets_at
+        return None
+
+    async def may_mail(
+        self, session: AsyncSession, *, address: str, proven: bool, now: dt.datetime
+    ) -> bool:
+        """Whether to queue a mail to ``address`` now; a proven request always may."""
+        subject = self.pii.subject("address", address)
+        spaced = await self.limiter.hit(
+            session, f"mailto:spacing:{subject}", window=MAIL_SPACING, now=now
+        )
+        if not proven and spaced.count > 1:
+            return False
+        hourly = await self.limiter.hit(
+            session, f"mailto:hour:{subject}", window=dt.timedelta(hours=1), now=now
+        )
+        return proven or hourly.count <= MAILS_PER_ADDRESS_PER_HOUR
 
 
 async def purge_expired(session: AsyncSession, *, now: dt.datetime) -> int:
