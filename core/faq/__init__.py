@@ -14,7 +14,7 @@ from pathlib import Path
 from core.errors import ConfigurationError
 from core.faq.check import check_folder, intents_of, structure_problems
 from core.faq.entries import FaqEntry, Problem, faq_folder, read_folder
-from core.faq.flows import flow_intents
+from core.faq.flows import flow_intents, flow_intents_names
 from core.faq.matcher import Candidate, Intent, Match, Matcher
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "Problem",
     "check_folder",
     "faq_folder",
+    "flow_intents_names",
     "for_profile",
     "load_faq",
 ]

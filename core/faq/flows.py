@@ -24,3 +24,8 @@ def flow_intents() -> tuple[Intent, ...]:
         )
         for name, fields in raw.items()
     )
+
+
+def flow_intents_names() -> list[str]:
+    """The flow names the examples cover."""
+    return [intent.key for intent in flow_intents()]

@@ -24,13 +24,13 @@ import numpy as np
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
-from core.faq.tokens import Tokens, tokenise
+from core.faq.tokens import tokenise, words
 
 Kind = Literal["flow", "faq"]
 
 # Tuned on tests/data/questions/: below THRESHOLD the bot offers the menu and a person;
 # a second intent whose BM25 score is within CLOSE of the best one is offered beside it.
-THRESHOLD = 0.5
+THRESHOLD = 0.55
 CLOSE = 0.85
 MAX_SUGGESTIONS = 3
 
@@ -97,11 +97,14 @@ class Matcher:
         # A unit no intent knows counts like a typical one: it may be a typo or filler,
         # but a question made mostly of unknown units is about something else.
         self._unknown_weight = float(np.median(list(self._idf.values()))) if self._idf else 1.0
-        self._words = sorted(term for term in frequency if term.isascii() and len(term) > 1)
+        self._words = sorted(
+            {word for intent in self.intents for text in _texts(intent) for word in words(text)}
+        )
+        self._known_words = frozenset(self._words)
 
     def match(self, text: str) -> Match:
         """The candidates for ``text`` (see ``Match``)."""
-        tokens = self._corrected(tokenise(text))
+        tokens = tokenise(text, self._nearest)
         known = [term for term in tokens.terms if term in self._idf]
         if not known or not tokens.units:
             return Match()
@@ -126,26 +129,17 @@ class Matcher:
     def _coverage(self, units: Iterable[str], document: frozenset[str]) -> float:
         found = total = 0.0
         for unit in units:
-            weight = self._idf.get(unit, self._unknown_weight)
+            weight = self._idf.get(unit, self._unknown_weight) * (2 if unit.isascii() else 1)
             total += weight
             if unit in document:
                 found += weight
         return found / total if total else 0.0
 
-    def _corrected(self, tokens: Tokens) -> Tokens:
-        """Replace English words the index does not know with the nearest one it does."""
-        if all(not term.isascii() or term in self._idf for term in tokens.terms):
-            return tokens
-        fixed = {term: self._nearest(term) for term in tokens.terms if term.isascii()}
-        return Tokens(
-            tuple(fixed.get(unit, unit) for unit in tokens.units),
-            tuple(fixed.get(term, term) for term in tokens.terms),
-        )
-
     def _nearest(self, word: str) -> str:
-        if word in self._idf or word.isdigit() or len(word) < 3:
+        """The known word nearest to an English word the index does not know."""
+        if word in self._known_words or word.isdigit() or len(word) < 4:
             return word
-        if len(word) <= 4:  # short words: one typed letter wrong, missing or extra
+        if len(word) == 4:  # short words: one typed letter wrong, missing or extra
             near = process.extractOne(
                 word, self._words, scorer=Levenshtein.distance, score_cutoff=1
             )
@@ -154,8 +148,9 @@ class Matcher:
         return found[0] if found else word
 
 
+def _texts(intent: Intent) -> tuple[str, ...]:
+    return (*intent.examples, *intent.keywords)
+
+
 def _document(intent: Intent) -> list[str]:
-    terms: list[str] = []
-    for text in (*intent.examples, *intent.keywords):
-        terms.extend(tokenise(text).terms)
-    return terms
+    return [term for text in _texts(intent) for term in tokenise(text).terms]

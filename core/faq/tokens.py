@@ -3,14 +3,17 @@
 Chinese is written without spaces, so a run of Chinese characters becomes its single
 characters and its overlapping pairs (忘記密碼 → 忘 記 密 碼 忘記 記密 密碼): the pairs carry
 most of the meaning, the single characters keep a match when a typo breaks a pair. Latin
-text becomes words. Function words and particles (我, 了, 嗎, "how", "my") carry no topic
-and are dropped from the single units.
+text becomes words, each reduced to its stem. Function words and particles (我, 了, 嗎,
+"how", "my") carry no topic and are dropped from the single units.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+
+import Stemmer  # type: ignore[import-not-found]
 
 from core.text import fold
 
@@ -48,11 +51,14 @@ _WORDS = {
     "passcode": "password",
     "acct": "account",
     "mail": "email",
-    "e": "",
 }
+# A word weighs what a two-character Chinese word does: it is ranked three times (as the
+# Chinese word's two characters and its pair are) and counts twice in the confidence.
+WORD_WEIGHT = 3
 
 _STOP_CHARS = frozenset(
     "我你妳他她的了嗎呢吧啊喔哦耶欸唷呀囉啦嘛是在有要想請問一下個這那怎麼如何可以能會該都就也和跟給把被還什么誰呃恩嗯"
+    "哪裡看去好像得過著啥咧吼蛤又再很太超真其ㄧ"
 )
 _STOP_WORDS = frozenset(
     [
@@ -63,6 +69,9 @@ _STOP_WORDS = frozenset(
         "me",
         "my",
         "mine",
+        "dont",
+        "don",
+        "know",
         "im",
         "i'm",
         "you",
@@ -150,12 +159,26 @@ _STOP_WORDS = frozenset(
 )
 
 
+# English words are reduced to their stem (Snowball), so "linking", "links" and "linked"
+# all find "link".
+_STEM = Stemmer.Stemmer("english")
+
+
 @dataclass(frozen=True)
 class Tokens:
     """What a text is made of: ``units`` (words, single characters) and every ranked term."""
 
     units: tuple[str, ...]
     terms: tuple[str, ...]
+
+
+def words(text: str) -> list[str]:
+    """The English words of ``text`` as typed (folded, not stemmed), stop words left out."""
+    return [
+        word
+        for word in _RUNS.findall(prepare(text))
+        if word.isascii() and not word.isdigit() and len(word) > 1 and word not in _STOP_WORDS
+    ]
 
 
 def prepare(text: str) -> str:
@@ -167,8 +190,11 @@ def prepare(text: str) -> str:
     return text
 
 
-def tokenise(text: str) -> Tokens:
-    """The units and ranked terms of ``text`` (see the module's docstring)."""
+def tokenise(text: str, correct: Callable[[str], str] | None = None) -> Tokens:
+    """The units and ranked terms of ``text`` (see the module's docstring).
+
+    ``correct`` maps an English word, before stemming, to its spelling-corrected form.
+    """
     units: list[str] = []
     terms: list[str] = []
     for run in _RUNS.findall(prepare(text)):
@@ -176,8 +202,9 @@ def tokenise(text: str) -> Tokens:
             word = _WORDS.get(run, run)
             if (len(word) < 2 and not word.isdigit()) or word in _STOP_WORDS:
                 continue
+            word = _STEM.stemWord(correct(word) if correct else word)
             units.append(word)
-            terms.append(word)
+            terms.extend([word] * WORD_WEIGHT)
             continue
         chars = [ch for ch in run if ch not in _STOP_CHARS]
         units.extend(chars)
