@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 
 from bot.card_images import CardRefresher
 from bot.services import Services
 from bot.types import Reply, Text
+from core.background import run_every
+from core.deliveries import PURGE_INTERVAL_SECONDS, purge_expired
 from core.notices import take_pending
 
 Send = Callable[[str, list[Reply]], Awaitable[None]]
-
-log = logging.getLogger(__name__)
 
 
 class BackgroundDelivery:
@@ -38,10 +37,22 @@ class BackgroundDelivery:
             if chat_id is None or refresh.chat_id == chat_id:
                 await self.send(refresh.chat_id, [refresh.edit or Text(refresh.closed_text or "")])
 
-    async def run_forever(self, interval: float = 1.0) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:  # keep delivering after a passing fault
-                log.exception("%s background delivery failed", self.channel)
-            await asyncio.sleep(interval)
+    async def purge_deliveries(self) -> int:
+        """Forget processed deliveries older than every platform's redelivery period."""
+        return await purge_expired(self.services.sessions, now=self.services.clock.now())
+
+    async def run_forever(
+        self, interval: float = 1.0, *, purge_interval: float = PURGE_INTERVAL_SECONDS
+    ) -> None:
+        """Deliver every ``interval`` seconds and purge old deliveries, until cancelled."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(
+                run_every(interval, self.run_once, name=f"{self.channel} background delivery")
+            )
+            group.create_task(
+                run_every(
+                    purge_interval,
+                    self.purge_deliveries,
+                    name=f"{self.channel} processed-delivery cleanup",
+                )
+            )

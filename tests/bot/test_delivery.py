@@ -1,0 +1,82 @@
+"""Background delivery: its loop backs off a failing database and purges old deliveries."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.delivery import BackgroundDelivery
+from bot.engine import Engine
+from bot.services import Services, build_services
+from bot.types import Incoming, Reply
+from core.clock import FakeClock
+from core.models import ProcessedDelivery
+from core.settings import Settings
+
+
+async def _nowhere(_chat_id: str, _replies: list[Reply]) -> None:
+    raise AssertionError("nothing is due")
+
+
+async def test_a_failing_database_is_logged_once_with_a_traceback_and_backed_off(
+    settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The database file's folder does not exist: every round fails to connect.
+    missing = tmp_path / "gone" / "helpdesk.db"
+    broken = build_services(
+        settings.model_copy(update={"database_url": f"sqlite+aiosqlite:///{missing}"})
+    )
+    delivery = BackgroundDelivery(broken, "telegram", _nowhere)
+    caplog.set_level(logging.INFO)
+    task = asyncio.create_task(delivery.run_forever(0.01, purge_interval=3600))
+    await asyncio.sleep(0.6)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await broken.close()
+
+    failures = [r for r in caplog.records if "telegram background delivery failed" in r.message]
+    # Backoff (0.02, 0.04, 0.08 … s) allows about six rounds in 0.6 s; a fixed 0.01 s
+    # interval would have failed some sixty times, each with a traceback.
+    assert 1 <= len(failures) <= 10
+    assert [r.exc_info is not None for r in failures].count(True) == 1
+
+
+async def test_the_background_loop_forgets_deliveries_older_than_a_day(
+    services: Services, engine: Engine, clock: FakeClock
+) -> None:
+    start = Incoming(channel="telegram", user_id="7", chat_id="7", text="/start")
+    await engine.handle(Incoming(**{**_fields(start), "delivery_id": "bot/1"}))
+    clock.advance(hours=24, seconds=1)
+    await engine.handle(Incoming(**{**_fields(start), "delivery_id": "bot/2"}))
+
+    async def ignore(_chat_id: str, _replies: list[Reply]) -> None:
+        return None
+
+    task = asyncio.create_task(
+        BackgroundDelivery(services, "telegram", ignore).run_forever(3600, purge_interval=0.01)
+    )
+    try:
+        async with asyncio.timeout(5):
+            while await _count(services) != 1:  # noqa: ASYNC110 (polls the database)
+                await asyncio.sleep(0.02)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    async with services.sessions() as session:
+        assert (await session.scalars(select(ProcessedDelivery.delivery_id))).all() == ["bot/2"]
+
+
+def _fields(incoming: Incoming) -> dict[str, object]:
+    return {name: getattr(incoming, name) for name in Incoming.__slots__}
+
+
+async def _count(services: Services) -> int:
+    async with services.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(ProcessedDelivery)) or 0)
