@@ -1,9 +1,10 @@
 """Slack adapter (slack-bolt AsyncApp): events and button actions in, Web API calls out.
 
-Bolt verifies each request's signature (401 otherwise) and acknowledges within Slack's
-3 seconds; the engine's work runs after the ack. Slack retries an event it thinks was
-missed (X-Slack-Retry-Num): the engine dedupes on ``event_id`` and every delivery still
-gets 200, since anything else makes Slack retry again (DESIGN.md).
+Each request's size, signature and timestamp are checked on the raw bytes before
+anything parses them (413, 401); Bolt then acknowledges within Slack's 3 seconds and
+the engine's work runs after the ack. Slack retries an event it thinks was missed
+(X-Slack-Retry-Num): the engine dedupes on the app, workspace and ``event_id``, and
+every delivery still gets 200, since anything else makes Slack retry again (DESIGN.md).
 """
 
 from __future__ import annotations
@@ -12,29 +13,39 @@ import contextlib
 import logging
 import re
 import time
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
-from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.adapter.starlette.async_handler import to_starlette_response
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     async_default_handlers,
 )
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bot.adapters.base import read_body
 from bot.delivery import BackgroundDelivery
 from bot.engine import Engine
 from bot.services import Services
 from bot.types import Choice, Choices, DeleteUserMessage, Edit, Image, Incoming, Reply, Text
+from core.deliveries import delivery_key
 from core.i18n import N_, Translator, normalise_locale
 from core.platform_messages import recall, remember
 
 CHANNEL = "slack"
 PROFILE_TTL = 600.0  # seconds a user's locale and e-mail are cached
 MAX_TEXT = 3000  # a section block's text
+# The largest payload we take is a message event: 40,000 characters of text (Slack's
+# limit), repeated in its rich-text blocks, JSON-escaped at up to 6 bytes a character:
+# about 0.5 MB. Anything bigger is not from Slack.
+MAX_REQUEST_BYTES = 1 << 20
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 HOW_TO_DELETE = N_(
     "Slack does not let me delete your message. Please delete it yourself: hover over it, "
@@ -63,6 +74,60 @@ def section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "plain_text", "text": text[:MAX_TEXT] or "…"}}
 
 
+def receiver(body: Mapping[str, Any]) -> str:
+    """Which installation a payload is for: the app and the workspace (or Grid org)."""
+    team = body.get("team_id") or (body.get("team") or {}).get("id")
+    enterprise = body.get("enterprise_id") or (body.get("enterprise") or {}).get("id")
+    return f"{body.get('api_app_id')}:{team or enterprise}"
+
+
+def to_incoming(body: Mapping[str, Any]) -> Incoming | None:
+    """The neutral form of an event or button press we act on; None for anything else.
+
+    The user's locale and confirmed e-mail are not in the payload: the caller adds them
+    from ``users.info``. Event ids are Slack's per app, so the delivery id names the app
+    and workspace too.
+    """
+    workspace = body.get("team_id") or (body.get("team") or {}).get("id")
+    if body.get("type") == "block_actions":
+        user = (body.get("user") or {}).get("id")
+        actions = body.get("actions") or []
+        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
+            "channel_id"
+        )
+        if not user or not actions or not channel:
+            return None
+        action = actions[0]
+        # A click is one delivery; Slack does not resend interactivity payloads.
+        click = f"action:{body.get('trigger_id')}:{action.get('action_ts')}"
+        return Incoming(
+            channel=CHANNEL,
+            user_id=str(user),
+            chat_id=str(channel),
+            action=str(action.get("value") or ""),
+            delivery_id=delivery_key(receiver(body), click),
+            private=str(channel).startswith("D"),
+            workspace=workspace,
+        )
+    event = body.get("event") or {}
+    kind = event.get("type")
+    if kind not in ("message", "app_mention") or "user" not in event or "channel" not in event:
+        return None
+    if kind == "message" and (event.get("subtype") or event.get("bot_id")):
+        return None  # edits, joins, our own messages
+    event_id = body.get("event_id")
+    return Incoming(
+        channel=CHANNEL,
+        user_id=str(event["user"]),
+        chat_id=str(event["channel"]),
+        text=str(event.get("text") or ""),
+        delivery_id=delivery_key(receiver(body), str(event_id)) if event_id else None,
+        message_id=event.get("ts") if kind == "message" else None,
+        private=kind == "message" and event.get("channel_type") == "im",
+        workspace=workspace,
+    )
+
+
 class SlackAdapter:
     """One Slack app: the Bolt app, the engine, and delivery of replies and notices."""
 
@@ -70,11 +135,10 @@ class SlackAdapter:
         self.services = services
         self.engine = engine
         self.app = app
-        self.handler = AsyncSlackRequestHandler(app)
         self.background = BackgroundDelivery(services, CHANNEL, self.send)
         self._profiles: dict[str, tuple[float, str | None, str | None]] = {}
-        app.event("message")(self._on_message)
-        app.event("app_mention")(self._on_mention)
+        app.event("message")(self._on_event)
+        app.event("app_mention")(self._on_event)
         app.action(re.compile(r"^choice-\d+$"))(self._on_action)
 
     @classmethod
@@ -128,55 +192,20 @@ class SlackAdapter:
         self._profiles[user] = (time.monotonic(), locale, email)
         return locale, email
 
-    async def _on_message(self, event: dict[str, Any], body: dict[str, Any]) -> None:
-        if event.get("subtype") or event.get("bot_id") or "user" not in event:
-            return  # edits, joins, our own messages
-        locale, email = await self._profile(event["user"])
-        incoming = Incoming(
-            channel=CHANNEL,
-            user_id=event["user"],
-            chat_id=event["channel"],
-            text=event.get("text") or "",
-            locale_hint=locale,
-            delivery_id=body.get("event_id"),
-            message_id=event.get("ts"),
-            private=event.get("channel_type") == "im",
-            workspace=body.get("team_id"),
-            verified_email=email,
-        )
-        await self.send(incoming.chat_id, await self.engine.handle(incoming), locale)
+    async def _on_event(self, body: dict[str, Any]) -> None:
+        await self._handle(body)
 
-    async def _on_mention(self, event: dict[str, Any], body: dict[str, Any]) -> None:
-        locale, _ = await self._profile(event["user"])
-        incoming = Incoming(
-            channel=CHANNEL,
-            user_id=event["user"],
-            chat_id=event["channel"],
-            text=event.get("text") or "",
-            locale_hint=locale,
-            delivery_id=body.get("event_id"),
-            private=False,
-        )
-        await self.send(incoming.chat_id, await self.engine.handle(incoming), locale)
-
-    async def _on_action(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+    async def _on_action(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()  # within Slack's 3 seconds; the work below comes after
-        user = body["user"]["id"]
-        channel = (body.get("channel") or {}).get("id") or body["container"]["channel_id"]
-        locale, email = await self._profile(user)
-        incoming = Incoming(
-            channel=CHANNEL,
-            user_id=user,
-            chat_id=channel,
-            action=str(action.get("value") or ""),
-            locale_hint=locale,
-            # A click is one delivery; Slack does not resend interactivity payloads.
-            delivery_id=f"action:{body.get('trigger_id')}:{action.get('action_ts')}",
-            private=channel.startswith("D"),
-            workspace=(body.get("team") or {}).get("id"),
-            verified_email=email,
-        )
-        await self.send(channel, await self.engine.handle(incoming), locale)
+        await self._handle(body)
+
+    async def _handle(self, body: dict[str, Any]) -> None:
+        incoming = to_incoming(body)
+        if incoming is None:
+            return
+        locale, email = await self._profile(incoming.user_id)
+        incoming = replace(incoming, locale_hint=locale, verified_email=email)
+        await self.send(incoming.chat_id, await self.engine.handle(incoming), locale)
 
     # -- outbound ------------------------------------------------------------------------
 
@@ -244,5 +273,43 @@ class SlackAdapter:
         await self.background.run_forever(interval)
 
     async def events(self, request: Request) -> Response:
-        """POST /slack/events: events and interactivity, signature checked by Bolt."""
-        return await self.handler.handle(request)
+        """POST /slack/events: events and interactivity, checked before Bolt parses them.
+
+        The size is capped before reading, the signature and timestamp are checked on
+        the raw bytes before anything parses them, and a signed body that does not
+        parse is refused with 400, never a traceback.
+        """
+        body = await read_body(request, MAX_REQUEST_BYTES)
+        if body is None:
+            return Response(status_code=413)
+        try:
+            text = body.decode()
+        except UnicodeDecodeError:
+            return Response(status_code=400)  # Slack sends UTF-8; its signature covers text
+        refusal = self._check_signature(request, text)
+        if refusal is not None:
+            return refusal
+        try:
+            bolt_request = AsyncBoltRequest(
+                body=text,
+                query=request.query_params,  # type: ignore[arg-type]
+                headers=request.headers,  # type: ignore[arg-type]
+            )
+        except (ValueError, RecursionError, AttributeError, TypeError):
+            # Not JSON, nested too deep, or not an object Bolt can read.
+            return Response(status_code=400)
+        return to_starlette_response(await self.app.async_dispatch(bolt_request))
+
+    def _check_signature(self, request: Request, body: str) -> Response | None:
+        """401 unless signed with our secret within five minutes; 400 for a garbled stamp."""
+        secret = self.services.settings.slack_signing_secret
+        stamp = request.headers.get("x-slack-request-timestamp")
+        signature = request.headers.get("x-slack-signature")
+        if secret is None or stamp is None or signature is None:
+            return Response(status_code=401)
+        if not _TIMESTAMP.fullmatch(stamp):
+            return Response(status_code=400)
+        verifier = SignatureVerifier(secret.get_secret_value())
+        if not verifier.is_valid(body=body, timestamp=stamp, signature=signature):
+            return Response(status_code=401)
+        return None

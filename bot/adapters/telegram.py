@@ -17,6 +17,7 @@ import contextlib
 import hmac
 import json
 import logging
+import re
 from typing import Any
 
 import aiohttp
@@ -35,16 +36,20 @@ from telegram.error import NetworkError, TelegramError, TimedOut
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.request import BaseRequest, RequestData
 
+from bot.adapters.base import read_body
 from bot.delivery import BackgroundDelivery
 from bot.engine import Engine
 from bot.services import Services
 from bot.types import Choice, Choices, DeleteUserMessage, Edit, Image, Incoming, Reply, Text
+from core.deliveries import delivery_key
 from core.platform_messages import recall, remember
 
 CHANNEL = "telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_TEXT = 4096  # Bot API: message text
 MAX_CAPTION = 1024  # Bot API: photo caption
+# An update holds at most one message (4,096 characters of text, 1,024 of caption, a
+# keyboard); even escaped as JSON that stays far below this.
 MAX_UPDATE_BYTES = 1 << 20
 # Keep-alive connections to the Bot API per worker. Telegram takes about 30 messages a
 # second per bot (the rate limiter holds us there), so even at a second a call 32 are
@@ -54,8 +59,18 @@ CONNECTION_POOL_SIZE = 32
 log = logging.getLogger(__name__)
 
 
-def to_incoming(update: Update) -> Incoming | None:
-    """The neutral form of an update we act on; None for anything else (edits, joins)."""
+def bot_id(token: str) -> str:
+    """The bot's numeric id: the part of its token before the colon (not a secret)."""
+    return token.partition(":")[0]
+
+
+def to_incoming(update: Update, bot: str) -> Incoming | None:
+    """The neutral form of an update to ``bot`` (its id) we act on; None for anything else.
+
+    Update ids are unique only per bot (a new token starts over), so the delivery id
+    names the bot too.
+    """
+    delivery_id = delivery_key(bot, str(update.update_id))
     query = update.callback_query
     if query is not None:
         chat = query.message.chat if query.message is not None else None
@@ -65,7 +80,7 @@ def to_incoming(update: Update) -> Incoming | None:
             chat_id=str(chat.id if chat is not None else query.from_user.id),
             action=query.data or "",
             locale_hint=query.from_user.language_code,
-            delivery_id=str(update.update_id),
+            delivery_id=delivery_id,
             private=chat is None or chat.type == "private",
         )
     message = update.message
@@ -78,7 +93,7 @@ def to_incoming(update: Update) -> Incoming | None:
         # A sticker or photo has no text: the engine answers that it reads only text.
         text=message.text or "",
         locale_hint=message.from_user.language_code,
-        delivery_id=str(update.update_id),
+        delivery_id=delivery_id,
         message_id=str(message.message_id),
         private=message.chat.type == "private",
     )
@@ -177,7 +192,12 @@ class AiohttpRequest(BaseRequest):
         except TimeoutError as exc:
             raise TimedOut from exc
         except aiohttp.ClientError as exc:
-            raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
+            # The URL holds the bot token: keep it out of the message PTB may log.
+            detail = _TOKEN_IN_URL.sub(r"\1[token]\2", str(exc))
+            raise NetworkError(f"aiohttp.{type(exc).__name__}: {detail}") from exc
+
+
+_TOKEN_IN_URL = re.compile(r"(/bot)[^/\s]+(/)")
 
 
 def _or_default(given: ODVInput[float], default: float | None) -> float | None:
@@ -197,6 +217,7 @@ class TelegramAdapter:
         self.services = services
         self.engine = engine
         self.application = application
+        self.bot_id = bot_id(application.bot.token)
         self.background = BackgroundDelivery(services, CHANNEL, self.send)
         application.add_handler(TypeHandler(Update, self._on_update))
 
@@ -205,11 +226,14 @@ class TelegramAdapter:
         token = services.settings.telegram_token
         if token is None:
             raise ValueError("HELPDESK_TELEGRAM_TOKEN is not set")
+        # Every Bot API call, getUpdates included, goes through our request class: the
+        # URL holds the token, and PTB's default httpx client logs URLs at INFO.
         builder = (
             ApplicationBuilder()
             .token(token.get_secret_value())
             .base_url(services.settings.telegram_api_url)
             .request(AiohttpRequest())
+            .get_updates_request(AiohttpRequest(connection_pool_size=1))
             .rate_limiter(AIORateLimiter(max_retries=3))
         )
         if not polling:
@@ -217,7 +241,7 @@ class TelegramAdapter:
         return cls(services, engine, builder.build())
 
     async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
-        incoming = to_incoming(update)
+        incoming = to_incoming(update, self.bot_id)
         if incoming is None:
             return
         if update.callback_query is not None:
@@ -298,12 +322,12 @@ class TelegramAdapter:
             given.encode(), secret.get_secret_value().encode()
         ):
             return Response(status_code=403)
-        body = await request.body()
-        if len(body) > MAX_UPDATE_BYTES:
+        body = await read_body(request, MAX_UPDATE_BYTES)
+        if body is None:
             return Response(status_code=413)
         try:
             update = Update.de_json(json.loads(body), self.application.bot)
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
             return JSONResponse({"ok": False}, status_code=400)
         await self.application.process_update(update)
         return JSONResponse({"ok": True})

@@ -9,6 +9,7 @@ import asyncio
 import datetime as dt
 import itertools
 import json
+import logging
 import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -238,9 +239,14 @@ async def test_the_card_is_uploaded_and_refreshed_by_chat_update(
     await user.press("My alumni card")
     await user.say("211300001")
     await user.say(await _code(services))
-    posted = [
-        p for m, p in user.stub.calls if m == "chat.postMessage" and "Wang Da-Tong" in p["text"]
-    ]
+
+    def cards() -> list[dict[str, Any]]:
+        calls = user.stub.calls
+        return [p for m, p in calls if m == "chat.postMessage" and "Wang Da-Tong" in p["text"]]
+
+    # The card follows the "linked" message after an upload: wait for it, not the first.
+    await until(lambda: bool(cards()))
+    posted = cards()
     assert len(posted) == 1 and posted[0]["blocks"][0]["type"] == "image"
     await user.press("Refresh now")
     assert len(user.stub.calls_to("chat.update")) == 1
@@ -306,3 +312,59 @@ async def test_a_pasted_password_gets_how_to_delete_it(slack: Any) -> None:
     await user.say("Tr0ub4dor&3x")
     assert "Never send a password" in user.texts()
     assert "Delete message" in user.texts()
+
+
+async def _chunks(sent: list[int], size: int, count: int) -> AsyncIterator[bytes]:
+    for _ in range(count):
+        sent.append(size)
+        yield b"x" * size
+
+
+async def test_an_oversized_body_gets_413_before_it_is_read_whole(slack: Any) -> None:
+    user, *_ = slack
+    declared = await user.client.post(
+        "/slack/events",
+        content=b"{" + b" " * (2 << 20) + b"}",
+        headers={"Content-Type": "application/json"},
+    )
+    sent: list[int] = []
+    # No Content-Length (chunked): reading stops at the cap, the rest is never pulled.
+    streamed = await user.client.post(
+        "/slack/events",
+        content=_chunks(sent, 64 * 1024, 64),
+        headers={"Content-Type": "application/json"},
+    )
+    assert (declared.status_code, streamed.status_code) == (413, 413)
+    assert sum(sent) <= (1 << 20) + 64 * 1024 < 64 * 64 * 1024
+
+
+async def test_signed_bodies_that_do_not_parse_get_400_without_a_traceback(
+    slack: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    user, *_ = slack
+    bodies = [b'{"type": "event_callback", "event": ', b"[" * 100_000, b"[1, 2]"]
+    statuses = [(await user.post(body)).status_code for body in bodies]
+    # Not UTF-8: Slack never sends it, and no signature over it can be checked.
+    statuses.append((await user.post(b"\xff\xfe", headers=signed_headers("x", b"a"))).status_code)
+    form = form_payload({}).replace(b"%7B%7D", b"%5B" * 50_000)  # payload=[[[...
+    statuses.append((await user.post(form, form=True)).status_code)
+    assert statuses == [400] * 5
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert user.stub.calls == []
+
+
+async def test_a_non_numeric_timestamp_gets_400_and_a_missing_one_401(slack: Any) -> None:
+    user, *_ = slack
+    body, _ = user.message_event("menu")
+    signed = signed_headers(SIGNING_SECRET, body)
+    garbled = await user.post(body, headers=signed | {"X-Slack-Request-Timestamp": "soon"})
+    missing = await user.post(body, headers={"X-Slack-Signature": signed["X-Slack-Signature"]})
+    assert (garbled.status_code, missing.status_code) == (400, 401)
+
+
+async def test_an_unsigned_body_is_refused_before_it_is_parsed(slack: Any) -> None:
+    user, *_ = slack
+    response = await user.client.post(
+        "/slack/events", content=b"[" * 100_000, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 401

@@ -6,8 +6,10 @@ Every call the library makes is checked against the published Bot API descriptio
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
+import logging
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -276,3 +278,104 @@ async def test_group_chats_are_told_to_message_directly(telegram: Any) -> None:
     assert (await user.post(user.message("/start", chat=group))).status_code == 200
     (sent,) = user.stub.calls_to("sendMessage")
     assert sent["chat_id"] == -100123 and "direct message" in sent["text"]
+
+
+async def test_a_new_bot_whose_update_ids_start_over_still_answers(
+    telegram: Any, bot_api: BotApiStub
+) -> None:
+    user, services, _sink, _adapter = telegram
+    update = user.message("/start")
+    await user.post(update)
+    # Same database, a new bot (another token): Telegram numbers its updates afresh.
+    renewed = services.settings.model_copy(update={"telegram_token": SecretStr("654321:NEW-token")})
+    new_services = build_services(renewed, clock=services.clock)
+    new_bot = TelegramAdapter.build(new_services, Engine(new_services))
+    await new_bot.application.initialize()
+    try:
+        app = create_app(new_services, telegram=new_bot)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
+        ) as client:
+            again = await client.post(
+                "/telegram/webhook", json=update, headers={SECRET_HEADER: SECRET}
+            )
+    finally:
+        await new_bot.application.shutdown()
+        await new_services.close()
+    assert again.status_code == 200
+    greetings = [c for c in bot_api.calls_to("sendMessage") if "Hello" in c["text"]]
+    assert len(greetings) == 2
+
+
+async def test_polling_never_logs_the_bot_token(
+    bot_api: BotApiStub, settings: Settings, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = "123456:SECRET-polling-token"
+    configured = settings.model_copy(
+        update={"telegram_token": SecretStr(token), "telegram_api_url": bot_api.base_url}
+    )
+    services = build_services(configured, clock=clock)
+    adapter = TelegramAdapter.build(services, Engine(services), polling=True)
+    caplog.set_level(logging.DEBUG)
+    user = {"id": USER, "is_bot": False, "first_name": "Ming", "language_code": "en"}
+    try:
+        async with adapter.application as application:
+            await application.start()
+            assert application.updater is not None
+            await application.updater.start_polling(poll_interval=0, timeout=1)
+            bot_api.push_update(
+                {
+                    "message": {
+                        "message_id": 1,
+                        "date": 1_700_000_000,
+                        "chat": {"id": USER, "type": "private"},
+                        "from": user,
+                        "text": "/start",
+                    }
+                }
+            )
+            async with asyncio.timeout(10):
+                while not bot_api.calls_to("sendMessage"):  # noqa: ASYNC110 (stub records)
+                    await asyncio.sleep(0.05)
+            await application.updater.stop()
+            await application.stop()
+    finally:
+        await services.close()
+    assert len(bot_api.calls_to("getUpdates")) >= 1
+    logged = [record.getMessage() for record in caplog.records]
+    assert logged and not [line for line in logged if token in line or "SECRET-polling" in line]
+
+
+async def _chunks(sent: list[int], size: int, count: int) -> AsyncIterator[bytes]:
+    for _ in range(count):
+        sent.append(size)
+        yield b"x" * size
+
+
+async def test_an_oversized_update_gets_413_before_it_is_read_whole(telegram: Any) -> None:
+    user, *_ = telegram
+    sent: list[int] = []
+    response = await user.client.post(
+        "/telegram/webhook",
+        content=_chunks(sent, 64 * 1024, 64),
+        headers={SECRET_HEADER: SECRET, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert sum(sent) <= (1 << 20) + 64 * 1024 < 64 * 64 * 1024
+
+
+async def test_an_update_that_does_not_parse_gets_400_without_a_traceback(
+    telegram: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    user, *_ = telegram
+    statuses = [
+        (
+            await user.client.post(
+                "/telegram/webhook", content=body, headers={SECRET_HEADER: SECRET}
+            )
+        ).status_code
+        for body in (b'{"update_id": ', b"[" * 100_000, b"[1, 2]", b'"text"')
+    ]
+    assert statuses == [400] * 4
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert user.stub.calls_to("sendMessage") == []

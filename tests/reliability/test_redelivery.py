@@ -33,9 +33,10 @@ from bot.services import Services, build_services
 from bot.types import Choices, Incoming, Text
 from bot.web import create_app
 from core.clock import FakeClock
+from core.deliveries import delivery_key
 from core.models import ConversationState, ProcessedDelivery
 from core.settings import Settings
-from tests.slack_stub import WebApiStub, event_callback, signed_headers
+from tests.slack_stub import APP_ID, TEAM_ID, WebApiStub, event_callback, signed_headers
 from tests.telegram_stub import BotApiStub
 
 pytest_plugins = ["tests.telegram_fixtures", "tests.slack_fixtures"]
@@ -174,7 +175,9 @@ async def test_a_telegram_update_posted_five_times_at_once_to_two_workers_is_han
     assert await _post_together(telegram_workers, start) == [200] * COPIES
     greetings = [c for c in bot_api.calls_to("sendMessage") if "Hello" in c["text"]]
     assert len(greetings) == 1
-    assert await _claimed(services, "telegram", str(start["update_id"])) == 1
+    assert (
+        await _claimed(services, "telegram", delivery_key("123456", str(start["update_id"]))) == 1
+    )
     assert (await _conversation(services, "telegram", str(TELEGRAM_USER))).version == 1
 
     # A button press (callback query) redelivered the same way moves the flow one step.
@@ -186,7 +189,9 @@ async def test_a_telegram_update_posted_five_times_at_once_to_two_workers_is_han
     assert "no longer works" not in json.dumps(replies)
     state = await _conversation(services, "telegram", str(TELEGRAM_USER))
     assert (state.flow, state.state, state.version) == ("student_id", "level", 2)
-    assert await _claimed(services, "telegram", str(press["update_id"])) == 1
+    assert (
+        await _claimed(services, "telegram", delivery_key("123456", str(press["update_id"]))) == 1
+    )
 
 
 # -- Slack --------------------------------------------------------------------------------
@@ -259,7 +264,7 @@ async def test_a_slack_event_and_its_retries_arriving_at_once_on_two_workers_are
     assert greetings() == 1
     assert len(posted) == 2, posted  # the greeting and the menu; nothing else, no error
     assert posted[1] == "What can I help you with?"
-    assert await _claimed(services, "slack", event_id) == 1
+    assert await _claimed(services, "slack", delivery_key(f"{APP_ID}:{TEAM_ID}", event_id)) == 1
     assert (await _conversation(services, "slack", SLACK_DM)).version == 1
 
 
