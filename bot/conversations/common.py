@@ -1,8 +1,8 @@
 """What several flows say and do alike; flows import this, never each other.
 
 Explaining a mistyped ID number or birthday, the limits on mailed links and codes, a
-one-time password link by mail and the sentence that says where it went, and the
-degree-level question.
+one-time password link by mail and the sentence that says where it went, the
+degree-level question, and the passwords the school requires to be changed.
 """
 
 from __future__ import annotations
@@ -10,14 +10,18 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
+from sqlalchemy import select
+
 from bot.flow import Context
 from bot.types import Choices, Text
 from core import tokens
-from core.accounts import Target
+from core.accounts import Target, find_target
 from core.birthdays import BirthdayProblem
 from core.i18n import N_, Translator
 from core.idnumbers import IdKind, IdProblem, InvalidIdNumber
 from core.mail import enqueue, mask_address
+from core.models import Account
+from core.password_policy import Violation, must_change
 from core.ratelimit import RateLimiter
 
 ID_PROBLEMS: dict[IdProblem, str] = {
@@ -186,4 +190,90 @@ async def send_password_link(
             minutes=services.profile.lifetimes.reset_link_minutes,
         ),
         now=now,
+    )
+
+
+# -- passwords the school requires to be changed --------------------------------------------
+
+SET_BY_SCHOOL = N_(
+    "The password of {account} was set by the school and must be changed before you use "
+    "the account."
+)
+SET_BEFORE_CUTOFF = N_(
+    "The password of {account} was set before {date}, and passwords set before then must "
+    "be changed."
+)
+EXPIRED = N_("The password of {account} is older than {days} days and has expired.")
+
+
+async def forced_changes(ctx: Context) -> list[tuple[Account, str]]:
+    """The linked person's accounts whose password must be changed, each with the reason."""
+    if ctx.identity.person_id is None:
+        return []
+    policy = ctx.services.profile.password_policy
+    zone = ctx.services.profile.zone
+    now = ctx.services.clock.now()
+    accounts = await ctx.session.scalars(
+        select(Account).where(Account.person_id == ctx.identity.person_id).order_by(Account.id)
+    )
+    out: list[tuple[Account, str]] = []
+    for account in accounts:
+        changed = account.password_changed_at
+        if changed.tzinfo is None:
+            changed = changed.replace(tzinfo=dt.UTC)
+        why = must_change(
+            policy, changed_at=changed, now=now, must_change_flag=account.must_change, zone=zone
+        )
+        if why is None:
+            continue
+        if account.must_change:
+            reason = ctx._(SET_BY_SCHOOL, account=account.username)
+        elif why is Violation.EXPIRED:
+            reason = ctx._(EXPIRED, account=account.username, days=policy.max_age_days)
+        else:
+            cutoff = policy.changed_before_must_change
+            reason = ctx._(SET_BEFORE_CUTOFF, account=account.username, date=str(cutoff))
+        out.append((account, reason))
+    return out
+
+
+def change_now_option(ctx: Context, account: Account) -> tuple[str, str]:
+    """The button that mails a link to change ``account``'s password now."""
+    return (
+        f"change:{account.id}",
+        ctx._("Change the password of {account} now", account=account.username),
+    )
+
+
+async def send_change_link(ctx: Context, account_id: str) -> Text | None:
+    """Mail a change link for one of the linked person's accounts; None if not theirs."""
+    account = next((a for a, _ in await forced_changes(ctx) if str(a.id) == account_id), None)
+    if account is None:
+        return None
+    now = ctx.services.clock.now()
+    refused = await too_many_requests(ctx, account.username, now)
+    if refused is not None:
+        return refused
+    target = await find_target(
+        ctx.session, ctx.services.profile, name=account.username, id_number_hash=None
+    )
+    if target is None or target.send_to is None:
+        ctx.audit("change_link", "no_address")
+        return Text(
+            ctx._(
+                "{address} has no notification address on file, so I cannot send a "
+                "link. Please contact the helpdesk.",
+                address=account.username,
+            )
+        )
+    await send_password_link(ctx, target, tokens.Purpose.CHANGE, now)
+    ctx.audit("change_link", "sent")
+    return Text(
+        ctx._(
+            "A link to set the password of {address} was sent to {notify}. It works "
+            "once, for {minutes} minutes.",
+            address=account.username,
+            notify=mask_address(target.send_to),
+            minutes=ctx.services.profile.lifetimes.reset_link_minutes,
+        )
     )

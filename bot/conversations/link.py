@@ -12,7 +12,14 @@ import datetime as dt
 import re
 from enum import StrEnum
 
-from bot.conversations.common import sent_to, too_many_requests
+from bot.conversations.common import (
+    CHOOSE,
+    change_now_option,
+    forced_changes,
+    send_change_link,
+    sent_to,
+    too_many_requests,
+)
 from bot.flow import Answer, Context, Flow, Step, register
 from bot.types import Reply, Text
 from core.accounts import find_target, normalise_name, person_by_address, shown_address
@@ -25,6 +32,7 @@ from core.text import normalise
 class State(StrEnum):
     ACCOUNT = "account"  # the account name; a code goes to its address on file
     CODE = "code"  # the 6-digit code from the mail
+    CHANGE_NOW = "change_now"  # linked; the school requires a password change: now?
 
 
 class Unlinking(StrEnum):
@@ -60,12 +68,23 @@ class Link(Flow):
         ctx.identity.person_id = person_id
         ctx.identity.linked_at = ctx.services.clock.now()
         ctx.audit("link", "linked_by_workspace")
-        return Step.done(
-            Text(ctx._("Done: this chat is now linked to your account.")),
-            then=ctx.data.get("then"),
-        )
+        return await self._linked(ctx)
+
+    async def _linked(self, ctx: Context) -> Step:
+        """Linked: say so, and say at once if the school requires a password change."""
+        done = Text(ctx._("Done: this chat is now linked to your account."))
+        then = ctx.data.get("then")
+        forced = await forced_changes(ctx)
+        if not forced or then is not None:
+            # The next flow (mailbox status) shows a required change itself.
+            return Step.done(done, *(Text(reason) for _, reason in forced), then=then)
+        return Step.goto(State.CHANGE_NOW, done, *(Text(reason) for _, reason in forced))
 
     async def prompt(self, ctx: Context, state: str) -> list[Reply]:
+        if State(state) is State.CHANGE_NOW:
+            options = [change_now_option(ctx, account) for account, _ in await forced_changes(ctx)]
+            options.append(("later", ctx._("Later")))
+            return [ctx.choices(ctx._("Change the password now?"), options)]
         if State(state) is State.ACCOUNT:
             return [
                 Text(
@@ -78,6 +97,14 @@ class Link(Flow):
         return [Text(ctx._("Please type the 6-digit code from the mail."))]
 
     async def handle(self, ctx: Context, state: str, answer: Answer) -> Step:
+        if State(state) is State.CHANGE_NOW:
+            action, _, raw_id = (answer.choice or "").partition(":")
+            if action == "later":
+                return Step.done()
+            sent = await send_change_link(ctx, raw_id) if action == "change" else None
+            if sent is None:
+                return Step.goto(State.CHANGE_NOW, Text(ctx._(CHOOSE)))
+            return Step.done(sent)
         if State(state) is State.ACCOUNT:
             return await self._send_code(ctx, normalise_name(answer.text or ""))
         return await self._check(ctx, answer.text or "")
@@ -152,10 +179,7 @@ class Link(Flow):
             ctx.identity.person_id = person_id
             ctx.identity.linked_at = now
             ctx.audit("link", "linked")
-            return Step.done(
-                Text(ctx._("Done: this chat is now linked to your account.")),
-                then=ctx.data.get("then"),
-            )
+            return await self._linked(ctx)
         if result is CodeCheck.WRONG:
             ctx.audit("link", "wrong_code")
             return Step.goto(State.CODE, Text(ctx._("That code is not right.")))

@@ -11,7 +11,14 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from bot.conversations.common import CHOOSE, send_password_link, too_many_requests
+from bot.conversations.common import (
+    CHOOSE,
+    change_now_option,
+    forced_changes,
+    send_change_link,
+    send_password_link,
+    too_many_requests,
+)
 from bot.flow import Answer, Context, Flow, Step, register
 from bot.types import Reply, Text
 from core import tokens
@@ -40,9 +47,12 @@ class MailboxStatus(Flow):
 
     async def start(self, ctx: Context) -> Step:
         boxes = await self._mailboxes(ctx)
+        forced = [Text(reason) for _, reason in await forced_changes(ctx)]
         if not boxes:
+            if forced:
+                return Step.goto(State.ACTION, *forced)
             return Step.done(Text(ctx._("There is no mailbox in your name.")))
-        return Step.goto(State.ACTION, *(Text(self._describe(ctx, box)) for box in boxes))
+        return Step.goto(State.ACTION, *(Text(self._describe(ctx, box)) for box in boxes), *forced)
 
     async def prompt(self, ctx: Context, state: str) -> list[Reply]:
         options: list[tuple[str, str]] = []
@@ -61,6 +71,7 @@ class MailboxStatus(Flow):
                         ctx._("Reset the password of {address}", address=box.address),
                     )
                 )
+        options.extend(change_now_option(ctx, account) for account, _ in await forced_changes(ctx))
         options.append(("done", ctx._("Done")))
         return [ctx.choices(ctx._("What would you like to do?"), options)]
 
@@ -68,6 +79,10 @@ class MailboxStatus(Flow):
         action, _, raw_id = (answer.choice or "").partition(":")
         if action == "done":
             return Step.done()
+        if action == "change":
+            sent = await send_change_link(ctx, raw_id)
+            if sent is not None:
+                return Step.done(sent)
         # Choices are bound to this step by the engine; ownership is checked again here so
         # that no input of one person ever reaches another person's mailbox.
         box = next((b for b in await self._mailboxes(ctx) if str(b.id) == raw_id), None)

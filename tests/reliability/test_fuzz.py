@@ -49,7 +49,7 @@ from core.cards import CardCipher, issue_card
 from core.clock import FakeClock
 from core.i18n import DEFAULT_LOCALE, LOCALES, Translator, normalise_locale
 from core.localized import LocalizedText
-from core.models import Mailbox, Person
+from core.models import Account, Mailbox, Person
 from core.profiles import load_profile
 from core.resources import data_dir
 from tests.factories import add_student
@@ -181,6 +181,10 @@ async def _directory(services: Services) -> dict[str, int]:
                 suspended_at=now - dt.timedelta(days=2),
                 suspension_notice=NOTICE,
             )
+        )
+        # Lin's portal password was set by the school: linking offers to change it now.
+        await session.execute(
+            update(Account).where(Account.person_id == people["lin"]).values(must_change=True)
         )
         await issue_card(
             session,

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, update
 
 from bot.services import Services
-from core.models import ChatIdentity, Mailbox, OutboundMail, Person
+from core.models import Account, ChatIdentity, Mailbox, OutboundMail, Person
 from tests.chat import Chat
 from tests.factories import add_student
 
@@ -97,3 +97,11 @@ async def person_of(services: Services, chat: Chat) -> int | None:
             select(ChatIdentity).where(ChatIdentity.platform_user_id == chat.user)
         )
         return identity.person_id if identity else None
+
+
+async def require_change(services: Services, username: str) -> None:
+    """The school set this account's password: it must be changed before use."""
+    async with services.sessions() as session, session.begin():
+        await session.execute(
+            update(Account).where(Account.username == username).values(must_change=True)
+        )

@@ -8,8 +8,15 @@ from sqlalchemy import select
 from bot.engine import Engine
 from bot.services import Services
 from core.clock import FakeClock
-from core.models import AuditEvent
-from tests.bot.conversations.conftest import CHEN, LIN, last_code, link, person_of
+from core.models import AuditEvent, OutboundMail
+from tests.bot.conversations.conftest import (
+    CHEN,
+    LIN,
+    last_code,
+    link,
+    person_of,
+    require_change,
+)
 from tests.chat import Chat
 
 
@@ -90,3 +97,27 @@ async def test_linking_again_replaces_the_link_and_unlink_removes_it(
     async with services.sessions() as session:
         actions = [(e.action, e.outcome) for e in (await session.scalars(select(AuditEvent))).all()]
     assert actions.count(("link", "linked")) == 2 and ("unlink", "unlinked") in actions
+
+
+@pytest.mark.usefixtures("people")
+async def test_right_after_linking_a_required_change_is_shown_with_a_button_that_mails_a_link(
+    chat: Chat, services: Services
+) -> None:
+    await require_change(services, LIN["student_id"])
+    await link(chat, services, LIN["student_id"])
+    assert "this chat is now linked" in chat.text()
+    assert "was set by the school and must be changed" in chat.text()
+    await chat.press(f"Change the password of {LIN['student_id']} now")
+    assert f"A link to set the password of {LIN['student_id']} was sent to" in chat.text()
+    async with services.sessions() as session:
+        mail = await session.scalar(select(OutboundMail).order_by(OutboundMail.id.desc()))
+    assert mail is not None and "/password/" in mail.body
+
+
+@pytest.mark.usefixtures("people")
+async def test_linking_without_a_required_change_just_says_linked(
+    chat: Chat, services: Services
+) -> None:
+    await link(chat, services, LIN["student_id"])
+    assert "must be changed" not in chat.text()
+    assert "What can I help you with?" in chat.text()

@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 from bot.engine import Engine
 from bot.services import Services
 from core.models import Mailbox, OneTimeToken, OutboundMail
-from tests.bot.conversations.conftest import CHEN, LIN, last_code, link
+from tests.bot.conversations.conftest import CHEN, LIN, last_code, link, require_change
 from tests.chat import Chat
 
 
@@ -162,3 +162,15 @@ async def test_each_condition_in_english(
     assert ("Reset the password of a211300001@grad.demo.edu.tw" in chat.labels()) == (
         condition != "disabled"
     )
+
+
+@pytest.mark.usefixtures("people")
+async def test_mailbox_status_shows_a_required_password_change_with_its_reason(
+    chat: Chat, services: Services
+) -> None:
+    await require_change(services, LIN["student_id"])
+    await link(chat, services, LIN["student_id"])
+    await chat.say("/menu")
+    await chat.press("My mailbox status")
+    assert "was set by the school and must be changed" in chat.text()
+    assert f"Change the password of {LIN['student_id']} now" in chat.labels()
