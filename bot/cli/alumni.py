@@ -24,6 +24,16 @@ def _mobile(mobile: str) -> str:
     return mobile
 
 
+def _check(checked: alumni.Review) -> str:
+    if checked.blocked:
+        return "[bold red]⚠ BLOCKED:[/bold red] " + escape("; ".join(checked.blocked))
+    if checked.conflicts:
+        return "[bold red]⚠ CONFLICT:[/bold red] " + escape("; ".join(checked.conflicts))
+    if checked.person_id is None:
+        return "new person"
+    return f"matches person {checked.person_id}"
+
+
 @alumni_app.command()
 def applications() -> None:
     """List the applications waiting for review (ID numbers masked)."""
@@ -33,6 +43,7 @@ def applications() -> None:
         try:
             async with services.sessions() as session:
                 rows = await alumni.pending_applications(session)
+                reviews = [await alumni.review(session, row, services.profile) for row in rows]
         finally:
             await services.close()
         if not rows:
@@ -51,10 +62,11 @@ def applications() -> None:
             "years",
             "e-mail",
             "mobile",
+            "directory check",
         ):
             # Folded, never cut short: staff compare these with the records.
             table.add_column(header, overflow="fold")
-        for row in rows:
+        for row, checked in zip(rows, reviews, strict=True):
             # Everything the applicant typed is escaped: it is shown, never rendered.
             table.add_row(
                 str(row.id),
@@ -67,15 +79,35 @@ def applications() -> None:
                 f"{row.entry_year}-{row.graduation_year}",
                 escape(row.email),
                 escape(_mobile(row.mobile)),
+                _check(checked),
             )
         out.print(table)
+        if any(not checked.clear for checked in reviews):
+            out.print(
+                "[bold red]⚠[/bold red] Flagged applications cannot be approved as they are: "
+                "check them with the registrar first."
+            )
 
     run(main)
 
 
 @alumni_app.command()
-def approve(application: int) -> None:
+def approve(
+    application: int,
+    override: Annotated[
+        str | None,
+        typer.Option(
+            "--override",
+            metavar="REASON",
+            help="Approve despite conflicts with the directory (recorded in the audit log).",
+        ),
+    ] = None,
+) -> None:
     """Approve a pending application: create the alumni account and tell the applicant."""
+    if override is not None:
+        override = " ".join(override.split())
+        if not override or len(override) > alumni.MAX_REASON:
+            raise fail(f"Give an override reason of 1 to {alumni.MAX_REASON} characters.")
     services = build_services(load_settings())
 
     async def main() -> str:
@@ -87,6 +119,7 @@ def approve(application: int) -> None:
                     profile=services.profile,
                     now=services.clock.now(),
                     actor=actor(),
+                    override=override,
                 )
         finally:
             await services.close()

@@ -1,0 +1,28 @@
+"""The ``helpdesk`` app in-process (Typer's runner) over the test database."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from bot.cli import app
+from core.settings import Settings
+from tests.conftest import TEST_SECRET
+
+
+@pytest.fixture
+def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The environment a staff member's shell would have for this test's database."""
+    monkeypatch.setenv("DATABASE_URL", str(settings.database_url))
+    monkeypatch.setenv("HELPDESK_HOME", str(settings.home))
+    monkeypatch.setenv("HELPDESK_SECRET_KEY", TEST_SECRET)
+    monkeypatch.setenv("HELPDESK_PROFILE", "demo")
+    monkeypatch.setenv("HELPDESK_ARGON2_TIME_COST", "2")
+    monkeypatch.setenv("HELPDESK_ARGON2_MEMORY_KIB", "19456")
+    monkeypatch.setenv("HELPDESK_ARGON2_PARALLELISM", "1")
+    monkeypatch.setenv("COLUMNS", "250")
+    return settings
+
+
+def helpdesk(*args: str, stdin: str | None = None) -> Result:
+    return CliRunner().invoke(app, list(args), input=stdin)
