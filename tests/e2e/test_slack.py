@@ -368,3 +368,21 @@ async def test_an_unsigned_body_is_refused_before_it_is_parsed(slack: Any) -> No
         "/slack/events", content=b"[" * 100_000, headers={"Content-Type": "application/json"}
     )
     assert response.status_code == 401
+
+
+async def test_the_slack_locale_reaches_mentions_and_button_presses(slack: Any) -> None:
+    user, *_ = slack
+    user.stub.users[USER] = {"locale": "zh-TW"}
+    mention = {
+        "type": "app_mention",
+        "channel": "C0GENERAL",
+        "user": USER,
+        "text": "<@U0BOT> help",
+        "ts": "1700000000.000400",
+    }
+    body = json.dumps(event_callback(mention, "EvMentionZh")).encode()
+    assert (await user.post(body)).status_code == 200
+    await until(lambda: "請直接私訊我" in user.texts())
+    await user.say("menu")
+    await user.press("查詢學號")
+    assert "請選擇您錄取的學制" in user.texts()
