@@ -188,14 +188,17 @@ class MailboxStatus(Flow):
         now = ctx.services.clock.now()
         days = (now - box.password_changed_at).days
         changed = box.password_changed_at.astimezone(ctx.services.profile.zone).date()
-        lines = [
-            ctx.ngettext(
-                "Password last changed on {date} ({n} day ago).",
-                "Password last changed on {date} ({n} days ago).",
-                days,
-                date=changed.isoformat(),
-            )
-        ]
+        if changed == now.astimezone(ctx.services.profile.zone).date():
+            lines = [ctx._("Password last changed today ({date}).", date=changed.isoformat())]
+        else:
+            lines = [
+                ctx.ngettext(
+                    "Password last changed on {date} ({n} day ago).",
+                    "Password last changed on {date} ({n} days ago).",
+                    max(days, 1),
+                    date=changed.isoformat(),
+                )
+            ]
         max_age = ctx.services.profile.password_policy.max_age_days
         if max_age is not None:
             left = max_age - days

@@ -174,3 +174,21 @@ async def test_mailbox_status_shows_a_required_password_change_with_its_reason(
     await chat.press("My mailbox status")
     assert "was set by the school and must be changed" in chat.text()
     assert f"Change the password of {LIN['student_id']} now" in chat.labels()
+
+
+@pytest.mark.usefixtures("people")
+async def test_a_password_changed_today_reads_today_not_zero_days_ago(
+    engine: Engine, services: Services
+) -> None:
+    async with services.sessions() as session, session.begin():
+        await session.execute(
+            update(Mailbox)
+            .where(Mailbox.address == "a211300001@grad.demo.edu.tw")
+            .values(password_changed_at=services.clock.now())
+        )
+    for locale, today, zero in (("en", "today", "0 days ago"), ("zh-TW", "今天", "0 天前")):
+        chat = Chat(engine, user=f"today-{locale}", locale=locale)
+        await link(chat, services, LIN["student_id"])
+        await chat.say("/menu")
+        await chat.press("我的信箱狀態" if locale != "en" else "My mailbox status")
+        assert today in chat.text() and zero not in chat.text(), chat.text()
