@@ -28,8 +28,9 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
-from bot.adapters.base import read_body
+from bot.adapters.base import Capabilities, read_body
 from bot.delivery import BackgroundDelivery
 from bot.engine import Engine
 from bot.services import Services
@@ -41,6 +42,14 @@ from core.platform_messages import recall, remember
 CHANNEL = "slack"
 PROFILE_TTL = 600.0  # seconds a user's locale and e-mail are cached
 MAX_TEXT = 3000  # a section block's text
+BUTTONS_PER_BLOCK = 25  # elements of an actions block
+CAPABILITIES = Capabilities(
+    edits_images=True,  # chat.update with a newly uploaded file
+    deletes_user_messages=False,  # no bot may delete a user's message
+    max_buttons=BUTTONS_PER_BLOCK * 4,  # several actions blocks, far below 50 blocks
+    max_label_length=75,  # a button's plain_text
+    max_text_length=MAX_TEXT,
+)
 # The largest payload we take is a message event: 40,000 characters of text (Slack's
 # limit), repeated in its rich-text blocks, JSON-escaped at up to 6 bytes a character:
 # about 0.5 MB. Anything bigger is not from Slack.
@@ -55,19 +64,22 @@ HOW_TO_DELETE = N_(
 log = logging.getLogger(__name__)
 
 
-def buttons(choices: tuple[Choice, ...]) -> dict[str, Any]:
-    return {
-        "type": "actions",
-        "elements": [
-            {
-                "type": "button",
-                "action_id": f"choice-{n}",
-                "text": {"type": "plain_text", "text": choice.label[:75]},
-                "value": choice.action,
-            }
-            for n, choice in enumerate(choices[:25])
-        ],
-    }
+def buttons(choices: tuple[Choice, ...]) -> list[dict[str, Any]]:
+    """Actions blocks of at most 25 buttons each, so no choice is dropped."""
+    limit = CAPABILITIES.max_label_length
+    elements = [
+        {
+            "type": "button",
+            "action_id": f"choice-{n}",
+            "text": {"type": "plain_text", "text": choice.label[:limit]},
+            "value": choice.action,
+        }
+        for n, choice in enumerate(choices[: CAPABILITIES.max_buttons])
+    ]
+    return [
+        {"type": "actions", "elements": elements[start : start + BUTTONS_PER_BLOCK]}
+        for start in range(0, len(elements), BUTTONS_PER_BLOCK)
+    ]
 
 
 def section(text: str) -> dict[str, Any]:
@@ -131,6 +143,9 @@ def to_incoming(body: Mapping[str, Any]) -> Incoming | None:
 class SlackAdapter:
     """One Slack app: the Bolt app, the engine, and delivery of replies and notices."""
 
+    channel = CHANNEL
+    capabilities = CAPABILITIES
+
     def __init__(self, services: Services, engine: Engine, app: AsyncApp) -> None:
         self.services = services
         self.engine = engine
@@ -170,6 +185,15 @@ class SlackAdapter:
             process_before_response=False,
         )
         return cls(services, engine, app)
+
+    def routes(self) -> list[BaseRoute]:
+        return [Route("/slack/events", self.events, methods=["POST"])]
+
+    async def startup(self) -> None:
+        """Nothing to prepare: the Web API client opens connections as it needs them."""
+
+    async def shutdown(self) -> None:
+        """Nothing to close."""
 
     @property
     def client(self) -> AsyncWebClient:
@@ -218,7 +242,7 @@ class SlackAdapter:
                     await self.client.chat_postMessage(
                         channel=channel,
                         text=text[:MAX_TEXT],
-                        blocks=[section(text), buttons(choices)],
+                        blocks=[section(text), *buttons(choices)],
                     )
                 case Image() as image:
                     await self._post_image(channel, image)
@@ -238,8 +262,7 @@ class SlackAdapter:
             {"type": "image", "slack_file": {"id": file_id}, "alt_text": image.caption[:200]},
             section(image.caption),
         ]
-        if image.choices:
-            blocks.append(buttons(image.choices))
+        blocks.extend(buttons(image.choices))
         return blocks
 
     async def _post_image(self, channel: str, image: Image) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
 from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -36,7 +37,7 @@ from telegram.error import NetworkError, TelegramError, TimedOut
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.request import BaseRequest, RequestData
 
-from bot.adapters.base import read_body
+from bot.adapters.base import Capabilities, read_body
 from bot.delivery import BackgroundDelivery
 from bot.engine import Engine
 from bot.services import Services
@@ -48,6 +49,13 @@ CHANNEL = "telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_TEXT = 4096  # Bot API: message text
 MAX_CAPTION = 1024  # Bot API: photo caption
+CAPABILITIES = Capabilities(
+    edits_images=True,  # editMessageMedia
+    deletes_user_messages=True,  # deleteMessage, within 48 hours
+    max_buttons=100,  # an inline keyboard
+    max_label_length=64,  # longer labels are cut off in the app anyway
+    max_text_length=MAX_TEXT,
+)
 # An update holds at most one message (4,096 characters of text, 1,024 of caption, a
 # keyboard); even escaped as JSON that stays far below this.
 MAX_UPDATE_BYTES = 1 << 20
@@ -105,7 +113,7 @@ def keyboard(choices: tuple[Choice, ...]) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup(
         [
             [InlineKeyboardButton(choice.label[:64], callback_data=choice.action)]
-            for choice in choices
+            for choice in choices[: CAPABILITIES.max_buttons]
         ]
     )
 
@@ -208,6 +216,9 @@ def _or_default(given: ODVInput[float], default: float | None) -> float | None:
 class TelegramAdapter:
     """One bot: its Application, the engine, and delivery of replies and notices."""
 
+    channel = CHANNEL
+    capabilities = CAPABILITIES
+
     def __init__(
         self,
         services: Services,
@@ -239,6 +250,15 @@ class TelegramAdapter:
         if not polling:
             builder = builder.updater(None)
         return cls(services, engine, builder.build())
+
+    def routes(self) -> list[BaseRoute]:
+        return [Route("/telegram/webhook", self.webhook, methods=["POST"])]
+
+    async def startup(self) -> None:
+        await self.application.initialize()
+
+    async def shutdown(self) -> None:
+        await self.application.shutdown()
 
     async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         incoming = to_incoming(update, self.bot_id)
