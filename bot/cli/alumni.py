@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bot.cli.common import actor, fail, load_settings, out, run
+from bot.cli.common import actor, fail, load_settings, out, run, taiwan_date
 from bot.services import build_services
 from core import alumni
 
@@ -49,11 +49,10 @@ def applications() -> None:
         if not rows:
             out.print("No pending applications.")
             return
-        zone = services.profile.zone
         table = Table()
         for header in (
             "id",
-            "applied",
+            "applied (Taiwan date)",
             "name",
             "ID number",
             "programme",
@@ -70,7 +69,7 @@ def applications() -> None:
             # Everything the applicant typed is escaped: it is shown, never rendered.
             table.add_row(
                 str(row.id),
-                row.created_at.astimezone(zone).date().isoformat(),
+                taiwan_date(row.created_at),
                 escape(f"{row.name_zh} {row.name_en}"),
                 row.id_number_masked,
                 escape(row.degree_level),

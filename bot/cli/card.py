@@ -10,7 +10,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from bot.card_images import cipher_of
-from bot.cli.common import actor, fail, load_settings, out, run
+from bot.cli.common import actor, fail, load_settings, out, run, taiwan_date
 from bot.services import Services, build_services
 from core import audit
 from core.cards import activate
@@ -137,14 +137,14 @@ def list_cards(pending: Annotated[bool, typer.Option("--pending")] = False) -> N
                 if pending:
                     query = query.where(AlumniCard.status == CardStatus.PENDING)
                 rows = (await session.execute(query.order_by(AlumniCard.id))).all()
-            table = Table("card", "name", "type", "status", "applied", "valid until")
+            table = Table("card", "name", "type", "status", "applied (Taiwan date)", "valid until")
             for card, person in rows:
                 table.add_row(
                     str(card.id),
                     escape(f"{person.name_zh} {person.name_en}"),
                     escape(card.card_type),
                     card.status,
-                    card.applied_at.date().isoformat(),
+                    taiwan_date(card.applied_at),
                     card.valid_until.isoformat() if card.valid_until else "-",
                 )
             out.print(table)

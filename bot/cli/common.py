@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import datetime as dt
 import getpass
 import logging
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from core.errors import ConfigurationError
 from core.profiles import load_profile
 from core.settings import Settings
 
 T = TypeVar("T")
+
+# Staff read times as the campus lives them; headers say "(Taiwan time)".
+TAIWAN = ZoneInfo("Asia/Taipei")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -58,3 +65,21 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     """Print ``message`` (plain text, never markup) in red and give the exit to raise."""
     err.print(escape(message), style="red")
     return typer.Exit(code)
+
+
+def taiwan_time(moment: dt.datetime) -> str:
+    """``2026-11-30 20:15`` in Taiwan time, for a column headed "(Taiwan time)"."""
+    return moment.astimezone(TAIWAN).strftime("%Y-%m-%d %H:%M")
+
+
+def taiwan_date(moment: dt.datetime) -> str:
+    return moment.astimezone(TAIWAN).date().isoformat()
+
+
+def counts(title: str, report: Any) -> Table:
+    """A report dataclass of counts (``ImportReport``, ``SeedReport``) as a two-column table."""
+    table = Table("", "count", title=title, title_justify="left")
+    table.columns[1].justify = "right"
+    for field in dataclasses.fields(report):
+        table.add_row(field.name, str(getattr(report, field.name)))
+    return table

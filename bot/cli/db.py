@@ -12,7 +12,7 @@ from rich.progress import Progress
 from sqlalchemy import select
 
 from bot.card_images import cipher_of
-from bot.cli.common import err, load_settings, out, run
+from bot.cli.common import counts, err, load_settings, out, run
 from bot.services import Services, build_services
 from core import migrate
 from core.cards import new_secret
@@ -75,7 +75,7 @@ def seed_demo_command() -> None:
             await services.close()
 
     report = run(main)
-    out.print(f"Demo directory: {report}")
+    out.print(counts("Demo directory", report))
 
 
 def _import_help() -> str:
@@ -129,7 +129,7 @@ def import_csv(
                         now=services.clock.now(),
                         progress=lambda n: progress.update(task, completed=n),
                     )
-            out.print(f"Imported: {report}")
+            out.print(counts("Imported", report))
         finally:
             await services.close()
 

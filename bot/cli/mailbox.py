@@ -9,12 +9,16 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bot.cli.common import actor, fail, load_settings, out, run
+from bot.cli.common import actor, fail, load_settings, out, run, taiwan_time
 from core.db import create_engine, session_factory
 from core.mailboxes import UnknownMailbox, by_address, human_kb, suspend, unsuspend
-from core.models import Mailbox
+from core.models import Mailbox, MailboxCondition
 
 mailbox_app = typer.Typer(help="Mailboxes: look one up, suspend it, lift a suspension.")
+
+
+class NotSuspended(Exception):
+    """``unsuspend`` of a mailbox that is not suspended: the exit says so (code 1)."""
 
 
 def _show(mailbox: Mailbox) -> None:
@@ -22,7 +26,7 @@ def _show(mailbox: Mailbox) -> None:
     table.add_row("address", escape(mailbox.address))
     table.add_row("condition", escape(mailbox.condition))
     if mailbox.suspended_at is not None:
-        table.add_row("suspended at", mailbox.suspended_at.isoformat(timespec="minutes"))
+        table.add_row("suspended at (Taiwan time)", taiwan_time(mailbox.suspended_at))
         table.add_row("reason", escape(mailbox.suspended_reason or ""))
         table.add_row("notice", escape(mailbox.suspension_notice or ""))
     table.add_row(
@@ -46,6 +50,9 @@ def _run(action: str, address: str, reason: str | None, notice: str | None) -> N
                         session, address, reason=reason, notice=notice, actor=actor(), now=now
                     )
                 elif action == "unsuspend":
+                    box = await by_address(session, address)
+                    if box.condition != MailboxCondition.SUSPENDED:
+                        raise NotSuspended(box.condition)
                     box = await unsuspend(session, address, actor=actor(), now=now)
                 else:
                     box = await by_address(session, address)
@@ -57,6 +64,8 @@ def _run(action: str, address: str, reason: str | None, notice: str | None) -> N
         run(main)
     except UnknownMailbox:
         raise fail(f"No mailbox {address}.") from None
+    except NotSuspended as exc:
+        raise fail(f"Mailbox {address} is not suspended ({exc}); nothing was changed.") from None
 
 
 @mailbox_app.command()
@@ -79,5 +88,5 @@ def suspend_command(
 
 @mailbox_app.command("unsuspend")
 def unsuspend_command(address: str) -> None:
-    """Lift a suspension."""
+    """Lift a suspension (exit 1, changing nothing, if the mailbox is not suspended)."""
     _run("unsuspend", address, None, None)
