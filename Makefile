@@ -3,21 +3,30 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# `make run` needs only the runtime; the dev extra (pytest, Playwright, mypy, ...) is
+# installed by the targets that use it.
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+STAMP := $(VENV)/.installed-dev
 POT := locales/helpdesk.pot
+# make run PORT=8081 (or HELPDESK_WEB_PORT=8081 make run) when 8080 is taken.
+PORT ?=
 
 .PHONY: install run test lint typecheck check extract update compile catalogs bench clean
 
-$(STAMP): pyproject.toml
+$(RUNTIME_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUNTIME_STAMP)
+
+$(STAMP): $(RUNTIME_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
-run: install compile
-	$(BIN)/helpdesk run
+run: $(RUNTIME_STAMP) compile
+	$(BIN)/helpdesk run $(if $(PORT),--port $(PORT))
 
 test: install compile
 	$(BIN)/pytest
@@ -32,7 +41,7 @@ typecheck: install
 check: lint typecheck test
 
 # Catalogs (Babel): extract msgids from the code, merge them into both catalogs, compile.
-extract: install
+extract: $(RUNTIME_STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k N_ -k _ -k ngettext:1,2 --no-location \
 		--sort-output --omit-header -o $(POT) .
 
@@ -41,7 +50,7 @@ update: extract
 		--ignore-obsolete --width 100
 	$(BIN)/python scripts/fill_english.py locales/en/LC_MESSAGES/helpdesk.po
 
-compile: install
+compile: $(RUNTIME_STAMP)
 	$(BIN)/pybabel compile -d locales -D helpdesk --statistics
 
 catalogs: update compile

@@ -36,7 +36,10 @@ class Settings(BaseSettings):
         default=None,
         description="Fernet key for the alumni cards' code secrets; derived when unset.",
     )
-    public_url: str = "http://127.0.0.1:8080"
+    public_url: str = Field(
+        default="http://127.0.0.1:8080",
+        description="Base of links in mail; when unset, follows web_host and web_port.",
+    )
     web_host: str = "127.0.0.1"
     web_port: int = 8080
 
@@ -87,6 +90,27 @@ class Settings(BaseSettings):
             self.database_url = normalise_database_url(self.database_url)
         return self
 
+    @model_validator(mode="after")
+    def _public_url_follows_the_port(self) -> Settings:
+        if "public_url" not in self.model_fields_set:
+            self.public_url = local_url(self.web_host, self.web_port)
+            # Still "not given": serving_on() derives it again for another port.
+            self.model_fields_set.discard("public_url")
+        return self
+
+    def serving_on(self, host: str | None = None, port: int | None = None) -> Settings:
+        """These settings for a web app bound to ``host``/``port`` (command-line options).
+
+        Links in mail follow the port actually served unless ``HELPDESK_PUBLIC_URL``
+        says otherwise.
+        """
+        host = host or self.web_host
+        port = port or self.web_port
+        update: dict[str, object] = {"web_host": host, "web_port": port}
+        if "public_url" not in self.model_fields_set:
+            update["public_url"] = local_url(host, port)
+        return self.model_copy(update=update)
+
     @property
     def sqlalchemy_url(self) -> str:
         """The async SQLAlchemy URL: ``DATABASE_URL`` or the SQLite file under home."""
@@ -127,6 +151,15 @@ class Settings(BaseSettings):
             algorithm=hashes.SHA256(), length=32, salt=None, info=b"alumni-card-secrets"
         ).derive(self.pii_key)
         return base64.urlsafe_b64encode(derived)
+
+
+def local_url(host: str, port: int) -> str:
+    """``http://host:port`` for the embedded default; a wildcard address means this host."""
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 def normalise_database_url(url: str) -> str:

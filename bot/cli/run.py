@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
+from rich.markup import escape
 
 from bot import conversations  # noqa: F401  (registers the flows)
 from bot.adapters.console import CHANNEL, ConsoleChat
@@ -24,11 +26,40 @@ from bot.types import Reply
 from bot.web import create_app, install_log_redaction
 from core import migrate
 from core.background import run_every
+from core.settings import Settings
 
 LangOption = Annotated[
     str | None, typer.Option("--lang", help="zh-TW or en (default: from the environment).")
 ]
+HostOption = Annotated[str | None, typer.Option("--host", help="Address to listen on.")]
+PortOption = Annotated[
+    int | None,
+    typer.Option(
+        "--port", help="Port to listen on (default: HELPDESK_WEB_PORT, 8080).", min=1, max=65535
+    ),
+]
 POLL_SECONDS = 2.0
+
+
+def _listening(settings: Settings, host: str | None, port: int | None) -> Settings:
+    """The settings for serving on host/port, or exit 1 saying the port is taken."""
+    settings = settings.serving_on(host, port)
+    try:
+        family = socket.getaddrinfo(settings.web_host, settings.web_port)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            # As uvicorn binds: a port in TIME_WAIT is free, one with a listener is not.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((settings.web_host, settings.web_port))
+    except OSError as exc:
+        err.print(
+            f"[red]Cannot listen on {escape(settings.web_host)} port {settings.web_port}:[/red] "
+            f"{escape(exc.strerror or str(exc))}.\n"
+            f"Another program (perhaps another helpdesk) is using it. Choose another port with "
+            f"--port {settings.web_port + 1} or HELPDESK_WEB_PORT={settings.web_port + 1} "
+            f"(for make run: make run PORT={settings.web_port + 1})."
+        )
+        raise typer.Exit(1) from None
+    return settings
 
 
 def _lang_from_env() -> str | None:
@@ -91,12 +122,9 @@ def chat(lang: LangOption = None) -> None:
     run(lambda: _chat(services, _lang(lang)))
 
 
-def serve(
-    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
-) -> None:
+def serve(host: HostOption = None, port: PortOption = None) -> None:
     """Run the web app (health check, pages, platform webhooks)."""
-    settings = load_settings()
+    settings = _listening(load_settings(), host, port)
     setup_logging(settings.log_level)
     services = build_services(settings)
     install_log_redaction()
@@ -108,15 +136,15 @@ def serve(
         slack = SlackAdapter.build(services, engine)
     uvicorn.run(
         create_app(services, telegram=telegram, slack=slack, mail_worker=True),
-        host=host or settings.web_host,
-        port=port or settings.web_port,
+        host=settings.web_host,
+        port=settings.web_port,
         log_level=settings.log_level.lower(),
     )
 
 
-def run_command(lang: LangOption = None) -> None:
+def run_command(lang: LangOption = None, host: HostOption = None, port: PortOption = None) -> None:
     """The embedded default: migrate, seed the demo directory, serve the web app, chat."""
-    settings = load_settings()
+    settings = _listening(load_settings(), host, port)
     setup_logging("WARNING")
     migrate.upgrade(settings.sqlalchemy_url)
     services = build_services(settings)
@@ -139,7 +167,7 @@ def run_command(lang: LangOption = None) -> None:
         if web.done():
             err.print(f"[yellow]The web app could not start on port {settings.web_port}.[/yellow]")
         else:
-            err.print(f"Web app on http://{settings.web_host}:{settings.web_port}/healthz")
+            err.print(f"Web app on {settings.public_url.rstrip('/')}/healthz")
         try:
             await _chat(services, _lang(lang))
         finally:

@@ -46,3 +46,22 @@ def test_the_generated_secret_is_kept_across_runs_and_private(tmp_path: Path) ->
     second = Settings(home=tmp_path).pii_key
     assert first == second and len(first) >= 32
     assert (tmp_path / "secret.key").stat().st_mode & 0o077 == 0
+
+
+def test_links_in_mail_follow_the_web_port_when_no_public_url_is_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("HELPDESK_PUBLIC_URL", raising=False)
+    monkeypatch.setenv("HELPDESK_WEB_PORT", "9000")
+    settings = Settings()
+    assert settings.public_url == "http://127.0.0.1:9000"
+    # helpdesk run/serve --port: the port actually served.
+    assert settings.serving_on(port=9001).public_url == "http://127.0.0.1:9001"
+    assert settings.serving_on(host="0.0.0.0", port=9002).public_url == "http://127.0.0.1:9002"
+
+
+def test_an_explicit_public_url_is_kept_whatever_the_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HELPDESK_PUBLIC_URL", "https://helpdesk.example.edu.tw")
+    monkeypatch.setenv("HELPDESK_WEB_PORT", "9000")
+    settings = Settings().serving_on(port=9001)
+    assert (settings.public_url, settings.web_port) == ("https://helpdesk.example.edu.tw", 9001)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -111,3 +112,21 @@ def test_a_profile_with_a_bad_field_stops_the_start_naming_file_and_field(
     assert result.returncode == 2
     assert str(bad) in result.stderr.replace("\n", "")
     assert "password_policy.min_length" in result.stderr
+
+
+def test_a_busy_port_is_named_with_how_to_choose_another_and_no_traceback(
+    env: dict[str, str],
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for args in (("serve", "--port", str(port)), ("run", "--port", str(port))):
+            result = helpdesk(env, *args)
+            assert result.returncode == 1, result.stderr
+            said = " ".join(result.stderr.split())
+            assert f"Cannot listen on 127.0.0.1 port {port}" in said
+            assert f"--port {port + 1} or HELPDESK_WEB_PORT={port + 1}" in said
+            assert "Traceback" not in result.stderr
+        from_env = helpdesk({**env, "HELPDESK_WEB_PORT": str(port)}, "run")
+        assert from_env.returncode == 1 and f"port {port}" in from_env.stderr
