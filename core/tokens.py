@@ -91,6 +91,45 @@ async def consume(session: AsyncSession, token: str, *, now: dt.datetime) -> One
     return await session.get(OneTimeToken, consumed, populate_existing=True)
 
 
+async def reserve_attempt(
+    session: AsyncSession, token: str, *, now: dt.datetime, limit: int
+) -> OneTimeToken | None:
+    """Count one submission against the live token, if it has attempts left.
+
+    The count comes before the work it allows (hashing, checking), so submissions
+    racing each other cannot get more than ``limit`` tries between them.
+    """
+    reserved = await session.scalar(
+        update(OneTimeToken)
+        .where(
+            OneTimeToken.token_hash == token_hash(token[:200]),
+            OneTimeToken.used_at.is_(None),
+            OneTimeToken.expires_at > now,
+            OneTimeToken.attempts < limit,
+        )
+        .values(attempts=OneTimeToken.attempts + 1)
+        .returning(OneTimeToken.id)
+    )
+    if reserved is None:
+        return None
+    return await session.get(OneTimeToken, reserved, populate_existing=True)
+
+
+async def end_if_spent(session: AsyncSession, token: str, *, now: dt.datetime, limit: int) -> bool:
+    """End the token once it has used up its attempts; whether it ended now."""
+    ended = await session.scalar(
+        update(OneTimeToken)
+        .where(
+            OneTimeToken.token_hash == token_hash(token[:200]),
+            OneTimeToken.used_at.is_(None),
+            OneTimeToken.attempts >= limit,
+        )
+        .values(used_at=now)
+        .returning(OneTimeToken.id)
+    )
+    return ended is not None
+
+
 async def end_outstanding(session: AsyncSession, subject: str, *, now: dt.datetime) -> int:
     """End every live token of ``subject`` (a password change voids them all)."""
     result = await session.execute(

@@ -1,13 +1,16 @@
 """The password page a one-time link opens: reset (forgot) or change mode.
 
 GET only looks at the token; the form's POST consumes it, in the same transaction as
-the new password, so a failed attempt (policy, typo) leaves the link usable and two
-racing submissions cannot both succeed. Policy is checked live in the browser and
-again here.
+the new password, so two racing submissions cannot both succeed. A failed attempt
+(policy, typo, wrong current password) leaves the link usable up to ``MAX_ATTEMPTS``.
+Hashing and strength checks run outside any transaction: a slow submission never holds
+the database (SQLite's single writer) while other chats wait. Policy is checked live
+in the browser and again here.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import secrets
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -23,15 +27,15 @@ from starlette.templating import Jinja2Templates
 from bot.services import Services
 from bot.web.security import CSRF_COOKIE, SECURITY_HEADERS, csrf_ok
 from core import audit, tokens
-from core.accounts import Target, password_hashes, personal_words, store_password
+from core.accounts import Target, password_hashes, personal_words
 from core.i18n import DEFAULT_LOCALE, LOCALES, Translator, normalise_locale
 from core.mail import enqueue, mask_address
-from core.models import Account, ChatNotice, Mailbox, OneTimeToken
+from core.models import Account, ChatNotice, Mailbox, OneTimeToken, PasswordHistory
 from core.password_policy import Requirement, Violation, check, policy_as_json, requirements
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 MAX_PASSWORD = 1024
-MAX_WRONG_CURRENT = 5
+MAX_ATTEMPTS = 5  # submissions per link, whatever made them fail
 
 
 class PasswordPage:
@@ -217,62 +221,81 @@ class PasswordPage:
     async def _submit(
         self, request: Request, token: str, locale: str, row: OneTimeToken, target: Target
     ) -> Response:
-        t = Translator(locale)
+        """Read, release, compute, then write: no hashing inside a database transaction.
+
+        Every submission first takes one of the link's ``MAX_ATTEMPTS`` (so racing
+        submissions cannot try more between them); a failure of any kind keeps it
+        spent, and the last one ends the link. The final write re-checks the password
+        hash it read, so a change made meanwhile is never overwritten.
+        """
+        services = self.services
+        policy = services.profile.password_policy
+        now = services.clock.now()
+        async with services.sessions() as session, session.begin():
+            reserved = await tokens.reserve_attempt(session, token, now=now, limit=MAX_ATTEMPTS)
+        if reserved is None:
+            return self._invalid(request, locale)
         form = await request.form()
         if not csrf_ok(request, form.get("csrf")):
+            await self._end_if_spent(token)
             return Response(status_code=403, headers=SECURITY_HEADERS)
         new = str(form.get("new_password", ""))[:MAX_PASSWORD]
         confirm = str(form.get("confirm_password", ""))[:MAX_PASSWORD]
         current = str(form.get("current_password", ""))[:MAX_PASSWORD]
-        services = self.services
-        policy = services.profile.password_policy
+
+        async with services.sessions() as session:  # read, then release
+            hashes = await password_hashes(session, target, policy.history)
+            personal = await personal_words(session, target)
+
+        t = Translator(locale)
+        errors: list[str] = []
+        unmet: list[Requirement] = []
+        if reserved.purpose == tokens.Purpose.CHANGE and not (
+            hashes and await services.passwords.verify(hashes[0], current)
+        ):
+            errors.append(t._("The current password is not right."))
+        elif new != confirm:
+            errors.append(t._("The two new passwords are not the same."))
+        else:
+            unmet = await asyncio.to_thread(check, policy, new, personal=personal)
+            # "Not the last N": the current password is the first of them (seed 003).
+            depth = hashes[: max(policy.history, 1)]
+            if not unmet and await _reused(services, depth, new):
+                unmet = [r for r in requirements(policy) if r.code == Violation.REUSED]
+            errors += [t._(r.message, **r.params) for r in unmet]
+        if errors:
+            if await self._end_if_spent(token):
+                return self._invalid(request, locale)
+            return self._form(request, locale, row, target, errors=errors, unmet=unmet, status=422)
+
+        new_hash = await services.passwords.hash(new)
         now = services.clock.now()
-        wrong_current = False
         async with services.sessions() as session, session.begin():
             consumed = await tokens.consume(session, token, now=now)
-            if consumed is None:
+            read = hashes[0] if hashes else None
+            if consumed is None or not await _replace_hash(session, target, read, new_hash, now):
                 await session.rollback()
                 return self._invalid(request, locale)
-            hashes = await password_hashes(session, target, policy.history)
-            errors: list[str] = []
-            unmet: list[Requirement] = []
-            if consumed.purpose == tokens.Purpose.CHANGE and not (
-                hashes and await services.passwords.verify(hashes[0], current)
-            ):
-                wrong_current = True
-                errors.append(t._("The current password is not right."))
-            elif new != confirm:
-                errors.append(t._("The two new passwords are not the same."))
-            else:
-                unmet = check(policy, new, personal=await personal_words(session, target))
-                # "Not the last N": the current password is the first of them (seed 003).
-                depth = hashes[: max(policy.history, 1)]
-                if not unmet and await _reused(services, depth, new):
-                    unmet = [r for r in requirements(policy) if r.code == Violation.REUSED]
-                errors += [t._(r.message, **r.params) for r in unmet]
-            if errors:
-                await session.rollback()
-            else:
-                await self._apply(session, consumed, target, new, locale, now)
-        if errors:
-            if wrong_current:
-                await self._count_wrong_current(token)
-            return self._form(request, locale, row, target, errors=errors, unmet=unmet, status=422)
+            await self._record(session, consumed, target, locale, now)
         minutes = services.profile.mail.takes_effect_minutes
-        return self._render(request, "password_done.html", locale, minutes=minutes)
+        return self._render(
+            request, "password_done.html", locale, minutes=minutes, first=not hashes
+        )
 
-    async def _apply(
+    async def _record(
         self,
-        session: Any,
+        session: AsyncSession,
         consumed: OneTimeToken,
         target: Target,
-        new: str,
         locale: str,
         now: dt.datetime,
     ) -> None:
+        """What follows a new password: other links end, an audit event, the notices."""
         services = self.services
+        # The notices follow the chat's language, not the page's switch.
+        stored = consumed.data.get("locale")
+        locale = str(stored) if stored in LOCALES else locale
         t = Translator(locale)
-        await store_password(session, services.passwords, target, new, now=now)
         await tokens.end_outstanding(session, target.subject, now=now)
         audit.record(
             session,
@@ -304,17 +327,12 @@ class PasswordPage:
         if channel and chat_id:
             session.add(ChatNotice(channel=channel, chat_id=chat_id, text=notice, created_at=now))
 
-    async def _count_wrong_current(self, token: str) -> None:
-        """Count a wrong current password; the fifth ends the link."""
+    async def _end_if_spent(self, token: str) -> bool:
+        """After a failed submission: end the link if that was its last attempt."""
         async with self.services.sessions() as session, session.begin():
-            attempts = await session.scalar(
-                update(OneTimeToken)
-                .where(OneTimeToken.token_hash == tokens.token_hash(token))
-                .values(attempts=OneTimeToken.attempts + 1)
-                .returning(OneTimeToken.attempts)
+            return await tokens.end_if_spent(
+                session, token, now=self.services.clock.now(), limit=MAX_ATTEMPTS
             )
-            if attempts is not None and attempts >= MAX_WRONG_CURRENT:
-                await tokens.consume(session, token, now=self.services.clock.now())
 
 
 async def _reused(services: Services, hashes: list[str], password: str) -> bool:
@@ -322,6 +340,35 @@ async def _reused(services: Services, hashes: list[str], password: str) -> bool:
         if await services.passwords.verify(stored, password):
             return True
     return False
+
+
+async def _replace_hash(
+    session: AsyncSession, target: Target, read: str | None, new_hash: str, now: dt.datetime
+) -> bool:
+    """Store ``new_hash`` if the password is still the one read; the old one to history."""
+    if target.kind == "mailbox":
+        changed = await session.execute(
+            update(Mailbox)
+            .where(Mailbox.id == target.id, _same(Mailbox.password_hash, read))
+            .values(password_hash=new_hash, password_changed_at=now)
+            .returning(Mailbox.id)
+        )
+        return changed.first() is not None
+    changed = await session.execute(
+        update(Account)
+        .where(Account.id == target.id, _same(Account.password_hash, read))
+        .values(password_hash=new_hash, password_changed_at=now, must_change=False)
+        .returning(Account.id)
+    )
+    if changed.first() is None:
+        return False
+    if read is not None:
+        session.add(PasswordHistory(account_id=target.id, password_hash=read, created_at=now))
+    return True
+
+
+def _same(column: Any, read: str | None) -> Any:
+    return column.is_(None) if read is None else column == read
 
 
 async def _address_for(session: Any, services: Services, target: Target) -> str | None:

@@ -233,6 +233,7 @@ async def _suspended_mailbox_link(services: Services, locale: str) -> str:
                 condition="suspended",
                 suspension_notice=NOTICE,
                 notification_address="lin@example.org",
+                password_hash=services.passwords.hash_sync(OLD),
             )
         )
         target = await find_target(session, services.profile, name=MAILBOX, id_number_hash=None)

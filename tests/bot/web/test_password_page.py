@@ -6,18 +6,24 @@ import asyncio
 import datetime as dt
 import os
 import re
-from collections.abc import AsyncIterator
+import statistics
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select, update
 
-from bot.services import Services
+from bot.engine import Engine
+from bot.services import Services, build_services
 from bot.web import create_app
 from core import tokens
 from core.accounts import find_target
 from core.clock import FakeClock
 from core.models import Account, ChatNotice, Mailbox, OneTimeToken, OutboundMail
+from core.settings import Settings
+from tests.chat import Chat
 from tests.factories import add_student
 
 OLD = "Old-Passw0rd!"
@@ -277,3 +283,163 @@ async def test_twenty_concurrent_submissions_of_one_link_succeed_exactly_once(
     stored = await _hash(services, account)
     winners = [n for n in range(20) if services.passwords.verify_sync(stored, f"{NEW}-{n}")]
     assert len(winners) == 1
+
+
+async def test_every_kind_of_failed_submission_counts_and_the_fifth_ends_the_link(
+    client: httpx.AsyncClient, services: Services, account: str
+) -> None:
+    token = await _link(services, account)
+    failures = [
+        ("short", None),  # against the policy
+        (NEW, NEW + "x"),  # confirmation differs
+        (OLD, None),  # the current password again
+        ("short", None),
+    ]
+    for new, confirm in failures:
+        assert (await _submit(client, token, new, confirm=confirm)).status_code == 422
+    fifth = await _submit(client, token, NEW, confirm=NEW + "y")
+    assert fifth.status_code == 410 and "This link no longer works" in fifth.text
+    assert (await client.get(f"/password/{token}")).status_code == 410
+    assert services.passwords.verify_sync(await _hash(services, account), OLD)
+
+
+async def test_racing_submissions_cannot_try_more_current_passwords_than_the_link_allows(
+    client: httpx.AsyncClient, services: Services, account: str
+) -> None:
+    token = await _link(services, account, tokens.Purpose.CHANGE)
+    page = await client.get(f"/password/{token}")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    guesses = [f"guess-{n}" for n in range(12)] + [OLD]
+
+    async def guess(current: str) -> int:
+        form = {"csrf": csrf.group(1), "new_password": NEW, "confirm_password": NEW}
+        response = await client.post(
+            f"/password/{token}", data={**form, "current_password": current}
+        )
+        return response.status_code
+
+    statuses = await asyncio.gather(*(guess(current) for current in guesses))
+    assert len([s for s in statuses if s != 410]) <= 5
+    assert statuses[-1] == 410  # the right one came too late
+    assert services.passwords.verify_sync(await _hash(services, account), OLD)
+
+
+async def test_a_new_mailboxs_first_password_is_set_not_changed(
+    client: httpx.AsyncClient, services: Services, account: str
+) -> None:
+    token = await _link(services, "a211300001@grad.demo.edu.tw")
+    async with services.sessions() as session:
+        mailbox = await session.scalar(select(Mailbox))
+    assert mailbox is not None and mailbox.password_hash is None
+    done = await _submit(client, token, NEW)
+    assert done.status_code == 200
+    assert "Password set" in done.text and "Password changed" not in done.text
+
+
+async def test_hammering_one_link_does_not_slow_another_chats_turns(
+    settings: Settings, clock: FakeClock
+) -> None:
+    # The deployed argon2 cost (the suite's is the cheapest allowed), so that work held
+    # inside a transaction would show.
+    heavy = settings.model_copy(update={"argon2_time_cost": 3, "argon2_memory_kib": 65536})
+    services = build_services(heavy, clock=clock)
+    try:
+        await _hammer_and_time(services)
+    finally:
+        await services.close()
+
+
+async def _hammer_and_time(services: Services) -> None:
+    transport = httpx.ASGITransport(app=create_app(services))
+    # The account's password passes the policy, so each hammering submission of it
+    # reaches the slowest refusal there is: argon2 against the history.
+    await add_student(
+        services,
+        id_number="F131104093",
+        birthday=dt.date(1996, 1, 2),
+        student_id="211300001",
+        with_account=True,
+        password=NEW,
+    )
+    token = await _link(services, "211300001")
+    other = Chat(Engine(services), user="bob")
+
+    async def median_turn() -> float:
+        times = []
+        for _ in range(15):
+            started = time.perf_counter()
+            await other.say("/help")
+            times.append(time.perf_counter() - started)
+        return statistics.median(times)
+
+    unloaded = await median_turn()
+    stop = asyncio.Event()
+
+    async def hammer() -> None:
+        # Each refusal sets a new CSRF cookie; the next submission uses it, as a browser would.
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as own:
+            while not stop.is_set():
+                page = await own.get(f"/password/{token}")
+                found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+                form = {"new_password": NEW, "confirm_password": NEW}
+                await own.post(
+                    f"/password/{token}", data={**form, "csrf": found.group(1) if found else ""}
+                )
+
+    hammers = [asyncio.create_task(hammer()) for _ in range(4)]
+    await asyncio.sleep(0.3)  # the hammering under way
+    try:
+        loaded = await median_turn()
+    finally:
+        stop.set()
+        await asyncio.gather(*hammers)
+    # Generous for a shared machine: a held write lock made turns many times slower.
+    assert loaded < 4 * unloaded + 0.05, (unloaded, loaded)
+
+
+class _ProbingHasher:
+    """The real hasher, but before each hash or verification another chat takes a turn."""
+
+    def __init__(self, inner: Any, probe: Callable[[], Awaitable[None]]) -> None:
+        self.inner = inner
+        self.probe = probe
+
+    async def verify(self, stored: str, password: str) -> bool:
+        await self.probe()
+        return bool(await self.inner.verify(stored, password))
+
+    async def hash(self, password: str) -> str:
+        await self.probe()
+        return str(await self.inner.hash(password))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+@pytest.mark.parametrize("purpose", [tokens.Purpose.RESET, tokens.Purpose.CHANGE])
+async def test_another_chat_can_take_a_turn_while_the_page_hashes(
+    client: httpx.AsyncClient,
+    services: Services,
+    engine: Engine,
+    account: str,
+    purpose: tokens.Purpose,
+) -> None:
+    other = Chat(engine, user="bob")
+    turns: list[float] = []
+
+    async def probe() -> None:
+        started = time.perf_counter()
+        # A transaction held around the hashing would make this wait for the lock
+        # (SQLite's single writer) until the hashing ended, which waits for it.
+        async with asyncio.timeout(5):
+            await other.say("/help")
+        turns.append(time.perf_counter() - started)
+
+    token = await _link(services, account, purpose)
+    services.passwords = _ProbingHasher(services.passwords, probe)  # type: ignore[assignment]
+    refused = await _submit(client, token, OLD, current=OLD)  # the current one again
+    assert refused.status_code == 422
+    done = await _submit(client, token, NEW, current=OLD)
+    assert done.status_code == 200
+    assert len(turns) >= 3 and max(turns) < 2.5, turns
