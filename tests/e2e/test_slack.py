@@ -386,3 +386,15 @@ async def test_the_slack_locale_reaches_mentions_and_button_presses(slack: Any) 
     await user.say("menu")
     await user.press("查詢學號")
     assert "請選擇您錄取的學制" in user.texts()
+
+
+async def test_no_slack_token_or_signing_secret_is_logged_even_at_debug(
+    slack: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    user, *_ = slack
+    caplog.set_level(logging.DEBUG)
+    await user.say("menu")
+    await user.press("Look up my student ID")
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "chat.postMessage" in logged  # slack-sdk did log its calls
+    assert "xoxb-test-token" not in logged and SIGNING_SECRET not in logged
