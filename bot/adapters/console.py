@@ -3,12 +3,17 @@
 Choices are numbered and answered by number or label (the engine matches both).
 When stdin is not a terminal it reads one input per line, prints each reply block
 flushed, and exits on end of input, so a script can drive it.
+
+Each run is its own chat (the OS user and a fresh session name), so a second
+terminal, or a script run beside ``make run``, never lands in another's
+conversation; naming a session (``helpdesk chat --session NAME``) resumes it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import getpass
+import secrets
 import sys
 from collections.abc import Callable
 from typing import TextIO
@@ -19,6 +24,11 @@ from bot.engine import Engine
 from bot.types import Choices, DeleteUserMessage, Edit, Image, Incoming, Reply, Text
 
 CHANNEL = "console"
+
+
+def session_chat_id(session: str | None = None) -> str:
+    """The chat of this console session: ``user/session``, a new session when unnamed."""
+    return f"{getpass.getuser()}/{session or secrets.token_hex(4)}"
 
 
 class ConsoleChat:

@@ -8,13 +8,28 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bot.cli.common import actor, fail, load_settings, out, run, taiwan_date
+from bot.cli.common import (
+    actor,
+    fail,
+    load_settings,
+    out,
+    require_database,
+    run,
+    taiwan_date,
+)
 from bot.services import build_services
 from core import alumni
+from core.settings import Settings
 
 alumni_app = typer.Typer(
     help="Alumni account applications: list, approve, reject.", no_args_is_help=True
 )
+
+
+def _settings() -> Settings:
+    settings = load_settings()
+    require_database(settings)
+    return settings
 
 
 def _mobile(mobile: str) -> str:
@@ -37,7 +52,7 @@ def _check(checked: alumni.Review) -> str:
 @alumni_app.command()
 def applications() -> None:
     """List the applications waiting for review (ID numbers masked)."""
-    services = build_services(load_settings())
+    services = build_services(_settings())
 
     async def main() -> None:
         try:
@@ -107,7 +122,7 @@ def approve(
         override = " ".join(override.split())
         if not override or len(override) > alumni.MAX_REASON:
             raise fail(f"Give an override reason of 1 to {alumni.MAX_REASON} characters.")
-    services = build_services(load_settings())
+    services = build_services(_settings())
 
     async def main() -> str:
         try:
@@ -139,7 +154,7 @@ def reject(
     reason = " ".join(reason.split())
     if not reason or len(reason) > alumni.MAX_REASON:
         raise fail(f"Give a reason of 1 to {alumni.MAX_REASON} characters.")
-    services = build_services(load_settings())
+    services = build_services(_settings())
 
     async def main() -> None:
         try:

@@ -10,13 +10,22 @@ from rich.table import Table
 from sqlalchemy import select
 
 from bot.card_images import cipher_of
-from bot.cli.common import actor, fail, load_settings, out, run, taiwan_date
+from bot.cli.common import (
+    actor,
+    fail,
+    load_settings,
+    out,
+    require_database,
+    run,
+    taiwan_date,
+)
 from bot.services import Services, build_services
 from core import audit
 from core.cards import activate
 from core.i18n import N_, Translator
 from core.mail import enqueue
 from core.models import AlumniCard, CardStatus, ChatIdentity, ChatNotice, Person
+from core.settings import Settings
 
 card_app = typer.Typer(help="Alumni cards: review applications, revoke lost cards.")
 
@@ -30,6 +39,12 @@ REVOKED = N_(
     "Your alumni card {card} was revoked and no longer works. If you did not ask for this, "
     "contact the alumni centre."
 )
+
+
+def _settings() -> Settings:
+    settings = load_settings()
+    require_database(settings)
+    return settings
 
 
 async def _tell(services: Services, subject: AlumniCard, msgid: str, /, **params: object) -> None:
@@ -68,7 +83,7 @@ async def _tell(services: Services, subject: AlumniCard, msgid: str, /, **params
 
 
 async def _decide(card_id: int, action: str, reason: str | None, years: int) -> None:
-    services = build_services(load_settings())
+    services = build_services(_settings())
     try:
         async with services.sessions() as session, session.begin():
             card = await session.get(AlumniCard, card_id, with_for_update=True)
@@ -130,7 +145,7 @@ def list_cards(pending: Annotated[bool, typer.Option("--pending")] = False) -> N
     """List cards (only applications waiting for review with --pending)."""
 
     async def main() -> None:
-        services = build_services(load_settings())
+        services = build_services(_settings())
         try:
             async with services.sessions() as session:
                 query = select(AlumniCard, Person).join(Person, AlumniCard.person_id == Person.id)

@@ -16,7 +16,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
+from core import migrate
 from core.errors import ConfigurationError
 from core.profiles import load_profile
 from core.settings import Settings
@@ -83,3 +85,34 @@ def counts(title: str, report: Any) -> Table:
     for field in dataclasses.fields(report):
         table.add_row(field.name, str(getattr(report, field.name)))
     return table
+
+
+def require_database(settings: Settings) -> None:
+    """Exit 2 with what to do when the database is missing or not migrated to this code.
+
+    Staff commands read what is there: they never create an empty database (a
+    command run outside the project's folder would otherwise leave ``var/helpdesk.db``
+    behind and fail with "no such table").
+    """
+    url = settings.sqlalchemy_url
+    try:
+        revisions = migrate.database_revisions(url)
+    except (OSError, SQLAlchemyError) as exc:
+        name = type(exc).__name__
+        raise fail(f"Cannot open the database ({name}); check DATABASE_URL.", 2) from None
+    if settings.database_url:
+        where = "the database of DATABASE_URL"
+    else:
+        where = f"{(settings.home / 'helpdesk.db').resolve()} (HELPDESK_HOME={settings.home})"
+    if revisions is None:
+        raise fail(
+            f"No helpdesk database at {where}. Run `helpdesk db upgrade` (or "
+            "`helpdesk db seed-demo` for the demo) first, or set HELPDESK_HOME or "
+            "DATABASE_URL to the one in use.",
+            2,
+        )
+    if revisions != migrate.heads(url):
+        raise fail(
+            f"The database at {where} is not at this version's schema: run `helpdesk db upgrade`.",
+            2,
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import secrets
 from pathlib import Path
 from typing import Annotated
@@ -12,7 +13,7 @@ from rich.progress import Progress
 from sqlalchemy import select
 
 from bot.card_images import cipher_of
-from bot.cli.common import counts, err, load_settings, out, run
+from bot.cli.common import counts, err, fail, load_settings, out, run
 from bot.services import Services, build_services
 from core import migrate
 from core.cards import new_secret
@@ -78,12 +79,33 @@ def seed_demo_command() -> None:
     out.print(counts("Demo directory", report))
 
 
+def _decoded(file: Path) -> str:
+    """The file's text: UTF-8 (with or without a BOM), or Big5 as Taiwanese offices export.
+
+    Anything else exits 1 asking for UTF-8, rather than guessing.
+    """
+    data = file.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = data.decode("cp950")  # Big5 as Windows (and Excel in Taiwan) writes it
+    except UnicodeDecodeError:
+        raise fail(
+            f"{file} is neither UTF-8 nor Big5. Save it as CSV UTF-8 "
+            "(Excel: File > Save As > CSV UTF-8) and import it again."
+        ) from None
+    err.print(f"{escape(str(file))} is not UTF-8; read it as Big5 (cp950).")
+    return text
+
+
 def _import_help() -> str:
     from core.directory_import import COLUMNS
 
     columns = "\n\n".join(f"{name}: {text}" for name, text in COLUMNS.items())
     return (
-        "Load people from a CSV file (UTF-8, header row). Every row is validated; when any "
+        "Load people from a CSV file (UTF-8 or Big5, header row). Every row is validated; when any "
         "row is bad nothing is imported (bad rows are listed by line number) unless "
         "--skip-bad. People already present are skipped.\n\nColumns:\n\n" + columns
     )
@@ -99,11 +121,13 @@ def import_csv(
     from core.directory_import import import_rows, parse_rows
 
     settings = load_settings()
+    migrate.upgrade(settings.sqlalchemy_url)  # a first import may be on a fresh database
     services = build_services(settings)
-    with file.open(encoding="utf-8-sig", newline="") as handle:
-        rows, errors = parse_rows(
-            handle, profile=services.profile, today=services.clock.now().date()
-        )
+    rows, errors = parse_rows(
+        io.StringIO(_decoded(file), newline=""),
+        profile=services.profile,
+        today=services.clock.now().date(),
+    )
     for error in errors:
         err.print(f"line {error.line}: {escape(error.reason)}")
     if errors and not skip_bad:

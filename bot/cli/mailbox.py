@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bot.cli.common import actor, fail, load_settings, out, run, taiwan_time
+from bot.cli.common import actor, fail, load_settings, out, require_database, run, taiwan_time
 from core.db import create_engine, session_factory
 from core.mailboxes import UnknownMailbox, by_address, human_kb, suspend, unsuspend
 from core.models import Mailbox, MailboxCondition
@@ -38,6 +38,7 @@ def _show(mailbox: Mailbox) -> None:
 
 def _run(action: str, address: str, reason: str | None, notice: str | None) -> None:
     settings = load_settings()
+    require_database(settings)
 
     async def main() -> None:
         engine = create_engine(settings.sqlalchemy_url)

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import selectinload
 
+from bot.cli.common import require_database
 from core.db import create_engine, session_factory
 from core.errors import ProfileError
 from core.i18n import Translator
@@ -101,6 +102,7 @@ def _account(username: str) -> tuple[Settings, _AccountFacts]:
         settings = Settings()
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise _fail(f"Configuration error: {exc}") from None
+    require_database(settings)
     try:
         facts = asyncio.run(_load_account(settings, username))
     except SQLAlchemyError as exc:

@@ -12,9 +12,10 @@ from typing import Annotated
 import typer
 import uvicorn
 from rich.markup import escape
+from sqlalchemy import select
 
 from bot import conversations  # noqa: F401  (registers the flows)
-from bot.adapters.console import CHANNEL, ConsoleChat
+from bot.adapters.console import CHANNEL, ConsoleChat, session_chat_id
 from bot.adapters.slack import SlackAdapter
 from bot.adapters.telegram import TelegramAdapter
 from bot.cli.common import err, load_settings, run, setup_logging
@@ -26,6 +27,7 @@ from bot.types import Reply
 from bot.web import create_app, install_log_redaction
 from core import migrate
 from core.background import run_every
+from core.models import Person
 from core.settings import Settings
 
 LangOption = Annotated[
@@ -36,6 +38,13 @@ PortOption = Annotated[
     int | None,
     typer.Option(
         "--port", help="Port to listen on (default: HELPDESK_WEB_PORT, 8080).", min=1, max=65535
+    ),
+]
+SessionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--session",
+        help="Resume the chat of this session name (default: a new chat for each run).",
     ),
 ]
 POLL_SECONDS = 2.0
@@ -79,8 +88,22 @@ def _lang(lang: str | None) -> str | None:
     return lang or _lang_from_env()
 
 
-async def _chat(services: Services, lang: str | None) -> None:
+async def _warn_if_empty(services: Services) -> None:
+    async with services.sessions() as session:
+        if await session.scalar(select(Person.id).limit(1)) is None:
+            err.print(
+                "[yellow]The directory is empty, so every lookup finds nothing: run "
+                "`helpdesk db seed-demo` (the fictional demo directory) or "
+                "`helpdesk db import FILE.csv` first.[/yellow]"
+            )
+
+
+async def _chat(services: Services, lang: str | None, session: str | None) -> None:
     chat: ConsoleChat | None = None
+    chat_id = session_chat_id(session)
+    name = chat_id.partition("/")[2]
+    err.print(f"[dim]Chat session {escape(name)} (resume it with --session {escape(name)})[/dim]")
+    await _warn_if_empty(services)
 
     def on_mail(to: str, path: Path) -> None:
         if chat is not None:
@@ -99,7 +122,7 @@ async def _chat(services: Services, lang: str | None) -> None:
         chat.render(replies)
 
     background = BackgroundDelivery(services, CHANNEL, show)
-    chat = ConsoleChat(Engine(services), lang=lang, after_step=background_work)
+    chat = ConsoleChat(Engine(services), lang=lang, user=chat_id, after_step=background_work)
     poller = (
         asyncio.create_task(run_every(POLL_SECONDS, background_work, name="console delivery"))
         if chat.interactive
@@ -113,13 +136,13 @@ async def _chat(services: Services, lang: str | None) -> None:
         await services.close()
 
 
-def chat(lang: LangOption = None) -> None:
+def chat(lang: LangOption = None, session: SessionOption = None) -> None:
     """Chat with the bot in this terminal (reads lines from stdin when piped)."""
     settings = load_settings()
     setup_logging("WARNING")
     migrate.upgrade(settings.sqlalchemy_url)
     services = build_services(settings)
-    run(lambda: _chat(services, _lang(lang)))
+    run(lambda: _chat(services, _lang(lang), session))
 
 
 def serve(host: HostOption = None, port: PortOption = None) -> None:
@@ -142,7 +165,12 @@ def serve(host: HostOption = None, port: PortOption = None) -> None:
     )
 
 
-def run_command(lang: LangOption = None, host: HostOption = None, port: PortOption = None) -> None:
+def run_command(
+    lang: LangOption = None,
+    host: HostOption = None,
+    port: PortOption = None,
+    session: SessionOption = None,
+) -> None:
     """The embedded default: migrate, seed the demo directory, serve the web app, chat."""
     settings = _listening(load_settings(), host, port)
     setup_logging("WARNING")
@@ -169,7 +197,7 @@ def run_command(lang: LangOption = None, host: HostOption = None, port: PortOpti
         else:
             err.print(f"Web app on {settings.public_url.rstrip('/')}/healthz")
         try:
-            await _chat(services, _lang(lang))
+            await _chat(services, _lang(lang), session)
         finally:
             server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError, SystemExit):

@@ -130,3 +130,53 @@ def test_a_busy_port_is_named_with_how_to_choose_another_and_no_traceback(
             assert "Traceback" not in result.stderr
         from_env = helpdesk({**env, "HELPDESK_WEB_PORT": str(port)}, "run")
         assert from_env.returncode == 1 and f"port {port}" in from_env.stderr
+
+
+ROW = (
+    "A128573490,2001-03-14,林明志,Lin Ming-Zhi,student,211303001,master,資訊工程學系,"
+    "113,enrolled,\n"
+)
+
+
+def test_a_big5_csv_from_a_taiwanese_office_is_read_as_big5(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    path = tmp_path / "people.csv"
+    path.write_bytes((CSV_HEADER + ROW).encode("cp950"))
+    result = helpdesk(env, "db", "import", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "read it as Big5" in result.stderr
+    assert count(result.stdout, "added") == 1
+
+
+def test_a_csv_in_another_encoding_asks_for_utf_8_without_a_traceback(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    path = tmp_path / "people.csv"
+    path.write_bytes(CSV_HEADER.encode() + b"\x80\xff" + ROW.encode())
+    result = helpdesk(env, "db", "import", str(path))
+    assert result.returncode == 1
+    assert "neither UTF-8 nor Big5" in result.stderr and "CSV UTF-8" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_staff_command_outside_the_project_says_to_create_the_database_first(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    outside = {k: v for k, v in env.items() if k not in ("DATABASE_URL", "HELPDESK_HOME")}
+    for args in (("alumni", "applications"), ("mailbox", "show", "a@b"), ("card", "list")):
+        result = subprocess.run(
+            [HELPDESK, *args],
+            cwd=tmp_path,
+            env=outside,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 2, result.stderr
+        said = " ".join(result.stderr.split())
+        assert "No helpdesk database at" in said and "`helpdesk db upgrade`" in said
+        assert "no such table" not in said and "Traceback" not in said
+    # Asking created nothing.
+    assert list(tmp_path.iterdir()) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -17,9 +18,20 @@ from core.i18n import Translator
 HELPDESK = str(Path(sys.executable).with_name("helpdesk"))
 
 
+# Transcripts resume one chat per console user (LOGNAME) across runs; a run without
+# --session would be a new chat each time.
+SESSION = "transcript"
+
+
 def chat(env: dict[str, str], lang: str, lines: list[str]) -> str:
+    return run_chat(env, lang, lines, "--session", SESSION).stdout
+
+
+def run_chat(
+    env: dict[str, str], lang: str, lines: list[str], *args: str
+) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [HELPDESK, "chat", "--lang", lang],
+        [HELPDESK, "chat", "--lang", lang, *args],
         input="\n".join(lines) + "\n",
         capture_output=True,
         text=True,
@@ -28,7 +40,7 @@ def chat(env: dict[str, str], lang: str, lines: list[str]) -> str:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    return result.stdout
+    return result
 
 
 def _menu(locale: str) -> str:
@@ -78,9 +90,11 @@ def test_end_of_input_exits_cleanly_and_an_unknown_flag_value_is_refused(
 class Process:
     """A running ``helpdesk chat`` whose output is read line by line."""
 
-    def __init__(self, env: dict[str, str], command: str = "chat", lang: str = "en") -> None:
+    def __init__(
+        self, env: dict[str, str], command: str = "chat", lang: str = "en", *args: str
+    ) -> None:
         self.proc = subprocess.Popen(
-            [HELPDESK, command, "--lang", lang],
+            [HELPDESK, command, "--lang", lang, "--session", SESSION, *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -137,3 +151,22 @@ def test_a_conversation_continues_after_the_process_is_killed(env: dict[str, str
         second.wait_for("Please type your birthday")
     finally:
         second.kill()
+
+
+def test_each_console_run_is_a_new_chat_unless_a_session_is_named(env: dict[str, str]) -> None:
+    first = run_chat(env, "en", ["1"])
+    assert "Which degree programme" in first.stdout
+    session = re.search(r"resume it with --session (\w+)", first.stderr)
+    assert session is not None, first.stderr
+    # A second run (a script beside `make run`) starts at the menu, not in the lookup.
+    beside = run_chat(env, "en", [])
+    assert beside.stdout.startswith("What can I help you with?")
+    # Naming the session resumes the first run's conversation.
+    resumed = run_chat(env, "en", [], "--session", session.group(1))
+    assert resumed.stdout.startswith("Which degree programme")
+
+
+def test_a_chat_on_an_empty_directory_says_how_to_fill_it(env: dict[str, str]) -> None:
+    result = run_chat(env, "en", [])
+    assert "The directory is empty" in result.stderr
+    assert "helpdesk db seed-demo" in result.stderr
