@@ -6,6 +6,7 @@ import typer
 
 from bot.cli.alumni import alumni_app
 from bot.cli.card import card_app
+from bot.cli.common import private_files
 from bot.cli.db import db_app
 from bot.cli.mailbox import mailbox_app
 from bot.cli.policy import policy_app
@@ -20,6 +21,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+app.callback()(private_files)
 app.command("run")(run_command)
 app.command()(chat)
 app.command()(serve)

@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 import getpass
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -30,6 +31,16 @@ TAIWAN = ZoneInfo("Asia/Taipei")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
+
+
+# Owner-only: the home folder 0700, files 0600 (the SQLite file and its WAL/SHM,
+# mail in the outbox, the generated secret key) hold links, codes and key material.
+PRIVATE_UMASK = 0o077
+
+
+def private_files() -> None:
+    """Make every folder and file this process creates readable by its owner only."""
+    os.umask(PRIVATE_UMASK)
 
 
 def load_settings() -> Settings:

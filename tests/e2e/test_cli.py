@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import socket
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -180,3 +181,23 @@ def test_a_staff_command_outside_the_project_says_to_create_the_database_first(
         assert "no such table" not in said and "Traceback" not in said
     # Asking created nothing.
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_home_folder_and_every_file_with_secrets_are_private_to_the_owner(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    private = {k: v for k, v in env.items() if k not in ("DATABASE_URL", "HELPDESK_SECRET_KEY")}
+    private["HELPDESK_HOME"] = str(home)
+    assert helpdesk(private, "db", "seed-demo").returncode == 0
+    # A reset link goes to the outbox: the mail worker writes it after the step.
+    lines = "\n".join(["I forgot my password", "211303001", "A128573490"]) + "\n"
+    chatted = helpdesk(private, "chat", "--lang", "en", stdin=lines)
+    assert chatted.returncode == 0, chatted.stderr
+    files = [home / "helpdesk.db", home / "secret.key", *(home / "outbox").glob("*.eml")]
+    assert any(path.suffix == ".eml" for path in files), chatted.stdout
+    files += [path for path in home.glob("helpdesk.db-*")]  # WAL and SHM, while they exist
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    assert stat.S_IMODE((home / "outbox").stat().st_mode) == 0o700
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
