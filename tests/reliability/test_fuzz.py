@@ -114,6 +114,9 @@ PLAUSIBLE = (
 # States that a flow's module declares but that flow never enters.
 NOT_ENTERED = {
     ("change_password", "id_number"): "a change link needs no ID number",
+    # Reached only with the code from the mail, which the explorer cannot read; its
+    # answers are tested in tests/bot/conversations/test_link.py.
+    ("link", "change_now"): "linking succeeds only with the mailed code",
 }
 
 
