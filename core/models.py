@@ -360,6 +360,21 @@ class PlatformMessage(Base):
     updated_at: Mapped[dt.datetime]
 
 
+class MediaFile(Base):
+    """An image a platform fetches by URL (LINE), kept only until its content expires.
+
+    The URL holds a random token; only its SHA-256 is stored.
+    """
+
+    __tablename__ = "media_files"
+    __table_args__ = (Index("ix_media_files_expires_at", "expires_at"),)
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    content_type: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[dt.datetime]
+
+
 class ApplicationStatus(StrEnum):
     PENDING = "pending"
     APPROVED = "approved"

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    directory_bind_password: SecretStr | None = Field(
+        default=None, description="Password of the profile's directory bind DN (LDAP, AD)."
+    )
+
     telegram_token: SecretStr | None = None
     telegram_secret: SecretStr | None = Field(
         default=None, description="X-Telegram-Bot-Api-Secret-Token the webhook requires."
@@ -68,6 +72,21 @@ class Settings(BaseSettings):
     )
     telegram_api_url: str = Field(
         default="https://api.telegram.org/bot", description="Bot API base (a stand-in in tests)."
+    )
+    line_channel_secret: SecretStr | None = Field(
+        default=None, description="LINE channel secret: checks X-Line-Signature."
+    )
+    line_channel_access_token: SecretStr | None = Field(
+        default=None, description="LINE channel access token (long-lived)."
+    )
+    line_api_url: str = Field(
+        default="https://api.line.me", description="Messaging API base (a stand-in in tests)."
+    )
+    line_data_api_url: str = Field(
+        default="https://api-data.line.me", description="Messaging API data (upload) base."
+    )
+    line_menu_font: Path | None = Field(
+        default=None, description="A font with Traditional Chinese glyphs for the rich menu."
     )
 
     @field_validator("argon2_memory_kib")
