@@ -10,10 +10,10 @@ import re
 import tomllib
 from functools import cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from core.errors import ProfileError
 from core.localized import LocalizedText
@@ -104,6 +104,62 @@ class Limits(_Strict):
     lookups_global_per_minute: int = Field(default=600, ge=1)
 
 
+class DirectoryAttributes(_Strict):
+    """Which directory attribute holds each fact (LDAP and AD backends)."""
+
+    account: str = "uid"
+    mail: str = "mail"
+    student_id: str = "employeeNumber"
+    id_number: str = Field(default="campusIdNumber", description="National ID, clear text.")
+    birthday: str = Field(default="campusBirthday", description="YYYY-MM-DD or YYYYMMDD.")
+    degree_level: str = "campusDegreeLevel"
+    department: str = "departmentNumber"
+    status: str = "campusStatus"
+    name: str = "cn"
+    name_en: str = "displayName"
+    notification_address: str = "campusNotificationAddress"
+    quota_kb: str | None = None
+
+
+class DirectoryConfig(_Strict):
+    """Where accounts and passwords live: the bot's own tables, OpenLDAP or Active Directory."""
+
+    backend: Literal["sql", "ldap", "ad"] = "sql"
+    uris: list[str] = Field(default_factory=list, description="Tried in order (failover).")
+    base_dn: str = ""
+    people_filter: str = "(objectClass=inetOrgPerson)"
+    account_filter: str = Field(
+        default="(|(uid={name})(mail={name}))", description="{name}: the escaped account name."
+    )
+    bind_dn: str | None = Field(
+        default=None, description="Service account; HELPDESK_DIRECTORY_BIND_PASSWORD its password."
+    )
+    start_tls: bool = False
+    ca_file: str | None = None
+    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    attributes: DirectoryAttributes = DirectoryAttributes()
+    suspension: Literal[
+        "pwdAccountLockedTime", "nsAccountLock", "shadowExpire", "userAccountControl"
+    ] = "pwdAccountLockedTime"
+    password_policy_dn: str | None = Field(
+        default=None, description="The ppolicy entry whose pwdMaxAge applies (OpenLDAP)."
+    )
+    max_failures: int | None = Field(
+        default=None, ge=1, description="The directory's lockout threshold (pwdMaxFailure)."
+    )
+    applications: Literal["write", "queue"] = Field(
+        default="queue", description="Write new accounts to the directory, or queue them for staff."
+    )
+
+    @model_validator(mode="after")
+    def _reachable(self) -> DirectoryConfig:
+        if self.backend != "sql" and not (self.uris and self.base_dn):
+            raise ValueError("an LDAP or AD directory needs uris and base_dn")
+        if "{name}" not in self.account_filter:
+            raise ValueError("account_filter must contain {name}")
+        return self
+
+
 class Profile(_Strict):
     """One institution: names, account formats, password policy, lifetimes, limits."""
 
@@ -119,6 +175,19 @@ class Profile(_Strict):
     card: Card = Card()
     limits: Limits = Limits()
     chat: Chat = Chat()
+    directory: DirectoryConfig = DirectoryConfig()
+
+    @model_validator(mode="after")
+    def _never_locks_the_real_account(self) -> Profile:
+        # Wrong current passwords typed through the bot are binds against the directory:
+        # the bot must stop first, so no user is locked out of the real account by it.
+        limit = self.directory.max_failures
+        if limit is not None and self.limits.failures_per_user >= limit:
+            raise ValueError(
+                f"limits.failures_per_user ({self.limits.failures_per_user}) must stay below"
+                f" directory.max_failures ({limit}, the directory's pwdMaxFailure)"
+            )
+        return self
 
     @field_validator("timezone")
     @classmethod

@@ -1,0 +1,234 @@
+"""The directory port: where accounts and passwords live, whatever holds them.
+
+``Directory`` is what the use cases ask of the institution's directory; ``sql`` keeps it
+in the bot's own tables (the embedded default and the demo), ``ldap`` in OpenLDAP or
+389-DS, ``ad`` in Active Directory. The profile's ``[directory]`` section chooses.
+Chat identities, conversations, tokens, cards, audit and queues stay in the bot's
+database whichever it is.
+
+Lookups by national ID number read a local index (``core.directory.sync``), never the
+directory: our hashes are keyed, so the directory cannot be searched by them, and a
+search by the clear number would put it in the directory server's logs and in the
+filter on the wire; a local query also costs the same whether or not it matches.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import ServiceUnavailable, UserFacingError
+from core.i18n import N_
+from core.models import Person, StudentRecord
+from core.password_policy import PasswordPolicy, Violation, describe, must_change
+from core.pii import PiiHasher
+
+
+class TargetKind(StrEnum):
+    ACCOUNT = "account"
+    MAILBOX = "mailbox"
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryAccount:
+    """An account or mailbox whose password can be set, and where its mail goes.
+
+    ``ref`` names it to the backend that found it (``account:12`` in SQL, the DN in
+    LDAP); ``owner`` names its person the same way.
+    """
+
+    kind: TargetKind
+    ref: str
+    name: str
+    owner: str
+    send_to: str | None
+    suspended: bool = False
+    notice: str | None = None
+    locked: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordState:
+    """What the directory says about the current password."""
+
+    changed_at: dt.datetime | None
+    must_change: bool = False  # pwdReset, AD pwdLastSet=0, a school-set first password
+    expires_at: dt.datetime | None = None  # the directory's own maximum age
+    locked: bool = False
+
+    def reason(self, policy: PasswordPolicy, *, now: dt.datetime) -> Violation | None:
+        """Why the password must change now, under the directory's and the profile's rules."""
+        if self.expires_at is not None and now >= self.expires_at:
+            return Violation.EXPIRED
+        if self.changed_at is None:
+            return Violation.MUST_CHANGE if self.must_change else None
+        return must_change(
+            policy, changed_at=self.changed_at, now=now, must_change_flag=self.must_change
+        )
+
+
+# --- errors ----------------------------------------------------------------------
+
+
+class DirectoryUnavailable(ServiceUnavailable):
+    """No directory server answered in time; nothing was changed."""
+
+    msgid = N_(
+        "The service is temporarily unavailable. Nothing was changed; please try again in a few"
+        " minutes."
+    )
+
+
+class WrongPassword(UserFacingError):
+    """The current password given is not the account's."""
+
+    def __init__(self) -> None:
+        super().__init__(N_("The current password is not right."))
+
+
+class AccountLocked(UserFacingError):
+    """The directory has locked the account (too many wrong passwords, or an administrator)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            N_(
+                "This account is locked after too many wrong passwords. Wait and try again"
+                " later, or ask the help desk."
+            )
+        )
+
+
+class Refusal(StrEnum):
+    """Why a directory refused a new password (OpenLDAP ppolicy, AD)."""
+
+    TOO_SHORT = "too_short"
+    QUALITY = "quality"
+    IN_HISTORY = "in_history"
+    TOO_YOUNG = "too_young"
+    CHANGE_AFTER_RESET = "change_after_reset"
+    EXPIRED = "expired"
+    NOT_ALLOWED = "not_allowed"
+
+
+_OWN_TEXTS: dict[Refusal, str] = {
+    Refusal.QUALITY: N_(
+        "The directory does not accept this password as strong enough; choose another."
+    ),
+    Refusal.TOO_YOUNG: N_(
+        "The password was changed too recently to change it again; try again later."
+    ),
+    Refusal.NOT_ALLOWED: N_(
+        "The directory does not let this account change its password here; ask the help desk."
+    ),
+}
+# Refusals that are one of the page's own rules read as that rule.
+_AS_VIOLATION: dict[Refusal, Violation] = {
+    Refusal.TOO_SHORT: Violation.TOO_SHORT,
+    Refusal.IN_HISTORY: Violation.REUSED,
+    Refusal.CHANGE_AFTER_RESET: Violation.MUST_CHANGE,
+    Refusal.EXPIRED: Violation.EXPIRED,
+}
+
+
+class PasswordRefused(UserFacingError):
+    """The directory refused the new password; nothing was changed."""
+
+    def __init__(self, refusal: Refusal, policy: PasswordPolicy) -> None:
+        self.refusal = refusal
+        self.violation = _AS_VIOLATION.get(refusal)
+        params: dict[str, Any] = {}
+        if self.violation is not None:
+            requirement = describe(policy, self.violation)
+            msgid, params = requirement.message, dict(requirement.params)
+        else:
+            msgid = _OWN_TEXTS[refusal]
+        super().__init__(msgid, **params)
+
+
+# --- the port --------------------------------------------------------------------
+
+
+class Directory(Protocol):
+    """Accounts, passwords and their state, in whatever holds them."""
+
+    async def find_student_ids(
+        self, *, id_number_hash: str, birthday_hash: str, degree_level: str
+    ) -> list[str]:
+        """Student IDs of the person with this ID number and birthday in this degree level."""
+        ...
+
+    async def find_target(
+        self, name: str, *, id_number_hash: str | None
+    ) -> DirectoryAccount | None:
+        """The account or mailbox called ``name``, if its owner has this ID number.
+
+        ``id_number_hash=None`` skips the ownership check (a change link, whose page asks
+        for the current password).
+        """
+        ...
+
+    async def verify_password(self, account: DirectoryAccount, password: str) -> bool:
+        """Whether ``password`` is the current one; raises AccountLocked when locked."""
+        ...
+
+    async def reset_password(self, account: DirectoryAccount, new_password: str) -> None:
+        """Set a new password as the service (a proven reset link)."""
+        ...
+
+    async def change_password(
+        self, account: DirectoryAccount, current_password: str, new_password: str
+    ) -> None:
+        """Change the password as the user, so the directory's own policy applies."""
+        ...
+
+    async def password_state(self, account: DirectoryAccount) -> PasswordState:
+        """When the password was set and whether the directory demands a change."""
+        ...
+
+    async def personal_words(self, account: DirectoryAccount) -> list[str]:
+        """What a new password must not contain: names, account names, student IDs."""
+        ...
+
+
+async def find_student_ids(
+    session: AsyncSession,
+    pii: PiiHasher,
+    *,
+    id_number_hash: str,
+    birthday: dt.date,
+    degree_level: str,
+) -> list[str]:
+    """Student IDs of the person with this ID number and birthday in this degree level.
+
+    One query whatever the outcome, so a miss costs what a match costs.
+    """
+    rows = await session.scalars(
+        select(StudentRecord.student_id)
+        .join(Person, StudentRecord.person_id == Person.id)
+        .where(
+            Person.id_number_hash == id_number_hash,
+            Person.birthday_hash == pii.birthday(birthday),
+            StudentRecord.degree_level == degree_level,
+        )
+        .order_by(StudentRecord.entry_year.desc(), StudentRecord.student_id)
+    )
+    return list(rows)
+
+
+__all__ = [
+    "AccountLocked",
+    "Directory",
+    "DirectoryAccount",
+    "DirectoryUnavailable",
+    "PasswordRefused",
+    "PasswordState",
+    "Refusal",
+    "TargetKind",
+    "WrongPassword",
+    "find_student_ids",
+]

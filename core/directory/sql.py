@@ -1,0 +1,119 @@
+"""The directory in the bot's own tables (``people``, ``accounts``, ``mailboxes``).
+
+The embedded default and the demo. It works inside the caller's session, so a
+password set here commits or rolls back with the rest of the step.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core import accounts
+from core.clock import Clock
+from core.directory import (
+    DirectoryAccount,
+    PasswordRefused,
+    PasswordState,
+    Refusal,
+    TargetKind,
+    WrongPassword,
+)
+from core.models import Account, Mailbox, Person, StudentRecord
+from core.passwords import PasswordHasher
+from core.profiles import Profile
+
+
+class SqlDirectory:
+    """``Directory`` over today's tables, reusing ``core.accounts``."""
+
+    def __init__(
+        self, session: AsyncSession, *, profile: Profile, hasher: PasswordHasher, clock: Clock
+    ) -> None:
+        self._session = session
+        self._profile = profile
+        self._hasher = hasher
+        self._clock = clock
+
+    async def find_student_ids(
+        self, *, id_number_hash: str, birthday_hash: str, degree_level: str
+    ) -> list[str]:
+        # One query whatever the outcome, so a miss costs what a match costs.
+        rows = await self._session.scalars(
+            select(StudentRecord.student_id)
+            .join(Person, StudentRecord.person_id == Person.id)
+            .where(
+                Person.id_number_hash == id_number_hash,
+                Person.birthday_hash == birthday_hash,
+                StudentRecord.degree_level == degree_level,
+            )
+            .order_by(StudentRecord.entry_year.desc(), StudentRecord.student_id)
+        )
+        return list(rows)
+
+    async def find_target(
+        self, name: str, *, id_number_hash: str | None
+    ) -> DirectoryAccount | None:
+        target = await accounts.find_target(
+            self._session, self._profile, name=name, id_number_hash=id_number_hash
+        )
+        if target is None:
+            return None
+        return DirectoryAccount(
+            kind=TargetKind(target.kind),
+            ref=target.subject,
+            name=target.name,
+            owner=str(target.person_id),
+            send_to=target.send_to,
+            suspended=target.suspended,
+            notice=target.notice,
+        )
+
+    async def verify_password(self, account: DirectoryAccount, password: str) -> bool:
+        hashes = await accounts.password_hashes(self._session, _target(account), 0)
+        return bool(hashes) and await self._hasher.verify(hashes[0], password)
+
+    async def reset_password(self, account: DirectoryAccount, new_password: str) -> None:
+        target = _target(account)
+        depth = max(self._profile.password_policy.history, 1)
+        # "Not the last N": the current password is the first of them (seed 003).
+        for stored in (await accounts.password_hashes(self._session, target, depth))[:depth]:
+            if await self._hasher.verify(stored, new_password):
+                raise PasswordRefused(Refusal.IN_HISTORY, self._profile.password_policy)
+        await accounts.store_password(
+            self._session, self._hasher, target, new_password, now=self._clock.now()
+        )
+
+    async def change_password(
+        self, account: DirectoryAccount, current_password: str, new_password: str
+    ) -> None:
+        if not await self.verify_password(account, current_password):
+            raise WrongPassword()
+        await self.reset_password(account, new_password)
+
+    async def password_state(self, account: DirectoryAccount) -> PasswordState:
+        kind, _, key = account.ref.partition(":")
+        if kind == TargetKind.MAILBOX:
+            mailbox = await self._session.get(Mailbox, int(key))
+            return PasswordState(changed_at=mailbox.password_changed_at if mailbox else None)
+        row = await self._session.get(Account, int(key))
+        if row is None:
+            return PasswordState(changed_at=None)
+        return PasswordState(changed_at=row.password_changed_at, must_change=row.must_change)
+
+    async def personal_words(self, account: DirectoryAccount) -> list[str]:
+        return await accounts.personal_words(self._session, _target(account))
+
+
+def _target(account: DirectoryAccount) -> accounts.Target:
+    """The ``core.accounts`` target a SQL reference names."""
+    kind, _, key = account.ref.partition(":")
+    return accounts.Target(
+        kind=kind,
+        id=int(key),
+        name=account.name,
+        person_id=int(account.owner),
+        send_to=account.send_to,
+        suspended=account.suspended,
+        notice=account.notice,
+    )

@@ -1,0 +1,368 @@
+"""A real OpenLDAP server for the tests: Debian's slapd on a free loopback port.
+
+``slapd_server`` (session scope) writes a slapd.conf with the ppolicy overlay
+(pwdMinLength 8, pwdInHistory 3, pwdMaxFailure 5, pwdLockout, pwdMustChange), a small
+schema for the campus attributes, and loads an LDIF made from the demo directory
+(``core.demo_data``) with ``slapadd`` before starting. Without slapd the tests that use
+it are skipped, except under CI (``CI=true``), where they fail.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from core import demo_data
+from core.mailbox_names import free_names
+from core.models import Role
+from core.profiles import Profile, load_profile_file
+from core.resources import profiles_dir
+
+SLAPD = shutil.which("slapd") or "/usr/sbin/slapd"
+SLAPADD = shutil.which("slapadd") or "/usr/sbin/slapadd"
+SCHEMA_DIR = Path("/etc/ldap/schema")
+MODULE_DIR = Path("/usr/lib/ldap")
+
+SUFFIX = "dc=demo,dc=edu,dc=tw"
+PEOPLE = f"ou=people,{SUFFIX}"
+ROOT_DN = f"cn=admin,{SUFFIX}"
+ROOT_PASSWORD = "root-secret-0123"
+SERVICE_DN = f"cn=helpdesk,ou=services,{SUFFIX}"
+SERVICE_PASSWORD = "service-secret-0123"
+DEFAULT_POLICY = f"cn=default,ou=policies,{SUFFIX}"
+YOUNG_POLICY = f"cn=young,ou=policies,{SUFFIX}"
+DEMO_PASSWORD = "Demo-Passw0rd!"
+
+# Extra accounts the tests may lock, reset or change without disturbing each other.
+SPARE_ACCOUNTS = 12
+
+CAMPUS_SCHEMA = """\
+# Campus attributes of the demo directory (OpenLDAP's experimental arc).
+attributetype ( 1.3.6.1.4.1.4203.666.11.99.1 NAME 'campusIdNumber'
+  EQUALITY caseIgnoreMatch SUBSTR caseIgnoreSubstringsMatch
+  SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
+attributetype ( 1.3.6.1.4.1.4203.666.11.99.2 NAME 'campusBirthday'
+  EQUALITY caseIgnoreMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
+attributetype ( 1.3.6.1.4.1.4203.666.11.99.3 NAME 'campusDegreeLevel'
+  EQUALITY caseIgnoreMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
+attributetype ( 1.3.6.1.4.1.4203.666.11.99.4 NAME 'campusStatus'
+  EQUALITY caseIgnoreMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
+attributetype ( 1.3.6.1.4.1.4203.666.11.99.5 NAME 'campusNotificationAddress'
+  EQUALITY caseIgnoreIA5Match SYNTAX 1.3.6.1.4.1.1466.115.121.1.26 SINGLE-VALUE )
+attributetype ( 1.3.6.1.4.1.4203.666.11.99.6 NAME 'campusRole'
+  EQUALITY caseIgnoreMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
+objectclass ( 1.3.6.1.4.1.4203.666.11.99.100 NAME 'campusPerson' AUXILIARY
+  MAY ( campusIdNumber $ campusBirthday $ campusDegreeLevel $ campusStatus $
+        campusNotificationAddress $ campusRole ) )
+"""
+
+
+@dataclass(frozen=True)
+class LdapAccount:
+    """One entry of the generated directory, with the clear facts the tests type."""
+
+    uid: str
+    dn: str
+    id_number: str
+    birthday: dt.date
+    name_zh: str
+    name_en: str
+    role: Role
+    student_id: str | None = None
+    degree_level: str | None = None
+    mail: str | None = None
+    notification: str | None = None
+    policy: str | None = None
+
+
+@dataclass
+class SlapdServer:
+    """A running slapd: where it listens and what it holds."""
+
+    folder: Path
+    port: int
+    accounts: dict[str, LdapAccount] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"ldap://127.0.0.1:{self.port}"
+
+    def account(self, uid: str) -> LdapAccount:
+        return self.accounts[uid]
+
+    def spare(self, index: int) -> LdapAccount:
+        return self.accounts[f"spare{index:02d}"]
+
+    def start(self) -> None:
+        """Start slapd and wait until it accepts connections (a few seconds at most)."""
+        self.process = subprocess.Popen(
+            [SLAPD, "-d", "0", "-f", str(self.folder / "slapd.conf"), "-h", self.uri],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                error = self.process.stderr.read().decode() if self.process.stderr else ""
+                raise RuntimeError(f"slapd exited: {error[-2000:]}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("slapd did not start within 10 seconds")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stderr:
+            self.process.stderr.close()
+        self.process = None
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def slapd_conf(folder: Path) -> str:
+    schemas = ["core", "cosine", "inetorgperson", "nis"]
+    includes = "\n".join(f"include {SCHEMA_DIR / name}.schema" for name in schemas)
+    return f"""\
+{includes}
+include {folder / "campus.schema"}
+modulepath {MODULE_DIR}
+moduleload back_mdb
+moduleload ppolicy
+pidfile {folder / "slapd.pid"}
+argsfile {folder / "slapd.args"}
+password-hash {{SSHA}}
+
+database mdb
+suffix "{SUFFIX}"
+rootdn "{ROOT_DN}"
+rootpw {ROOT_PASSWORD}
+directory {folder / "data"}
+maxsize 67108864
+index objectClass eq
+index uid,mail,employeeNumber eq
+
+overlay ppolicy
+ppolicy_default "{DEFAULT_POLICY}"
+ppolicy_use_lockout
+ppolicy_hash_cleartext
+
+# The service account resets passwords and clears pwdReset; users change their own.
+access to attrs=userPassword
+  by dn.exact="{SERVICE_DN}" manage
+  by self write
+  by anonymous auth
+  by * none
+access to dn.subtree="{PEOPLE}"
+  by dn.exact="{SERVICE_DN}" manage
+  by self read
+  by * none
+access to *
+  by dn.exact="{SERVICE_DN}" read
+  by * none
+"""
+
+
+def ssha(password: str) -> str:
+    """The {SSHA} form slapd itself would store (slapadd stores values as given)."""
+    salt = os.urandom(8)
+    digest = hashlib.sha1(password.encode() + salt).digest()
+    return "{SSHA}" + base64.b64encode(digest + salt).decode()
+
+
+def _policy(name: str, *, min_age: int = 0) -> str:
+    return f"""\
+dn: cn={name},ou=policies,{SUFFIX}
+objectClass: organizationalRole
+objectClass: pwdPolicy
+cn: {name}
+pwdAttribute: userPassword
+pwdMinLength: 8
+pwdInHistory: 3
+pwdMaxFailure: 5
+pwdLockout: TRUE
+pwdLockoutDuration: 900
+pwdMustChange: TRUE
+pwdAllowUserChange: TRUE
+pwdCheckQuality: 2
+pwdMaxAge: 31536000
+pwdMinAge: {min_age}
+"""
+
+
+def _entry(account: LdapAccount) -> str:
+    surname = account.name_en.split()[0]
+    lines = [
+        f"dn: {account.dn}",
+        "objectClass: inetOrgPerson",
+        "objectClass: campusPerson",
+        f"uid: {account.uid}",
+        f"cn: {account.name_en}",
+        f"sn: {surname}",
+        f"displayName: {account.name_en}",
+        f"campusIdNumber: {account.id_number}",
+        f"campusBirthday: {account.birthday.isoformat()}",
+        f"campusRole: {account.role.value}",
+        f"userPassword: {ssha(DEMO_PASSWORD)}",
+    ]
+    if account.student_id:
+        lines.append(f"employeeNumber: {account.student_id}")
+    if account.degree_level:
+        lines.append(f"campusDegreeLevel: {account.degree_level}")
+    if account.mail:
+        lines.append(f"mail: {account.mail}")
+    if account.notification:
+        lines.append(f"campusNotificationAddress: {account.notification}")
+    if account.policy:
+        lines.append(f"pwdPolicySubentry: {account.policy}")
+    return "\n".join(lines) + "\n"
+
+
+def demo_accounts(profile: Profile) -> list[LdapAccount]:
+    """The demo directory's accounts as LDAP entries (the SQL seed's people and names)."""
+    used: set[str] = set()
+    taken: set[str] = set()
+    accounts: list[LdapAccount] = []
+    for plan in demo_data._plans():
+        row = demo_data._row(plan, profile, used)
+        person = plan.person
+        mail = row.mailbox
+        if row.role is Role.STAFF:
+            uid = mail.split("@")[0] if mail else free_names(row.name_en, taken | used, limit=1)[0]
+        elif row.role is Role.ALUMNUS and row.student_id:
+            uid = profile.accounts.alumni_account_for(row.student_id) or row.student_id
+        else:
+            assert row.student_id is not None
+            uid = row.student_id
+            mail = (profile.accounts.campus_mail_for(row.student_id) or "").lower() or None
+        if uid in taken:
+            continue
+        taken.add(uid)
+        accounts.append(
+            LdapAccount(
+                uid=uid,
+                dn=f"uid={uid},{PEOPLE}",
+                id_number=person.id_number,
+                birthday=person.birthday,
+                name_zh=person.name_zh,
+                name_en=person.name_en,
+                role=row.role,
+                student_id=row.student_id,
+                degree_level=row.degree_level,
+                mail=mail,
+                notification=row.email,
+            )
+        )
+    lin = accounts[0]
+    for index in range(SPARE_ACCOUNTS):
+        uid = f"spare{index:02d}"
+        accounts.append(
+            LdapAccount(
+                uid=uid,
+                dn=f"uid={uid},{PEOPLE}",
+                id_number=lin.id_number,
+                birthday=lin.birthday,
+                name_zh="測試帳號",
+                name_en=f"Spare Account-{index:02d}",
+                role=Role.STAFF,
+                mail=f"{uid}@demo.edu.tw",
+                notification=f"{uid}@example.com",
+                # The last spare lives under a policy with a minimum age.
+                policy=YOUNG_POLICY if index == SPARE_ACCOUNTS - 1 else None,
+            )
+        )
+    return accounts
+
+
+def demo_ldif(accounts: list[LdapAccount]) -> str:
+    head = f"""\
+dn: {SUFFIX}
+objectClass: dcObject
+objectClass: organization
+dc: demo
+o: Demo University
+
+dn: ou=people,{SUFFIX}
+objectClass: organizationalUnit
+ou: people
+
+dn: ou=services,{SUFFIX}
+objectClass: organizationalUnit
+ou: services
+
+dn: ou=policies,{SUFFIX}
+objectClass: organizationalUnit
+ou: policies
+
+dn: {SERVICE_DN}
+objectClass: organizationalRole
+objectClass: simpleSecurityObject
+cn: helpdesk
+userPassword: {SERVICE_PASSWORD}
+
+"""
+    policies = _policy("default") + "\n" + _policy("young", min_age=3600) + "\n"
+    return head + policies + "\n".join(_entry(account) for account in accounts)
+
+
+def build(folder: Path, profile: Profile) -> SlapdServer:
+    """Write the configuration and load the demo directory (slapd not yet running)."""
+    (folder / "data").mkdir(parents=True)
+    (folder / "campus.schema").write_text(CAMPUS_SCHEMA)
+    (folder / "slapd.conf").write_text(slapd_conf(folder))
+    accounts = demo_accounts(profile)
+    (folder / "demo.ldif").write_text(demo_ldif(accounts), encoding="utf-8")
+    subprocess.run(
+        [SLAPADD, "-q", "-f", str(folder / "slapd.conf"), "-l", str(folder / "demo.ldif")],
+        check=True,
+        capture_output=True,
+    )
+    return SlapdServer(folder, free_port(), {account.uid: account for account in accounts})
+
+
+def ldap_profile() -> Profile:
+    """The LDAP example profile (``core/profiles/examples/ldap.toml``); tests set the URIs."""
+    return load_profile_file(profiles_dir() / "examples" / "ldap.toml")
+
+
+@pytest.fixture(scope="session")
+def slapd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlapdServer]:
+    """slapd with the demo directory on a free 127.0.0.1 port, for the whole session."""
+    if not Path(SLAPD).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("slapd is not installed (apt-get install slapd ldap-utils)")
+        pytest.skip("slapd is not installed (apt-get install slapd ldap-utils)")
+    server = build(tmp_path_factory.mktemp("slapd"), ldap_profile())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
