@@ -16,6 +16,7 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from bot.adapters.line import LineAdapter
 from bot.adapters.slack import SlackAdapter
 from bot.adapters.telegram import TelegramAdapter
 from bot.services import Services
@@ -33,6 +34,7 @@ def create_app(
     *,
     telegram: TelegramAdapter | None = None,
     slack: SlackAdapter | None = None,
+    line: LineAdapter | None = None,
     mail_worker: bool = False,
 ) -> Starlette:
     """The ASGI app; with a Telegram adapter, its webhook and background delivery too."""
@@ -63,6 +65,8 @@ def create_app(
         routes.append(Route("/telegram/webhook", telegram.webhook, methods=["POST"]))
     if slack is not None:
         routes.append(Route("/slack/events", slack.events, methods=["POST"]))
+    if line is not None:
+        routes.extend(line.routes())
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -78,6 +82,8 @@ def create_app(
             background.append(asyncio.create_task(telegram.run_background()))
         if slack is not None:
             background.append(asyncio.create_task(slack.run_background()))
+        if line is not None:
+            background.append(asyncio.create_task(line.run_background()))
         try:
             yield
         finally:
@@ -87,6 +93,8 @@ def create_app(
                     await task
             if telegram is not None:
                 await telegram.application.shutdown()
+            if line is not None:
+                await line.shutdown()
 
     return Starlette(routes=routes, lifespan=lifespan)
 
