@@ -45,7 +45,9 @@ Json = dict[str, Any]
 
 def _one_server(node: Any) -> Any:
     if isinstance(node, dict):
-        return {k: ([{"url": SPEC_HOST}] if k == "servers" else _one_server(v)) for k, v in node.items()}
+        return {
+            k: ([{"url": SPEC_HOST}] if k == "servers" else _one_server(v)) for k, v in node.items()
+        }
     if isinstance(node, list):
         return [_one_server(v) for v in node]
     return node
@@ -136,7 +138,9 @@ class LineApiStub:
     async def running(cls) -> AsyncIterator[LineApiStub]:
         messaging_api()  # read the document before the clock of any test starts
         stub = cls(free_port())
-        app = Starlette(routes=[Route("/{path:path}", stub.handle, methods=["GET", "POST", "PUT", "DELETE"])])
+        app = Starlette(
+            routes=[Route("/{path:path}", stub.handle, methods=["GET", "POST", "PUT", "DELETE"])]
+        )
         async with serving(app, stub.port):
             yield stub
 
@@ -214,13 +218,23 @@ class LineApiStub:
             return JSONResponse({})
         if path == "/v2/bot/channel/webhook/test":
             return JSONResponse(
-                {"success": True, "timestamp": "2026-11-30T12:00:00Z", "statusCode": 200,
-                 "reason": "OK", "detail": "200"}
+                {
+                    "success": True,
+                    "timestamp": "2026-11-30T12:00:00Z",
+                    "statusCode": 200,
+                    "reason": "OK",
+                    "detail": "200",
+                }
             )
         if path == "/v2/bot/info":
             return JSONResponse(
-                {"userId": "Ubot", "basicId": "@helpdesk", "displayName": "Helpdesk",
-                 "chatMode": "bot", "markAsReadMode": "auto"}
+                {
+                    "userId": "Ubot",
+                    "basicId": "@helpdesk",
+                    "displayName": "Helpdesk",
+                    "chatMode": "bot",
+                    "markAsReadMode": "auto",
+                }
             )
         return JSONResponse({"message": f"the stand-in does not serve {path}"}, status_code=404)
 

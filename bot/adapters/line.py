@@ -46,6 +46,7 @@ from bot.adapters.line_messages import (
     MAX_QUICK_REPLIES,
     MAX_TEXT,
     MENU,
+    MENU_NAMES,
     batches,
     to_messages,
 )
@@ -80,7 +81,6 @@ RETRIES = 3  # attempts after a 429 (rate limit) or a server error
 RETRY_DELAY = 0.5  # seconds before the first retry; doubled each time
 LOADING_AFTER = 1.0  # seconds a step may take before the loading animation shows
 LOADING_SECONDS = 20  # how long LINE shows it (a multiple of 5, at most 60)
-MENU_NAMES = {"zh_TW": "helpdesk zh_TW", "en": "helpdesk en"}
 
 HOW_TO_UNSEND = N_(
     "LINE does not let me delete your message. Please unsend it yourself: press and "

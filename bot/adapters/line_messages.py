@@ -29,6 +29,7 @@ MAX_LABEL = 20  # characters of a quick reply button's label
 MAX_DATA = 300  # characters of a postback's data
 CHOICE = "c:"  # postback data of a quick reply: the choice's action follows
 MENU = "m:"  # postback data of a rich menu area: a flow's name or a command follows
+MENU_NAMES = {"zh_TW": "helpdesk zh_TW", "en": "helpdesk en"}  # one rich menu per language
 
 ImageUrl = Callable[[Image], Awaitable[str]]
 

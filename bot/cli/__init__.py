@@ -8,6 +8,7 @@ from bot.cli.alumni import alumni_app
 from bot.cli.card import card_app
 from bot.cli.common import private_files
 from bot.cli.db import db_app
+from bot.cli.line import line_app
 from bot.cli.mailbox import mailbox_app
 from bot.cli.policy import policy_app
 from bot.cli.profiles import profiles
@@ -33,5 +34,6 @@ app.add_typer(card_app, name="card")
 app.add_typer(alumni_app, name="alumni")
 app.add_typer(telegram_app, name="telegram")
 app.add_typer(slack_app, name="slack")
+app.add_typer(line_app, name="line")
 
 __all__ = ["app"]

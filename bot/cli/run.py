@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from bot import conversations  # noqa: F401  (registers the flows)
 from bot.adapters.console import CHANNEL, ConsoleChat, session_chat_id
+from bot.adapters.line import LineAdapter
 from bot.adapters.slack import SlackAdapter
 from bot.adapters.telegram import TelegramAdapter
 from bot.cli.common import err, load_settings, run, setup_logging
@@ -152,13 +153,15 @@ def serve(host: HostOption = None, port: PortOption = None) -> None:
     services = build_services(settings)
     install_log_redaction()
     engine = Engine(services)
-    telegram = slack = None
+    telegram = slack = line = None
     if settings.telegram_token is not None:
         telegram = TelegramAdapter.build(services, engine)
     if settings.slack_bot_token is not None and settings.slack_signing_secret is not None:
         slack = SlackAdapter.build(services, engine)
+    if settings.line_channel_secret is not None and settings.line_channel_access_token is not None:
+        line = LineAdapter.build(services, engine)
     uvicorn.run(
-        create_app(services, telegram=telegram, slack=slack, mail_worker=True),
+        create_app(services, telegram=telegram, slack=slack, line=line, mail_worker=True),
         host=settings.web_host,
         port=settings.web_port,
         log_level=settings.log_level.lower(),

@@ -12,6 +12,7 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import io
 import itertools
 import json
 import re
@@ -21,10 +22,12 @@ from typing import Any
 import httpx
 import pytest
 from openapi_core.testing import MockRequest
+from PIL import Image as PILImage
 from pydantic import SecretStr
 
 from bot.adapters.line import LineAdapter
 from bot.card_images import cipher_of
+from bot.cli.line import install_rich_menus
 from bot.engine import Engine
 from bot.services import Services, build_services
 from bot.web import create_app
@@ -332,4 +335,27 @@ async def test_a_slow_step_shows_the_loading_animation(line: Any) -> None:
 async def test_a_rich_menu_tap_starts_its_flow(line: Any) -> None:
     user, *_ = line
     await user.post(user.event("postback", postback={"data": "m:student_id"}))
-    assert "Which programme" in user.texts() or "degree" in user.texts().lower()
+    assert "Master's programme" in str(user.stub.sent_messages()[-1])
+
+
+async def test_the_rich_menus_are_built_from_the_catalogs_and_english_users_get_theirs(
+    line: Any,
+) -> None:
+    user, *_rest, adapter = line
+    created = await install_rich_menus(adapter)
+    stub = user.stub
+    zh, en = stub.rich_menus[created["zh_TW"]], stub.rich_menus[created["en"]]
+    zh_labels = [area["action"]["displayText"] for area in zh["areas"]]
+    assert "查詢學號" in zh_labels and "Look up my student ID" in [
+        area["action"]["displayText"] for area in en["areas"]
+    ]
+    for menu_id in created.values():
+        picture = PILImage.open(io.BytesIO(stub.images[menu_id]))
+        assert picture.size == (2500, 1686)
+    assert stub.default_menu == created["zh_TW"]
+    await user.say("menu")  # this user's LINE speaks English
+    assert stub.user_menus[USER] == created["en"]
+    # A tap posts back into the flow the area shows.
+    (area,) = [a for a in en["areas"] if a["action"]["displayText"] == "Look up my student ID"]
+    await user.post(user.event("postback", postback={"data": area["action"]["data"]}))
+    assert "Master's programme" in str(stub.sent_messages()[-1])
