@@ -22,7 +22,7 @@ from bot.adapters.telegram import TelegramAdapter
 from bot.services import Services
 from bot.web.card_verifier import CardVerifier
 from bot.web.password_page import PasswordPage
-from bot.web.security import SECURITY_HEADERS
+from bot.web.security import SECURITY_HEADERS, configured_secrets, install_log_redaction
 from core.background import run_every
 
 STATIC = Path(__file__).parent / "static"
@@ -38,6 +38,7 @@ def create_app(
     mail_worker: bool = False,
 ) -> Starlette:
     """The ASGI app; with a Telegram adapter, its webhook and background delivery too."""
+    install_log_redaction(*configured_secrets(services.settings))
 
     async def healthz(_request: Request) -> JSONResponse:
         try:

@@ -10,12 +10,11 @@
   configured secret read from the settings (``SecretStr``: keys, bot tokens, signing
   secrets), and the demo directory's well-known people.
 - ``CAPTURE`` is a handler on the root logger that keeps the formatted text of every
-  record at INFO or above and of every record of the project's own loggers (``bot``,
-  ``core``) at any level, with the test that was running. The suite logs as
-  ``helpdesk serve`` does: the root logger at INFO (its default ``HELPDESK_LOG_LEVEL``),
-  with the request-log redaction it installs (``bot.web.install_log_redaction``), so
-  the test's HTTP client, which stands for the browser, logs links the way the
-  server's access log would.
+  record of every logger at every level, DEBUG included (SQL parameters, HTTP
+  libraries' requests, the chat libraries' calls), with the test that was running.
+  The suite logs with the redaction every entry point installs
+  (``bot.web.install_log_redaction``), so the test's HTTP client, which stands for the
+  browser, logs links the way the server's access log would.
 
 ``tests/reliability/test_secrets_in_logs.py`` runs last and scans the capture. A leak
 is reported by kind, logger and test, never by value.
@@ -33,6 +32,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 ID_NUMBER = "national ID / resident certificate number"
@@ -106,17 +106,13 @@ class Logged:
 class LogCapture(logging.Handler):
     """Keeps the formatted text (with any traceback) of every record it is given."""
 
-    PROJECT_LOGGERS = ("bot", "core")
-
     def __init__(self) -> None:
         super().__init__(level=logging.NOTSET)
         self.setFormatter(logging.Formatter("%(message)s"))
         self.records: list[Logged] = []
 
     def wants(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.INFO:
-            return True
-        return record.name.split(".", 1)[0] in self.PROJECT_LOGGERS
+        return True  # every level of every logger: DEBUG is where libraries show parameters
 
     def emit(self, record: logging.LogRecord) -> None:
         if not self.wants(record):
@@ -149,6 +145,32 @@ def _windows(runs: Iterable[str], lengths: set[int]) -> Iterator[str]:
                 yield run[start : start + length]
 
 
+@functools.cache
+def _catalogued_examples() -> tuple[str, ...]:
+    """The bot's own texts that show an example date ("for example 1996-01-02").
+
+    At DEBUG the chat libraries log every message sent, so a prompt's example date
+    would read as the birthday of any test person born that day.
+    """
+    from babel.messages.pofile import read_po
+
+    root = Path(__file__).resolve().parents[2] / "locales"
+    texts: set[str] = set()
+    for path in root.glob("*/LC_MESSAGES/helpdesk.po"):
+        with path.open("rb") as po:
+            for message in read_po(po):
+                for text in (message.id, message.string):
+                    if isinstance(text, str) and "{" not in text and _DATE_CANDIDATE.search(text):
+                        texts.add(text)
+    return tuple(sorted(texts, key=len, reverse=True))
+
+
+def _without_examples(text: str) -> str:
+    for example in _catalogued_examples():
+        text = text.replace(example, "")
+    return text
+
+
 def kinds_in(text: str, registry: SecretRegistry) -> set[str]:
     """The kinds of registered secret that occur in ``text``."""
     found: set[str] = set()
@@ -156,7 +178,7 @@ def kinds_in(text: str, registry: SecretRegistry) -> set[str]:
     if ids and {m.upper() for m in _ID_CANDIDATE.findall(text)} & ids:
         found.add(ID_NUMBER)
     birthdays = registry.values(BIRTHDAY)
-    dates = {"".join(groups) for groups in _DATE_CANDIDATE.findall(text)}
+    dates = {"".join(groups) for groups in _DATE_CANDIDATE.findall(_without_examples(text))}
     if birthdays and dates & birthdays:
         found.add(BIRTHDAY)
     codes = registry.values(CODE)
@@ -288,11 +310,9 @@ def install() -> None:
 
     install_log_redaction()
     root = logging.getLogger()
-    if root.getEffectiveLevel() > logging.INFO:
-        root.setLevel(logging.INFO)  # what `helpdesk serve` logs at by default
-    for name in LogCapture.PROJECT_LOGGERS:
-        logging.getLogger(name).setLevel(logging.DEBUG)
+    root.setLevel(logging.DEBUG)  # the most a deployer can turn on
     root.addHandler(CAPTURE)
+    install_log_redaction()  # again: the filter goes on the capture too, as on any root handler
 
 
 install()

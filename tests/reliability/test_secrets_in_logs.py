@@ -112,13 +112,13 @@ def test_a_record_logged_through_the_logging_machinery_is_scanned() -> None:
     assert capture.records[0].text == "harmless"  # the project's DEBUG records are kept
 
 
-def test_the_suite_capture_keeps_info_and_the_projects_debug_but_not_library_debug() -> None:
+def test_the_suite_capture_keeps_every_level_of_every_logger() -> None:
     before = len(secret_log.CAPTURE.records)
     logging.getLogger("bot.capture_probe").debug("project debug probe")
     logging.getLogger("some.library").info("library info probe")
     logging.getLogger("some.library").debug("library debug probe")
     texts = [record.text for record in secret_log.CAPTURE.records[before:]]
-    assert texts == ["project debug probe", "library info probe"]
+    assert texts == ["project debug probe", "library info probe", "library debug probe"]
 
 
 async def test_the_registry_learns_the_secrets_a_flow_handles(
