@@ -28,7 +28,8 @@ from sqlalchemy import insert
 
 from bench.common import Databases, Figure, process, settings_for
 from bench.directory import load_people
-from bot.card_images import CardRefresher, cipher_of
+from bot.card_images import cipher_of
+from bot.card_refresh import CardRefresher
 from bot.services import Services, build_services
 from core.cards import new_secret
 from core.models import AlumniCard, CardStatus, CardView

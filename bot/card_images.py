@@ -7,7 +7,6 @@ Seed 003: the card shows a QR code that changes every few minutes with a countdo
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
 
 from bot.services import Services
 from bot.types import Choice, Image
@@ -85,17 +84,3 @@ def card_image(
 
 def next_step_start(now: dt.datetime, period: int) -> dt.datetime:
     return now + dt.timedelta(seconds=seconds_left(now, period))
-
-
-if TYPE_CHECKING:
-    from bot.card_refresh import CardRefresher as CardRefresher
-    from bot.card_refresh import Refresh as Refresh
-
-
-def __getattr__(name: str) -> object:
-    # The refresh job moved to bot.card_refresh; old imports keep working meanwhile.
-    if name in ("CardRefresher", "Refresh"):
-        from bot import card_refresh
-
-        return getattr(card_refresh, name)
-    raise AttributeError(name)

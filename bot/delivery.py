@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from bot.card_images import CardRefresher
+from bot.card_refresh import CardRefresher
 from bot.services import Services
 from bot.types import Reply, Text
 from core.background import run_every

@@ -11,14 +11,10 @@ import datetime as dt
 import re
 import unicodedata
 
-from core.birthdays import ROC_OFFSET
 from core.errors import UserFacingError
 from core.i18n import N_
 from core.text import normalise
-
-# Seed 003's alumni go back to the university's first graduates after 1945; a year
-# before that is a typo.
-EARLIEST_YEAR = 1945
+from core.years import EARLIEST_YEAR, InvalidYear, YearProblem, parse_year
 
 # Lengths a person's answer can sensibly have; the model's columns are at least this long.
 MAX_NAME_ZH = 30
@@ -146,27 +142,18 @@ def read_year(raw: str, *, today: dt.date) -> int:
     """A Gregorian year from a Gregorian (4-digit) or ROC (2-3 digit, 民國) year."""
     if len(raw) > MAX_RAW:
         raise Refused(YEAR_FORMAT)
-    value = plain(raw).replace(" ", "")
-    if not value:
-        raise Refused(N_("Please type the year."))
-    era = None
-    for prefix in ("民國", "西元"):
-        if value.startswith(prefix):
-            era, value = prefix, value.removeprefix(prefix)
-    value = value.removesuffix("年")
-    if not (value.isascii() and value.isdigit()) or not 2 <= len(value) <= 4:
-        raise Refused(YEAR_FORMAT)
-    is_roc = len(value) < 4
-    if era is not None and is_roc != (era == "民國"):
-        raise Refused(YEAR_FORMAT)
-    year = int(value) + (ROC_OFFSET if is_roc else 0)
-    if year < EARLIEST_YEAR:
-        raise Refused(
-            N_("That year is before {earliest}. Please check it."), earliest=EARLIEST_YEAR
-        )
-    if year > today.year:
-        raise Refused(N_("That year is in the future."))
-    return year
+    try:
+        return parse_year(raw, latest=today.year, earliest=EARLIEST_YEAR)
+    except InvalidYear as exc:
+        if exc.problem is YearProblem.EMPTY:
+            raise Refused(N_("Please type the year.")) from None
+        if exc.problem is YearProblem.TOO_EARLY:
+            raise Refused(
+                N_("That year is before {earliest}. Please check it."), earliest=EARLIEST_YEAR
+            ) from None
+        if exc.problem is YearProblem.TOO_LATE:
+            raise Refused(N_("That year is in the future.")) from None
+        raise Refused(YEAR_FORMAT) from None
 
 
 MOBILE_FORMAT = N_(

@@ -11,9 +11,6 @@ from __future__ import annotations
 import re
 import unicodedata
 
-# Chat flows import text_parts from core.text; this name stays until they do.
-from core.text import text_parts as text_parts
-
 NAME = re.compile(r"^[a-z][a-z0-9.-]{1,40}[a-z0-9]$")
 
 

@@ -37,6 +37,7 @@ from bot.conversations.common import (
 from bot.flow import Answer, Context, Flow, Step, register
 from bot.services import Services
 from bot.types import Reply, Text
+from core.alumni import MAIL_SUBJECT
 from core.application_answers import (
     Refused,
     read_address,
@@ -127,7 +128,6 @@ RECEIVED = N_(
     "takes about {days} working days; you will be told the decision here and by mail to "
     "{email}. If it is approved, your account will be {account}."
 )
-MAIL_SUBJECT = N_("{institution}: your application for an alumni account")
 MAIL_RECEIVED = N_(
     "Dear {name},\n\nWe received your application for an alumni account of {institution} "
     "(number {number}) on {date}. The review takes about {days} working days; you will be "

@@ -20,9 +20,10 @@ from bot.types import Reply, Text
 from core import tokens
 from core.i18n import N_
 from core.localized import LocalizedText
-from core.mailbox_names import free_names, text_parts
+from core.mailbox_names import free_names
 from core.mailboxes import human_kb
 from core.models import Mailbox, MailboxCondition, Person, Role, StudentRecord
+from core.text import text_parts
 
 
 class State(StrEnum):

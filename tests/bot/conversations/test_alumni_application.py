@@ -610,25 +610,69 @@ def test_approving_creates_the_alumnus_record_and_account_and_tells_the_applican
     assert _alumni("reject", "1", "--reason", "late").exit_code == 1
 
 
-def test_approving_adds_the_account_to_the_person_already_in_the_directory(
+def test_approving_adds_the_account_to_the_matching_person_already_in_the_directory(
     cli_env: Settings,
 ) -> None:
     async def add(services: Services) -> int:
         person = await add_student(
-            services, id_number=ID_NUMBER, birthday=BIRTHDAY, student_id="109205003"
+            services,
+            id_number=ID_NUMBER,
+            birthday=BIRTHDAY,
+            student_id="109205003",
+            name_zh="王大同",
+            name_en="Wang Da-Tong",
         )
         return person.id
 
     person_id = _with_services(cli_env, add)
     _apply(cli_env)
-    assert _alumni("approve", "1").exit_code == 0
+    listed = _alumni("applications")
+    assert "CONFLICT" not in listed.stdout
+    approved = _alumni("approve", "1")
+    assert approved.exit_code == 0, approved.output
 
     async def check(services: Services) -> None:
         async with services.sessions() as session:
-            assert len((await session.scalars(select(Person))).all()) == 1
+            (person,) = (await session.scalars(select(Person))).all()
             assert len((await session.scalars(select(StudentRecord))).all()) == 1
             account = await session.scalar(select(Account))
         assert account is not None and account.person_id == person_id
+        # The applicant's e-mail never becomes the existing person's address.
+        assert person.notification_email is None
+
+    _with_services(cli_env, check)
+
+
+def test_a_person_whose_name_differs_is_flagged_and_approved_only_with_an_audited_override(
+    cli_env: Settings,
+) -> None:
+    async def add(services: Services) -> None:
+        await add_student(services, id_number=ID_NUMBER, birthday=BIRTHDAY, student_id="109205003")
+
+    _with_services(cli_env, add)
+    _apply(cli_env)
+    listed = _alumni("applications")
+    assert "CONFLICT" in listed.stdout and "Chinese name differs" in listed.stdout
+    refused = _alumni("approve", "1")
+    assert refused.exit_code == 1 and "conflicts with the directory" in refused.stderr
+
+    async def nothing(services: Services) -> None:
+        async with services.sessions() as session:
+            assert (await session.scalars(select(Account))).all() == []
+
+    _with_services(cli_env, nothing)
+    approved = _alumni("approve", "1", "--override", "registrar confirmed the name change")
+    assert approved.exit_code == 0, approved.output
+
+    async def check(services: Services) -> None:
+        async with services.sessions() as session:
+            account = await session.scalar(select(Account))
+            event = await session.scalar(
+                select(AuditEvent).where(AuditEvent.flow == "alumni_admin")
+            )
+        assert account is not None and account.username == "B10920500300"
+        assert event is not None and event.outcome == "override"
+        assert "registrar confirmed the name change" in json.dumps(event.detail, ensure_ascii=False)
 
     _with_services(cli_env, check)
 
