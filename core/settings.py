@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     )
     web_host: str = "127.0.0.1"
     web_port: int = 8080
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks of reverse proxies whose X-Forwarded-For is believed.",
+    )
 
     smtp_host: str | None = None
     smtp_port: int = 25

@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Mount, Route
@@ -22,7 +23,12 @@ from bot.adapters.telegram import TelegramAdapter
 from bot.services import Services
 from bot.web.card_verifier import CardVerifier
 from bot.web.password_page import PasswordPage
-from bot.web.security import SECURITY_HEADERS, configured_secrets, install_log_redaction
+from bot.web.security import (
+    SECURITY_HEADERS,
+    RequestGuard,
+    configured_secrets,
+    install_log_redaction,
+)
 from core.background import run_every
 
 STATIC = Path(__file__).parent / "static"
@@ -97,7 +103,10 @@ def create_app(
             if line is not None:
                 await line.shutdown()
 
-    return Starlette(routes=routes, lifespan=lifespan)
+    https = services.settings.public_url.startswith("https://")
+    return Starlette(
+        routes=routes, lifespan=lifespan, middleware=[Middleware(RequestGuard, https=https)]
+    )
 
 
 INDEX = """<!doctype html>

@@ -22,7 +22,7 @@ from starlette.templating import Jinja2Templates
 
 from bot.card_images import CARD_TYPES
 from bot.services import Services
-from bot.web.security import SECURITY_HEADERS
+from bot.web.security import SECURITY_HEADERS, client_address
 from core import audit
 from core.cards import CardCipher, Verdict, Verification, verify
 from core.i18n import DEFAULT_LOCALE, LOCALES, N_, Translator, normalise_locale
@@ -73,8 +73,8 @@ class CardVerifier:
     # -- the check -----------------------------------------------------------------------
 
     def _client(self, request: Request) -> str:
-        """A pseudonym of the client address (behind a proxy, uvicorn's proxy_headers)."""
-        host = request.client.host if request.client is not None else "unknown"
+        """A pseudonym of the client address (forwarded only by a trusted proxy)."""
+        host = client_address(request, self.services.settings.trusted_proxies)
         return self.services.pii.chat_user("card-verifier", host)
 
     async def _over_limit(self, client: str) -> Hit | None:
@@ -181,7 +181,7 @@ class CardVerifier:
 
     async def page(self, request: Request) -> Response:
         locale = self._locale(request)
-        if request.method == "GET":
+        if request.method != "POST":  # GET, and HEAD as GET
             return self._render(request, locale)
         t = Translator(locale)
         client = self._client(request)

@@ -194,7 +194,7 @@ class PasswordPage:
                 # Absolute: relative to /password/<token> the browser would post to /password/ack.
                 ack_url=f"/password/{token}/ack?lang={locale.replace('_', '-')}",
             )
-        if request.method == "GET":
+        if request.method != "POST":  # GET, and HEAD as GET
             return self._form(request, locale, row, target)
         return await self._submit(request, token, locale, row, target)
 

@@ -1,14 +1,22 @@
-"""What every page of the web app shares for safety: headers, CSRF and log redaction."""
+"""What every page of the web app shares for safety: headers, CSRF, log redaction, body limits."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hmac
+import ipaddress
 import logging
 import re
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
 from typing import Any
 
 from pydantic import SecretStr
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.settings import Settings
 
@@ -136,3 +144,154 @@ def configured_secrets(settings: Settings) -> list[str]:
     """Every secret value in the settings, for ``install_log_redaction``."""
     values = (getattr(settings, name, None) for name in type(settings).model_fields)
     return [v.get_secret_value() for v in values if isinstance(v, SecretStr)]
+
+
+# -- requests: body size and time, headers on every response -----------------------------
+
+DEFAULT_BODY_LIMIT = 1024 * 1024  # webhooks: a platform's largest event is far below this
+# The card verifier reads at most 1 KiB itself and answers more in the page's language.
+BODY_LIMITS = {"/password/": 16 * 1024, "/card/verify": 8 * 1024}
+BODY_TIMEOUT = 10.0  # seconds to send the whole body; a trickle holds a worker otherwise
+HSTS = "max-age=31536000"
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _TooSlow(Exception):
+    pass
+
+
+class RequestGuard:
+    """ASGI middleware: body caps and a body deadline before any route reads, headers after.
+
+    A body over its route's cap is refused with 413 before it is read (a declared
+    ``Content-Length``) or as soon as it passes the cap (chunked); a body not complete
+    within ``timeout`` seconds gets 408. Every HTML response gets the security headers
+    it lacks, and every response HSTS when the public URL is https.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        https: bool = False,
+        limits: Mapping[str, int] = BODY_LIMITS,
+        default_limit: int = DEFAULT_BODY_LIMIT,
+        timeout: float = BODY_TIMEOUT,
+    ) -> None:
+        self.app = app
+        self.https = https
+        self.limits = limits
+        self.default_limit = default_limit
+        self.timeout = timeout
+
+    def limit_for(self, path: str) -> int:
+        return next(
+            (limit for prefix, limit in self.limits.items() if path.startswith(prefix)),
+            self.default_limit,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = MutableHeaders(scope=message)
+                if headers.get("content-type", "").startswith("text/html"):
+                    for name, value in SECURITY_HEADERS.items():
+                        headers.setdefault(name, value)
+                if self.https:
+                    headers.setdefault("Strict-Transport-Security", HSTS)
+            await send(message)
+
+        limit = self.limit_for(scope["path"])
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            await self._refuse(413, scope, receive, send_with_headers)
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        received = 0
+        complete = False
+
+        async def guarded_receive() -> Message:
+            nonlocal received, complete
+            if complete:  # after the body: waiting for a disconnect has no deadline
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise _TooSlow from None
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _TooLarge
+                complete = not message.get("more_body", False)
+            return message
+
+        try:
+            await self.app(scope, guarded_receive, send_with_headers)
+        except (_TooLarge, _TooSlow) as refused:
+            if started:
+                raise
+            status = 413 if isinstance(refused, _TooLarge) else 408
+            await self._refuse(status, scope, receive, send_with_headers)
+
+    async def _refuse(self, status: int, scope: Scope, receive: Receive, send: Send) -> None:
+        response = PlainTextResponse(
+            HTTPStatus(status).phrase, status_code=status, headers={"Connection": "close"}
+        )
+        await response(scope, receive, send)
+
+
+def server_options(trusted_proxies: Sequence[str]) -> dict[str, Any]:
+    """uvicorn's settings for forwarded headers: honoured only from the trusted proxies.
+
+    uvicorn's default trusts ``X-Forwarded-For`` from 127.0.0.1, so a client behind a
+    pass-through proxy on the same host could pick any address it likes.
+    """
+    trusted = list(trusted_proxies)
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or None}
+
+
+def client_address(request: Request, trusted_proxies: Sequence[str]) -> str:
+    """The client's address: the peer's, or what a trusted proxy says it forwarded for.
+
+    Walks ``X-Forwarded-For`` from the right (the hop nearest to us) past trusted
+    proxies; any other peer's forwarded headers are ignored.
+    """
+    peer = request.client.host if request.client is not None else "unknown"
+    networks = _networks(tuple(trusted_proxies))
+    if not _trusted(peer, networks):
+        return peer
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",")]
+    for hop in reversed([h for h in hops if h]):
+        if not _trusted(hop, networks):
+            return hop
+    return peer
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@functools.cache
+def _networks(
+    trusted: tuple[str, ...],
+) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(t, strict=False) for t in trusted)
+
+
+def _trusted(address: str, networks: tuple[Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)

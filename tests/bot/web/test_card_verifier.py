@@ -236,3 +236,25 @@ async def test_posting_junk_shows_not_recognised(client: httpx.AsyncClient) -> N
 async def test_posting_too_much_is_refused(client: httpx.AsyncClient) -> None:
     response = await client.post("/card/verify?lang=en", data={"payload": "x" * 5000})
     assert response.status_code == 400 and 'id="error"' in response.text
+
+
+async def test_a_rotated_forwarded_for_does_not_dodge_the_limit_unless_from_a_trusted_proxy(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    for n in range(card_verifier.RATE_LIMIT):
+        forged = {"X-Forwarded-For": f"203.0.113.{n}"}
+        response = await client.post(
+            "/card/verify.json", json={"payload": "HDC1.1.1.12345678"}, headers=forged
+        )
+        assert response.status_code == 200
+    forged = {"X-Forwarded-For": "198.51.100.1"}
+    limited = await client.post(
+        "/card/verify.json", json={"payload": "HDC1.1.1.12345678"}, headers=forged
+    )
+    assert limited.status_code == 429
+
+    services.settings.trusted_proxies = ["127.0.0.1"]  # now the peer is our own proxy
+    proxied = await client.post(
+        "/card/verify.json", json={"payload": "HDC1.1.1.12345678"}, headers=forged
+    )
+    assert proxied.status_code == 200

@@ -443,3 +443,33 @@ async def test_another_chat_can_take_a_turn_while_the_page_hashes(
     done = await _submit(client, token, NEW, current=OLD)
     assert done.status_code == 200
     assert len(turns) >= 3 and max(turns) < 2.5, turns
+
+
+async def test_head_is_answered_as_get_and_never_counts_as_a_submission(
+    client: httpx.AsyncClient, services: Services, account: str
+) -> None:
+    token = await _link(services, account)
+    for _ in range(6):
+        head = await client.head(f"/password/{token}")
+        assert head.status_code == 200 and head.content == b""
+    async with services.sessions() as session:
+        row = await session.scalar(select(OneTimeToken))
+    assert row is not None and row.attempts == 0 and row.used_at is None
+    assert (await _submit(client, token, NEW)).status_code == 200
+
+
+async def test_a_malformed_body_gets_400_and_an_oversized_one_413(
+    client: httpx.AsyncClient, services: Services, account: str
+) -> None:
+    token = await _link(services, account)
+    page = await client.get(f"/password/{token}")
+    assert page.status_code == 200
+    malformed = await client.post(
+        f"/password/{token}",
+        content=b"--x\r\nContent-Disposition: form-data\r\n\r\nno end",
+        headers={"Content-Type": "multipart/form-data; boundary=x"},
+    )
+    assert malformed.status_code == 400 and "Traceback" not in malformed.text
+    oversized = await client.post(f"/password/{token}", content=b"a=" + b"x" * 100_000)
+    assert oversized.status_code == 413
+    assert (await _submit(client, token, NEW)).status_code == 200

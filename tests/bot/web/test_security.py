@@ -1,14 +1,22 @@
-"""Log redaction: no library's logger shows a secret, at any level, on any handler."""
+"""Web security: log redaction at every level, body caps and deadline, headers, proxies."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
+import httpx
 import pytest
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.types import Message, Receive, Scope, Send
 
-from bot.web.security import install_log_redaction
+from bot.services import Services
+from bot.web import create_app
+from bot.web.security import RequestGuard, client_address, install_log_redaction, server_options
 
 BOT_TOKEN = "123456789:AAEhBOweik6ad9r_QXMENQjcrGbqCr4K-wY"
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -143,3 +151,109 @@ def test_sql_parameters_stay_out_of_the_log_at_debug_unless_asked_for(
         assert "typed answer probe" in logged.getvalue()
     finally:
         install_log_redaction()
+
+
+# -- requests --------------------------------------------------------------------------
+
+
+async def _echo_length(scope: Scope, receive: Receive, send: Send) -> None:
+    """A route that reads its whole body and says how long it was."""
+    request = Request(scope, receive)
+    body = await request.body()
+    await PlainTextResponse(str(len(body)))(scope, receive, send)
+
+
+def _guarded(**options: Any) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=RequestGuard(_echo_length, **options))
+    return httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1")
+
+
+async def test_a_body_over_the_routes_cap_gets_413_before_the_route_reads_it() -> None:
+    async with _guarded() as client:
+        declared = await client.post("/password/abc", content=b"x" * (20 * 1024))
+        webhook = await client.post("/telegram/webhook", content=b"x" * (2 * 1024 * 1024))
+        fine = await client.post("/password/abc", content=b"x" * 1000)
+
+        async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted as it comes
+            for _ in range(40):
+                yield b"x" * 1024
+
+        chunked = await client.post("/password/abc", content=chunks())
+    assert (declared.status_code, webhook.status_code, chunked.status_code) == (413, 413, 413)
+    assert fine.status_code == 200 and fine.text == "1000"
+
+
+async def test_a_body_trickled_slower_than_the_deadline_gets_408() -> None:
+    sent: list[Message] = []
+    messages = [{"type": "http.request", "body": b"x", "more_body": True}]
+
+    async def trickle() -> Message:
+        if messages:
+            return messages.pop()
+        await asyncio.sleep(3600)  # the rest never comes
+        raise AssertionError
+
+    async def record(message: Message) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/card/verify",
+        "headers": [],
+        "query_string": b"",
+    }
+    async with asyncio.timeout(5):
+        await RequestGuard(_echo_length, timeout=0.2)(scope, trickle, record)
+    assert sent[0]["status"] == 408
+
+
+async def test_every_html_page_gets_the_security_headers_and_hsts_under_https(
+    services: Services,
+) -> None:
+    services.settings.public_url = "https://helpdesk.example.edu.tw"
+    transport = httpx.ASGITransport(app=create_app(services))
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        index = await client.get("/")
+        health = await client.get("/healthz")
+    assert index.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in index.headers["content-security-policy"]
+    assert index.headers["strict-transport-security"] == "max-age=31536000"
+    assert health.headers["strict-transport-security"] == "max-age=31536000"
+
+
+async def test_no_hsts_over_plain_http(services: Services) -> None:
+    transport = httpx.ASGITransport(app=create_app(services))
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        index = await client.get("/")
+    assert "strict-transport-security" not in index.headers
+
+
+def _request(peer: str, forwarded: str | None = None) -> Request:
+    headers = [(b"x-forwarded-for", forwarded.encode())] if forwarded else []
+    return Request({"type": "http", "headers": headers, "client": (peer, 5000)})
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "trusted", "client"),
+    [
+        ("127.0.0.1", "203.0.113.9", [], "127.0.0.1"),  # no proxy trusted: the default
+        ("198.51.100.7", "203.0.113.9", ["10.0.0.0/8"], "198.51.100.7"),  # not our proxy
+        ("10.0.0.2", "203.0.113.9", ["10.0.0.0/8"], "203.0.113.9"),
+        ("10.0.0.2", "1.2.3.4, 203.0.113.9", ["10.0.0.0/8"], "203.0.113.9"),  # spoofed left
+        ("10.0.0.2", "203.0.113.9, 10.0.0.5", ["10.0.0.0/8"], "203.0.113.9"),
+        ("10.0.0.2", None, ["10.0.0.0/8"], "10.0.0.2"),
+    ],
+)
+def test_forwarded_addresses_are_believed_only_from_trusted_proxies(
+    peer: str, forwarded: str | None, trusted: list[str], client: str
+) -> None:
+    assert client_address(_request(peer, forwarded), trusted) == client
+
+
+def test_uvicorn_honours_forwarded_headers_only_when_a_proxy_is_trusted() -> None:
+    assert server_options([]) == {"proxy_headers": False, "forwarded_allow_ips": None}
+    assert server_options(["10.0.0.1"]) == {
+        "proxy_headers": True,
+        "forwarded_allow_ips": ["10.0.0.1"],
+    }
