@@ -102,3 +102,25 @@ async def unsuspend(
         mailbox=mailbox.id,
     )
     return mailbox
+
+
+async def lift_after_reset(session: AsyncSession, mailbox_id: int, *, now: dt.datetime) -> bool:
+    """Lift a suspension because its owner set a new password (where the profile says so)."""
+    mailbox = await session.get(Mailbox, mailbox_id)
+    if mailbox is None or mailbox.condition != MailboxCondition.SUSPENDED:
+        return False
+    mailbox.condition = MailboxCondition.NORMAL
+    mailbox.suspended_reason = None
+    mailbox.suspended_at = None
+    mailbox.suspension_notice = None
+    audit.record(
+        session,
+        at=now,
+        channel="web",
+        actor=f"mailbox:{mailbox.id}",
+        flow="reset",
+        action="unsuspend",
+        outcome="lifted_by_new_password",
+        mailbox=mailbox.id,
+    )
+    return True

@@ -77,6 +77,10 @@ class Mail(_Strict):
     # or returning (教職員工的狀態須為「一般」，學生須為「校、復」).
     application_statuses: list[str] = Field(default_factory=lambda: ["enrolled", "returning"])
     staff_may_apply: bool = True
+    # Whether setting a new password lifts an administrator's suspension (the demo's mail
+    # terms: "the owner must read the notice and set a new password before using it
+    # again"); otherwise the administrators lift it and the page says so.
+    reset_lifts_suspension: bool = False
     usage_policy: LocalizedText | None = None
     terms: LocalizedText | None = None
 

@@ -26,7 +26,7 @@ from starlette.templating import Jinja2Templates
 
 from bot.services import Services
 from bot.web.security import CSRF_COOKIE, SECURITY_HEADERS, csrf_ok
-from core import audit, tokens
+from core import audit, mailboxes, tokens
 from core.accounts import Target, password_hashes, personal_words
 from core.i18n import DEFAULT_LOCALE, LOCALES, Translator, normalise_locale
 from core.mail import enqueue, mask_address
@@ -277,9 +277,18 @@ class PasswordPage:
                 await session.rollback()
                 return self._invalid(request, locale)
             await self._record(session, consumed, target, locale, now)
+            lifted = False
+            if target.suspended and services.profile.mail.reset_lifts_suspension:
+                lifted = await mailboxes.lift_after_reset(session, target.id, now=now)
         minutes = services.profile.mail.takes_effect_minutes
         return self._render(
-            request, "password_done.html", locale, minutes=minutes, first=not hashes
+            request,
+            "password_done.html",
+            locale,
+            minutes=minutes,
+            first=not hashes,
+            lifted=lifted,
+            still_suspended=target.suspended and not lifted,
         )
 
     async def _record(

@@ -473,3 +473,54 @@ async def test_a_malformed_body_gets_400_and_an_oversized_one_413(
     oversized = await client.post(f"/password/{token}", content=b"a=" + b"x" * 100_000)
     assert oversized.status_code == 413
     assert (await _submit(client, token, NEW)).status_code == 200
+
+
+async def _suspend_and_link(services: Services) -> str:
+    async with services.sessions() as session, session.begin():
+        await session.execute(
+            update(Mailbox).values(
+                condition="suspended",
+                suspended_reason="疑似異常登入",
+                suspension_notice="疑似異常登入，暫停信箱帳號。",
+                notification_address="lin@example.org",
+                password_hash=services.passwords.hash_sync(OLD),
+            )
+        )
+    return await _link(services, "a211300001@grad.demo.edu.tw")
+
+
+async def _acknowledge(client: httpx.AsyncClient, token: str) -> None:
+    notice = await client.get(f"/password/{token}")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', notice.text)
+    assert csrf is not None
+    ack = await client.post(f"/password/{token}/ack", data={"csrf": csrf.group(1), "read": "yes"})
+    assert ack.status_code == 303
+
+
+async def test_a_reset_lifts_the_suspension_where_the_profile_says_so(
+    client: httpx.AsyncClient, services: Services, account: str
+) -> None:
+    assert services.profile.mail.reset_lifts_suspension  # the demo's mail terms
+    token = await _suspend_and_link(services)
+    await _acknowledge(client, token)
+    done = await _submit(client, token, NEW)
+    assert done.status_code == 200 and "the mailbox works again" in done.text
+    async with services.sessions() as session:
+        mailbox = await session.scalar(select(Mailbox))
+    assert mailbox is not None and mailbox.condition == "normal"
+    assert mailbox.suspension_notice is None
+
+
+async def test_elsewhere_the_page_says_the_mailbox_stays_suspended_and_who_lifts_it(
+    client: httpx.AsyncClient, services: Services, account: str
+) -> None:
+    mail = services.profile.mail.model_copy(update={"reset_lifts_suspension": False})
+    services.profile = services.profile.model_copy(update={"mail": mail})
+    token = await _suspend_and_link(services)
+    await _acknowledge(client, token)
+    done = await _submit(client, token, NEW)
+    assert done.status_code == 200
+    assert "stays suspended" in done.text and "administrators" in done.text
+    async with services.sessions() as session:
+        mailbox = await session.scalar(select(Mailbox))
+    assert mailbox is not None and mailbox.condition == "suspended"
