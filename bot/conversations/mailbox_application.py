@@ -9,17 +9,18 @@ Only a person whose status allows it may apply (staff; students enrolled or retu
 
 from __future__ import annotations
 
-import datetime as dt
 from enum import StrEnum
 
 from sqlalchemy import func, select
 
-from bot.conversations.common import CHOOSE
+from bot.conversations.common import CHOOSE, send_password_link
 from bot.flow import Answer, Context, Flow, Step, register
 from bot.types import Reply, Text
 from core import tokens
+from core.accounts import Target
 from core.i18n import N_
 from core.localized import LocalizedText
+from core.mail import mask_address
 from core.mailbox_names import free_names
 from core.mailboxes import human_kb
 from core.models import Mailbox, MailboxCondition, Person, Role, StudentRecord
@@ -118,19 +119,25 @@ class MailboxApplication(Flow):
             return ctx._("You already have the mailbox {address}.", address=existing)
         person = await ctx.session.get(Person, person_id)
         assert person is not None
-        if person.role == Role.STAFF and profile.mail.staff_may_apply:
-            return None
         statuses = set(
             await ctx.session.scalars(
                 select(StudentRecord.status).where(StudentRecord.person_id == person_id)
             )
         )
-        if statuses & set(profile.mail.application_statuses):
-            return None
-        return ctx._(
-            "A new mailbox is for staff and for students who are enrolled or have returned "
-            "to study. Your record does not allow one; please contact the helpdesk."
-        )
+        staff = person.role == Role.STAFF and profile.mail.staff_may_apply
+        if not staff and not statuses & set(profile.mail.application_statuses):
+            return ctx._(
+                "A new mailbox is for staff and for students who are enrolled or have "
+                "returned to study. Your record does not allow one; please contact the "
+                "helpdesk."
+            )
+        if not person.notification_email:
+            ctx.audit("apply", "no_address")
+            return ctx._(
+                "The link to set a new mailbox's password goes to your notification "
+                "address on file, and none is on file for you. Please contact the helpdesk."
+            )
+        return None
 
     async def _names(self, ctx: Context) -> list[str]:
         person = await ctx.session.get(Person, ctx.identity.person_id)
@@ -166,20 +173,20 @@ class MailboxApplication(Flow):
         )
         ctx.session.add(mailbox)
         await ctx.session.flush()
-        token = await tokens.issue(
-            ctx.session,
-            purpose=tokens.Purpose.RESET,
-            subject=f"mailbox:{mailbox.id}",
-            lifetime=dt.timedelta(minutes=profile.lifetimes.reset_link_minutes),
-            now=now,
-            data={
-                "locale": ctx.locale,
-                "channel": ctx.incoming.channel,
-                "chat_id": ctx.incoming.chat_id,
-            },
+        # Issue 16.1: the link goes to the address on file, never into the chat, which
+        # may have been linked only today (through an approved application, say).
+        target = Target(
+            kind="mailbox",
+            id=mailbox.id,
+            name=mailbox.address,
+            person_id=person.id,
+            send_to=person.notification_email,
+            suspended=False,
+            notice=None,
         )
+        # The chat is linked and the mailbox new: nothing a stranger could repeat.
+        await send_password_link(ctx, target, tokens.Purpose.RESET, now, proven=True)
         ctx.audit("apply", "created", mailbox=mailbox.id)
-        url = f"{services.settings.public_url.rstrip('/')}/password/{token}"
         return Step.done(
             Text(
                 ctx._(
@@ -193,10 +200,11 @@ class MailboxApplication(Flow):
             ),
             Text(
                 ctx._(
-                    "Set its password on this page (the link works once, for {minutes} "
-                    "minutes; never send a password in this chat):\n{url}",
+                    "A link to set its password was sent to {notify}, the address on file "
+                    "(it works once, for {minutes} minutes; never send a password in this "
+                    "chat).",
+                    notify=mask_address(target.send_to or ""),
                     minutes=profile.lifetimes.reset_link_minutes,
-                    url=url,
                 )
             ),
         )

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import re
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
 from tests.e2e.test_card_transcript import _code
 from tests.e2e.test_cli import helpdesk
 from tests.e2e.test_console import Process
+
+
+def _mail(seen: str) -> EmailMessage:
+    path = re.findall(r"written to (\S+\.eml)", seen)
+    assert path, seen
+    mail = message_from_bytes(Path(path[-1]).read_bytes(), policy=policy.default)
+    assert isinstance(mail, EmailMessage)
+    return mail
 
 
 def _link_then(chat: Process, flow: str, account: str) -> None:
@@ -26,10 +39,16 @@ def test_applying_in_english_accepting_both_texts(env: dict[str, str]) -> None:
         names = chat.wait_for("@demo.edu.tw")
         assert "Choose the name of your mailbox" in names
         chat.send("1")
-        created = chat.wait_for("/password/")
+        created = chat.wait_for(".eml")
         assert "Created ming-zhi.lin@demo.edu.tw." in created
         assert "Quota: 0 KB of 60 GB." in created
         assert "takes effect within 10 minutes" in created
+        # The set-password link goes to the address on file, not into the chat.
+        assert "was sent to mi*******in@example.com, the address on file" in created
+        assert "/password/" not in created.split("written to")[0]
+        mail = _mail(created)
+        assert mail["To"] == "mingzhi.lin@example.com"
+        assert "/password/" in mail.get_body().get_content()  # type: ignore[union-attr]
     finally:
         chat.kill()
 

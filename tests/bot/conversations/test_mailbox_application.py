@@ -10,9 +10,19 @@ from sqlalchemy import select, update
 from bot.engine import Engine
 from bot.services import Services
 from core.clock import FakeClock
-from core.models import ChatIdentity, Mailbox, OneTimeToken, Person, Role, StudentRecord
+from core.models import (
+    ChatIdentity,
+    Mailbox,
+    OneTimeToken,
+    OutboundMail,
+    Person,
+    Role,
+    StudentRecord,
+)
 from tests.chat import Chat
 from tests.factories import add_student
+
+NOTIFY = "ming@example.org"
 
 
 async def _person(services: Services, *, status: str = "enrolled", role: str = Role.STUDENT) -> int:
@@ -25,7 +35,7 @@ async def _person(services: Services, *, status: str = "enrolled", role: str = R
     )
     async with services.sessions() as session, session.begin():
         await session.execute(update(StudentRecord).values(status=status))
-        await session.execute(update(Person).values(role=role))
+        await session.execute(update(Person).values(role=role, notification_email=NOTIFY))
     return person.id
 
 
@@ -73,12 +83,44 @@ async def test_accepting_both_texts_and_choosing_a_name_creates_a_pending_mailbo
     assert "Created mzlin@demo.edu.tw." in text
     assert "Quota: 0 KB of 60 GB." in text
     assert "takes effect within 10 minutes" in text
-    assert "/password/" in text
+    assert "A link to set its password was sent to m**g@example.org" in text
     (mailbox,) = await _mailboxes(services)
     assert (mailbox.address, mailbox.condition) == ("mzlin@demo.edu.tw", "pending")
     async with services.sessions() as session:
         token = await session.scalar(select(OneTimeToken))
+        (mail,) = (await session.scalars(select(OutboundMail))).all()
     assert token is not None and token.subject == f"mailbox:{mailbox.id}"
+    assert mail.to_address == NOTIFY and "/password/" in mail.body
+    assert "mzlin@demo.edu.tw" in mail.subject
+
+
+async def test_the_set_password_link_never_goes_into_a_chat_linked_today(
+    engine: Engine, services: Services
+) -> None:
+    # A chat linked minutes ago (for instance to an account an application just
+    # created) must not receive the link: it goes only to the address on file.
+    chat = await _linked(engine, services, await _person(services))
+    await chat.press("Apply for a new mailbox")
+    await _read_to_the_end(chat)
+    await _read_to_the_end(chat)
+    await chat.press("mzlin@demo.edu.tw")
+    assert "/password/" not in chat.text() and "was sent to" in chat.text()
+    async with services.sessions() as session:
+        (mail,) = (await session.scalars(select(OutboundMail))).all()
+    assert mail.to_address == NOTIFY
+
+
+async def test_without_an_address_on_file_nothing_is_created_and_the_user_is_told(
+    engine: Engine, services: Services
+) -> None:
+    person_id = await _person(services)
+    async with services.sessions() as session, session.begin():
+        await session.execute(update(Person).values(notification_email=None))
+    chat = await _linked(engine, services, person_id)
+    await chat.press("Apply for a new mailbox")
+    assert "none is on file for you" in chat.text()
+    assert "Network Usage Policy" not in chat.text()
+    assert await _mailboxes(services) == []
 
 
 async def test_the_texts_are_shown_whole_in_parts(engine: Engine, services: Services) -> None:
@@ -229,3 +271,4 @@ async def test_the_application_in_chinese(engine: Engine, services: Services) ->
     await chat.press("linmz@demo.edu.tw")
     assert "已建立 linmz@demo.edu.tw。" in chat.text()
     assert "約在 10 分鐘內生效" in chat.text()
+    assert "設定密碼的連結已寄到您登記的通知信箱 m**g@example.org" in chat.text()
