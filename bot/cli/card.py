@@ -82,8 +82,10 @@ async def _tell(services: Services, subject: AlumniCard, msgid: str, /, **params
             )
 
 
-async def _decide(card_id: int, action: str, reason: str | None, years: int) -> None:
-    services = build_services(_settings())
+async def _decide(
+    settings: Settings, card_id: int, action: str, reason: str | None, years: int
+) -> None:
+    services = build_services(settings)
     try:
         async with services.sessions() as session, session.begin():
             card = await session.get(AlumniCard, card_id, with_for_update=True)
@@ -144,8 +146,10 @@ async def _decide(card_id: int, action: str, reason: str | None, years: int) -> 
 def list_cards(pending: Annotated[bool, typer.Option("--pending")] = False) -> None:
     """List cards (only applications waiting for review with --pending)."""
 
+    settings = _settings()
+
     async def main() -> None:
-        services = build_services(_settings())
+        services = build_services(settings)
         try:
             async with services.sessions() as session:
                 query = select(AlumniCard, Person).join(Person, AlumniCard.person_id == Person.id)
@@ -175,7 +179,8 @@ def approve(
     years: Annotated[int, typer.Option(help="Years the card is valid.")] = DEFAULT_YEARS,
 ) -> None:
     """Approve a pending application: the card becomes active and its owner is told."""
-    run(lambda: _decide(card, "approve", None, years))
+    settings = _settings()
+    run(lambda: _decide(settings, card, "approve", None, years))
 
 
 @card_app.command()
@@ -183,10 +188,12 @@ def reject(
     card: int, reason: Annotated[str, typer.Option("--reason", help="Told to the applicant.")]
 ) -> None:
     """Reject a pending application, saying why."""
-    run(lambda: _decide(card, "reject", reason, DEFAULT_YEARS))
+    settings = _settings()
+    run(lambda: _decide(settings, card, "reject", reason, DEFAULT_YEARS))
 
 
 @card_app.command()
 def revoke(card: int) -> None:
     """Revoke a card (lost or stolen): its codes stop verifying at once."""
-    run(lambda: _decide(card, "revoke", None, DEFAULT_YEARS))
+    settings = _settings()
+    run(lambda: _decide(settings, card, "revoke", None, DEFAULT_YEARS))

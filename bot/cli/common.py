@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.web import install_log_redaction
 from core import migrate
 from core.errors import ConfigurationError
 from core.profiles import load_profile
@@ -55,9 +56,11 @@ def load_settings() -> Settings:
 
 
 def setup_logging(level: str) -> None:
+    """Log to stderr at ``level``, every record redacted (tokens, links, codes, hashes)."""
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    install_log_redaction()
 
 
 def actor() -> str:
