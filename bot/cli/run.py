@@ -25,7 +25,7 @@ from bot.delivery import BackgroundDelivery
 from bot.engine import Engine
 from bot.services import Services, build_services
 from bot.types import Reply
-from bot.web import create_app, install_log_redaction
+from bot.web import create_app
 from core import migrate
 from core.background import run_every
 from core.models import Person
@@ -151,7 +151,6 @@ def serve(host: HostOption = None, port: PortOption = None) -> None:
     settings = _listening(load_settings(), host, port)
     setup_logging(settings.log_level)
     services = build_services(settings)
-    install_log_redaction()
     engine = Engine(services)
     telegram = slack = line = None
     if settings.telegram_token is not None:
@@ -192,7 +191,6 @@ def run_command(
             lifespan="off",
         )
         server = uvicorn.Server(config)
-        install_log_redaction()
         web = asyncio.create_task(server.serve())
         await asyncio.sleep(0.2)
         if web.done():
