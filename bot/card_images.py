@@ -10,15 +10,7 @@ import datetime as dt
 
 from bot.services import Services
 from bot.types import Choice, Image
-from core.cards import (
-    CardCipher,
-    code_for,
-    make_payload,
-    render_png,
-    render_terminal,
-    seconds_left,
-    step_at,
-)
+from core.cards import CardCipher, payload_for, render_png, render_terminal, seconds_left
 from core.i18n import N_, Translator
 from core.models import AlumniCard, Person
 
@@ -51,10 +43,9 @@ def card_image(
     """Render the card's current code as an image with its caption and countdown."""
     assert card.secret_encrypted is not None
     period = services.profile.card.refresh_seconds
-    step = step_at(now, period)
-    payload = make_payload(
-        card.id, step, code_for(cipher_of(services).decrypt(card.secret_encrypted), step)
-    )
+    # The step's first code the verifier has not taken, so "Refresh now" after a scan
+    # shows one it accepts.
+    payload = payload_for(card, cipher_of(services), now=now, period=period)
     t = Translator(locale)
     left = seconds_left(now, period)
     name = person.name_zh if locale == "zh_TW" else person.name_en

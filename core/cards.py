@@ -7,8 +7,15 @@ with a 300 s step); a verifier accepts only the current and the previous step,
 compares in constant time and never accepts a step at or below the last one it
 accepted for that card. Each card's secret is encrypted at rest with Fernet.
 
-The QR payload is ``HDC1.<card id>.<step>.<code>``: no personal data, and short
-(under 40 characters), all in QR's alphanumeric set.
+A scanned code is spent, so the holder can replace it without waiting for the next
+step (issue 15.8): "Refresh now" shows the step's next refresh, ``HDC1.<card id>.<step>.
+<refresh>.<code>``, whose HOTP counter is ``step + refresh * 2**40``. Refreshes order
+codes within a step, so the replay rule stays: never a (step, refresh) at or below the
+last one accepted.
+
+The QR payload is ``HDC1.<card id>.<step>.<code>`` (refresh 0) or with ``.<refresh>``
+before the code: no personal data, and short (under 50 characters), all in QR's
+alphanumeric set.
 """
 
 from __future__ import annotations
@@ -33,7 +40,12 @@ PREFIX = "HDC1"
 CODE_DIGITS = 8
 SECRET_CHARS = 32  # base32: 5 bits a character, so 160 bits (RFC 4226's recommended size)
 MAX_PAYLOAD = 64
-_PAYLOAD = re.compile(rf"{PREFIX}\.([1-9][0-9]{{0,9}})\.([0-9]{{1,12}})\.([0-9]{{{CODE_DIGITS}}})")
+MAX_REFRESH = 999  # codes a step can have after the first, each used once
+_REFRESH_SHIFT = 40  # 2**40 steps of 300 s outlast any card; HOTP counters are 64-bit
+_PAYLOAD = re.compile(
+    rf"{PREFIX}\.([1-9][0-9]{{0,9}})\.([0-9]{{1,12}})(?:\.([1-9][0-9]{{0,2}}))?"
+    rf"\.([0-9]{{{CODE_DIGITS}}})"
+)
 
 
 class CardCipher:
@@ -68,32 +80,52 @@ def seconds_left(now: dt.datetime, period: int) -> int:
     return period - int(now.timestamp()) % period
 
 
-def code_for(secret_b32: str, step: int) -> str:
+def code_for(secret_b32: str, step: int, refresh: int = 0) -> str:
     """The card's 8-digit code for ``step`` (HOTP, because pyotp's TOTP caps at 120 s)."""
-    return pyotp.HOTP(secret_b32, digits=CODE_DIGITS).at(step)
+    return pyotp.HOTP(secret_b32, digits=CODE_DIGITS).at(step + (refresh << _REFRESH_SHIFT))
 
 
-def make_payload(card_id: int, step: int, code: str) -> str:
+def make_payload(card_id: int, step: int, code: str, refresh: int = 0) -> str:
+    if refresh:
+        return f"{PREFIX}.{card_id}.{step}.{refresh}.{code}"
     return f"{PREFIX}.{card_id}.{step}.{code}"
 
 
 def parse_payload(text: str) -> tuple[int, int, str] | None:
     """``(card_id, step, code)`` from scanned text, or None when it is not one of ours."""
+    parsed = parse_refreshed(text)
+    if parsed is None or parsed[2]:
+        return None
+    card_id, step, _, code = parsed
+    return card_id, step, code
+
+
+def parse_refreshed(text: str) -> tuple[int, int, int, str] | None:
+    """``(card_id, step, refresh, code)`` from scanned text, or None when not ours."""
     if len(text) > 1024:
         return None
     match = _PAYLOAD.fullmatch(text.strip())
     if match is None:
         return None
-    card_id, step, code = match.groups()
-    return int(card_id), int(step), code
+    card_id, step, refresh, code = match.groups()
+    return int(card_id), int(step), int(refresh or 0), code
+
+
+def next_refresh(card: AlumniCard, step: int) -> int:
+    """The first refresh of ``step`` the verifier has not accepted yet."""
+    if card.last_accepted_step != step:
+        return 0
+    return min(card.last_accepted_refresh + 1, MAX_REFRESH)
 
 
 def payload_for(card: AlumniCard, cipher: CardCipher, *, now: dt.datetime, period: int) -> str:
-    """The payload an active card shows at ``now``."""
+    """The payload an active card shows at ``now``: its step's first unused code."""
     if card.secret_encrypted is None:
         raise ValueError("the card has no secret; activate it first")
     step = step_at(now, period)
-    return make_payload(card.id, step, code_for(cipher.decrypt(card.secret_encrypted), step))
+    refresh = next_refresh(card, step)
+    secret = cipher.decrypt(card.secret_encrypted)
+    return make_payload(card.id, step, code_for(secret, step, refresh), refresh)
 
 
 # -- rendering (DESIGN.md: qrcode with Pillow renders a 60-character payload in ~11 ms) --
@@ -163,6 +195,7 @@ def activate(
     card.status = CardStatus.ACTIVE
     card.valid_until = valid_until
     card.last_accepted_step = 0
+    card.last_accepted_refresh = 0
     card.decided_at = now
 
 
@@ -205,10 +238,10 @@ async def verify(
     about the card, so a forged payload learns only UNKNOWN (a revoked card whose
     secret was removed answers REVOKED).
     """
-    parsed = parse_payload(payload)
+    parsed = parse_refreshed(payload)
     if parsed is None:
         return Verification(Verdict.UNKNOWN)
-    card_id, step, code = parsed
+    card_id, step, refresh, code = parsed
     # A row lock on PostgreSQL (SQLite's BEGIN IMMEDIATE serialises instead): two
     # scans of one code race safely, and only one of them is VALID.
     card = await session.scalar(
@@ -223,7 +256,7 @@ async def verify(
         revoked = card.status == CardStatus.REVOKED
         return Verification(Verdict.REVOKED if revoked else Verdict.UNKNOWN, card_id=card.id)
     # DESIGN.md: compare in constant time.
-    expected = code_for(cipher.decrypt(card.secret_encrypted), step)
+    expected = code_for(cipher.decrypt(card.secret_encrypted), step, refresh)
     if not hmac.compare_digest(expected.encode(), code.encode()):
         return Verification(Verdict.UNKNOWN)
     if card.status == CardStatus.REVOKED:
@@ -238,10 +271,12 @@ async def verify(
     # DESIGN.md: only the current and the previous step.
     if step < current - 1:
         return Verification(Verdict.EXPIRED, card_id=card.id)
-    # DESIGN.md: never a step at or below the last one accepted for this card.
-    if step <= card.last_accepted_step:
+    # DESIGN.md: never a step at or below the last one accepted for this card; within
+    # a step, never a refresh at or below the last one accepted.
+    if (step, refresh) <= (card.last_accepted_step, card.last_accepted_refresh):
         return Verification(Verdict.REPLAYED, card_id=card.id)
     card.last_accepted_step = step
+    card.last_accepted_refresh = refresh
     await session.flush()
     person = await session.get(Person, card.person_id)
     return Verification(

@@ -201,6 +201,8 @@ class AlumniCard(Base):
     secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     valid_until: Mapped[dt.date | None]
     last_accepted_step: Mapped[int] = mapped_column(default=0)
+    # Within last_accepted_step, the refresh accepted last ("Refresh now" after a scan).
+    last_accepted_refresh: Mapped[int] = mapped_column(default=0)
     applied_at: Mapped[dt.datetime]
     decided_at: Mapped[dt.datetime | None]
 

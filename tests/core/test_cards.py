@@ -26,6 +26,7 @@ from core.cards import (
     make_payload,
     new_secret,
     parse_payload,
+    payload_for,
     render_png,
     render_terminal,
     seconds_left,
@@ -223,6 +224,32 @@ async def test_the_next_step_is_accepted_after_the_previous_one(
     assert (
         await _verify(services, cipher, _now_payload(services, card_id, secret))
     ).verdict is Verdict.VALID
+
+
+async def test_a_later_refresh_of_the_step_is_accepted_once_and_an_earlier_one_never(
+    services: Services, cipher: CardCipher
+) -> None:
+    card_id, secret = await _card(services, cipher)
+    step = step_at(services.clock.now(), PERIOD)
+
+    async def shown() -> str:
+        async with services.sessions() as session:
+            card = await session.get(AlumniCard, card_id)
+            assert card is not None
+            return payload_for(card, cipher, now=services.clock.now(), period=PERIOD)
+
+    first = await shown()
+    assert first == _payload(card_id, secret, step)
+    assert (await _verify(services, cipher, first)).verdict is Verdict.VALID
+    second = await shown()
+    assert second == make_payload(card_id, step, code_for(secret, step, 1), 1)
+    assert code_for(secret, step, 1) != code_for(secret, step)
+    assert (await _verify(services, cipher, second)).verdict is Verdict.VALID
+    assert (await _verify(services, cipher, second)).verdict is Verdict.REPLAYED
+    assert (await _verify(services, cipher, first)).verdict is Verdict.REPLAYED
+    # A refresh number with the code of another refresh is not ours.
+    forged = make_payload(card_id, step, code_for(secret, step), 2)
+    assert (await _verify(services, cipher, forged)).verdict is Verdict.UNKNOWN
 
 
 async def test_a_revoked_card_is_revoked_with_or_without_its_secret(

@@ -125,6 +125,45 @@ async def test_refresh_now_replaces_the_image_in_place(
     assert "The alumni card is closed." in chat.text()
 
 
+def _payload(image: Image) -> str:
+    return str(decode(PILImage.open(io.BytesIO(image.png)))[0].data.decode())
+
+
+async def _check(services: Services, payload: str) -> Verdict:
+    async with services.sessions() as session, session.begin():
+        result = await verify(
+            session,
+            cipher_of(services),
+            payload,
+            now=services.clock.now(),
+            period=services.profile.card.refresh_seconds,
+        )
+    return result.verdict
+
+
+async def test_refresh_now_after_a_scan_shows_a_code_the_verifier_accepts_within_the_step(
+    chat: Chat, services: Services, alumnus: int, clock: FakeClock
+) -> None:
+    await _issue(services, alumnus)
+    await _link(services, chat, alumnus)
+    await chat.press("My alumni card")
+    (first,) = _images(chat)
+    used = _payload(first)
+    assert await _check(services, used) is Verdict.VALID
+    clock.advance(seconds=5)  # still the same 300 s step
+    await chat.press("Refresh now")
+    (second,) = _images(chat)
+    fresh = _payload(second)
+    assert fresh != used
+    assert await _check(services, fresh) is Verdict.VALID
+    # Replay protection is unchanged: each code once, and the older one never again.
+    assert await _check(services, fresh) is Verdict.REPLAYED
+    assert await _check(services, used) is Verdict.REPLAYED
+    await chat.press("Refresh now")
+    (third,) = _images(chat)
+    assert await _check(services, _payload(third)) is Verdict.VALID
+
+
 async def test_due_refreshes_are_edits_until_the_card_closes_after_its_open_time(
     chat: Chat, services: Services, alumnus: int, clock: FakeClock
 ) -> None:
