@@ -1,8 +1,13 @@
-"""What an adapter sends outside any turn: chat notices and due alumni card refreshes."""
+"""What an adapter sends outside any turn: chat notices and due alumni card refreshes.
+
+The same loop queues the reminders before a password expires (``core.notices``) and
+forgets old processed deliveries.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Awaitable, Callable
 
 from bot.card_refresh import CardRefresher
@@ -10,9 +15,12 @@ from bot.services import Services
 from bot.types import Reply, Text
 from core.background import run_every
 from core.deliveries import PURGE_INTERVAL_SECONDS, purge_expired
-from core.notices import take_pending
+from core.notices import queue_expiry_reminders, take_pending
 
 Send = Callable[[str, list[Reply]], Awaitable[None]]
+
+# Reminders are due by the day; a look every ten minutes is plenty.
+REMINDER_INTERVAL_SECONDS = 600.0
 
 
 class BackgroundDelivery:
@@ -23,9 +31,14 @@ class BackgroundDelivery:
         self.channel = channel
         self.send = send
         self.refresher = CardRefresher(services)
+        self._reminders_at: dt.datetime | None = None
 
     async def run_once(self, *, chat_id: str | None = None) -> None:
         """Deliver what is due now (only for ``chat_id``, a console's one chat, if given)."""
+        now = self.services.clock.now()
+        if self._reminders_at is None or now >= self._reminders_at:
+            self._reminders_at = now + dt.timedelta(seconds=REMINDER_INTERVAL_SECONDS)
+            await self.queue_reminders()
         for notice in await take_pending(
             self.services.sessions,
             channel=self.channel,
@@ -36,6 +49,14 @@ class BackgroundDelivery:
         for refresh in await self.refresher.run_once(channel=self.channel):
             if chat_id is None or refresh.chat_id == chat_id:
                 await self.send(refresh.chat_id, [refresh.edit or Text(refresh.closed_text or "")])
+
+    async def queue_reminders(self) -> int:
+        """Queue the chat reminders of passwords about to expire (each once)."""
+        return await queue_expiry_reminders(
+            self.services.sessions,
+            profile=self.services.profile,
+            now=self.services.clock.now(),
+        )
 
     async def purge_deliveries(self) -> int:
         """Forget processed deliveries older than every platform's redelivery period."""

@@ -145,6 +145,8 @@ class Account(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     password_changed_at: Mapped[dt.datetime]
     must_change: Mapped[bool] = mapped_column(default=False)
+    # When the owner was last reminded in chat that the password expires (core.notices).
+    expiry_reminded_at: Mapped[dt.datetime | None]
 
     person: Mapped[Person] = relationship(back_populates="accounts")
     history: Mapped[list[PasswordHistory]] = relationship(

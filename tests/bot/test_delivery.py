@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.delivery import BackgroundDelivery
 from bot.engine import Engine
 from bot.services import Services, build_services
-from bot.types import Incoming, Reply
+from bot.types import Incoming, Reply, Text
 from core.clock import FakeClock
-from core.models import ProcessedDelivery
+from core.models import Account, ChatIdentity, ProcessedDelivery
+from core.notices import EXPIRY_REMINDER_DAYS
 from core.settings import Settings
+from tests.factories import add_student
 
 
 async def _nowhere(_chat_id: str, _replies: list[Reply]) -> None:
@@ -71,6 +74,72 @@ async def test_the_background_loop_forgets_deliveries_older_than_a_day(
             await task
     async with services.sessions() as session:
         assert (await session.scalars(select(ProcessedDelivery.delivery_id))).all() == ["bot/2"]
+
+
+async def test_a_password_about_to_expire_is_reminded_once_in_each_linked_chats_language(
+    services: Services, clock: FakeClock
+) -> None:
+    person = await add_student(
+        services,
+        id_number="F131104093",
+        birthday=dt.date(1996, 1, 2),
+        student_id="211300001",
+        with_account=True,
+    )
+    async with services.sessions() as session, session.begin():
+        for user, locale in (("zh-user", "zh_TW"), ("en-user", "en")):
+            session.add(
+                ChatIdentity(
+                    channel="telegram",
+                    platform_user_id=user,
+                    locale=locale,
+                    person_id=person.id,
+                    linked_at=clock.now(),
+                    created_at=clock.now(),
+                )
+            )
+    sent: list[tuple[str, str]] = []
+
+    async def collect(chat_id: str, replies: list[Reply]) -> None:
+        sent.extend((chat_id, reply.text) for reply in replies if isinstance(reply, Text))
+
+    delivery = BackgroundDelivery(services, "telegram", collect)
+    max_age = services.profile.password_policy.max_age_days
+    assert max_age == 365
+    clock.advance(days=max_age - EXPIRY_REMINDER_DAYS - 1)
+    await delivery.run_once()
+    assert sent == []  # not yet within the reminder days
+
+    clock.advance(days=2)
+    await delivery.run_once()
+    expires = (clock.now() + dt.timedelta(days=13)).astimezone(services.profile.zone).date()
+    assert sorted(sent) == [
+        (
+            "en-user",
+            f"Reminder: the password of 211300001 expires on {expires}, in 13 days. Choose "
+            '"Change my password" in the menu to set a new one before then.',
+        ),
+        (
+            "zh-user",
+            f"提醒您：211300001 的密碼將於 {expires} 到期（還有 13 天）。請在選單中選擇"
+            "「變更密碼」，在到期前設定新密碼。",
+        ),
+    ]
+    # Once: later rounds, and a later day, remind nobody again.
+    sent.clear()
+    clock.advance(days=1)
+    await delivery.run_once()
+    clock.advance(minutes=11)
+    await delivery.run_once()
+    assert sent == []
+
+    # A new password that nears its own expiry is reminded again.
+    async with services.sessions() as session, session.begin():
+        await session.execute(update(Account).values(password_changed_at=clock.now()))
+    clock.advance(days=max_age - 3)
+    await delivery.run_once()
+    assert [chat for chat, _ in sorted(sent)] == ["en-user", "zh-user"]
+    assert "in 3 days" in sorted(sent)[0][1]
 
 
 def _fields(incoming: Incoming) -> dict[str, object]:
