@@ -8,7 +8,6 @@ degree-level question, and the passwords the school requires to be changed.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 
 from sqlalchemy import select
 
@@ -22,7 +21,7 @@ from core.idnumbers import IdKind, IdProblem, InvalidIdNumber
 from core.mail import enqueue, mask_address
 from core.models import Account
 from core.password_policy import Violation, must_change
-from core.ratelimit import RateLimiter
+from core.ratelimit import MailRequests, RateLimiter
 
 ID_PROBLEMS: dict[IdProblem, str] = {
     IdProblem.EMPTY: N_("Please type the ID number."),
@@ -103,33 +102,51 @@ def today(ctx: Context) -> dt.date:
 
 # -- mailed links and codes --------------------------------------------------------------
 
+
+def mail_requests(ctx: Context) -> MailRequests:
+    """The profile's limits on mailed links and codes (``core.ratelimit.MailRequests``)."""
+    services = ctx.services
+    return MailRequests(LIMITER, services.pii, services.profile.limits)
+
+
 LIMITER = RateLimiter()
 
 
-async def too_many_requests(ctx: Context, name: str, now: dt.datetime) -> Text | None:
-    """Limits on mailed links and codes: per chat user, per account name, overall."""
-    limits = ctx.services.profile.limits
-    window = dt.timedelta(minutes=limits.lockout_minutes)
-    per_user = await LIMITER.hit(ctx.session, f"link:user:{ctx.actor}", window=window, now=now)
-    name_key = hashlib.sha256(name.lower().encode()).hexdigest()[:32]
-    per_name = await LIMITER.hit(
-        ctx.session, f"link:name:{name_key}", window=dt.timedelta(days=1), now=now
-    )
-    overall = await LIMITER.hit_spread(
-        ctx.session,
-        "link:global",
-        window=dt.timedelta(minutes=1),
-        now=now,
-        limit=limits.lookups_global_per_minute,
-    )
-    if per_user.count > limits.failures_per_user:
-        until = per_user.resets_at
-    elif per_name.count > limits.lookups_per_id_per_day:
-        until = per_name.resets_at
-    elif overall.count > limits.lookups_global_per_minute:
-        until = overall.resets_at
-    else:
-        return None
+async def too_many_requests(ctx: Context, now: dt.datetime) -> Text | None:
+    """Refuse a request for a mailed link or code when the asker or the service is over.
+
+    Counted per chat user and overall, never per account name: anyone can name anyone's
+    account, so a count per name would let strangers lock its owner out.
+    """
+    until = await mail_requests(ctx).refused_until(ctx.session, actor=ctx.actor, now=now)
+    return None if until is None else _refused(ctx, until)
+
+
+async def too_many_proven(ctx: Context, name: str, now: dt.datetime) -> Text | None:
+    """Count a request for ``name`` that proved the owner (the ID number; a linked chat)."""
+    until = await mail_requests(ctx).proven_refused_until(ctx.session, name=name, now=now)
+    return None if until is None else _refused(ctx, until)
+
+
+async def unproven_decoy(ctx: Context, now: dt.datetime) -> None:
+    """The counting a proven request does, under keys of the asker's own.
+
+    A request whose ID number did not match must take as long as one that did (the
+    answers are timed alike, tests/reliability/test_enumeration.py), without counting
+    against the account it named.
+    """
+    requests = mail_requests(ctx)
+    decoy = f"unproven:{ctx.actor}"
+    await requests.proven_refused_until(ctx.session, name=decoy, now=now)
+    await requests.may_mail(ctx.session, address=decoy, proven=True, now=now)
+
+
+async def may_mail(ctx: Context, address: str, *, proven: bool, now: dt.datetime) -> bool:
+    """Whether a mail to ``address`` may be queued now (spacing, hourly cap)."""
+    return await mail_requests(ctx).may_mail(ctx.session, address=address, proven=proven, now=now)
+
+
+def _refused(ctx: Context, until: dt.datetime) -> Text:
     ctx.audit("link_request", "rate_limited")
     local = until.astimezone(ctx.services.profile.zone).strftime("%Y-%m-%d %H:%M")
     return Text(
@@ -152,11 +169,18 @@ def sent_to(ctx: Context, shown: str | None) -> str:
 
 
 async def send_password_link(
-    ctx: Context, target: Target, purpose: tokens.Purpose, now: dt.datetime
-) -> None:
-    """Issue a one-time link for ``target`` and queue the mail that carries it."""
+    ctx: Context, target: Target, purpose: tokens.Purpose, now: dt.datetime, *, proven: bool
+) -> bool:
+    """Issue a one-time link for ``target`` and queue the mail that carries it.
+
+    Returns False, queueing nothing, when the address had its share of mail from
+    requests that proved nothing (``proven`` False); the caller's reply stays the same.
+    """
     assert target.send_to is not None
     services = ctx.services
+    if not await may_mail(ctx, target.send_to, proven=proven, now=now):
+        ctx.audit("link_mail", "held_back")
+        return False
     token = await tokens.issue(
         ctx.session,
         purpose=purpose,
@@ -191,6 +215,7 @@ async def send_password_link(
         ),
         now=now,
     )
+    return True
 
 
 # -- passwords the school requires to be changed --------------------------------------------
@@ -251,7 +276,8 @@ async def send_change_link(ctx: Context, account_id: str) -> Text | None:
     if account is None:
         return None
     now = ctx.services.clock.now()
-    refused = await too_many_requests(ctx, account.username, now)
+    # A linked chat has proved control of the address on file: the owner is asking.
+    refused = await too_many_requests(ctx, now) or await too_many_proven(ctx, account.username, now)
     if refused is not None:
         return refused
     target = await find_target(
@@ -266,7 +292,7 @@ async def send_change_link(ctx: Context, account_id: str) -> Text | None:
                 address=account.username,
             )
         )
-    await send_password_link(ctx, target, tokens.Purpose.CHANGE, now)
+    await send_password_link(ctx, target, tokens.Purpose.CHANGE, now, proven=True)
     ctx.audit("change_link", "sent")
     return Text(
         ctx._(

@@ -12,10 +12,13 @@ import datetime as dt
 import re
 from enum import StrEnum
 
+from sqlalchemy import select
+
 from bot.conversations.common import (
     CHOOSE,
     change_now_option,
     forced_changes,
+    may_mail,
     send_change_link,
     sent_to,
     too_many_requests,
@@ -26,7 +29,10 @@ from core.accounts import find_target, normalise_name, person_by_address, shown_
 from core.codes import CodeCheck, check_code, issue_code
 from core.i18n import N_, Translator
 from core.mail import enqueue
+from core.models import OneTimeToken
+from core.ratelimit import MAIL_SPACING
 from core.text import normalise
+from core.tokens import Purpose
 
 
 class State(StrEnum):
@@ -114,21 +120,36 @@ class Link(Flow):
             return Step.goto(State.ACCOUNT, Text(ctx._("Please type the account name.")))
         services = ctx.services
         now = services.clock.now()
-        refused = await too_many_requests(ctx, name, now)
+        refused = await too_many_requests(ctx, now)
         if refused is not None:
             return Step.done(refused)
         lifetimes = services.profile.lifetimes
         target = await find_target(ctx.session, services.profile, name=name, id_number_hash=None)
         deliverable = target is not None and target.send_to is not None
-        code = await issue_code(
-            ctx.session,
-            services.settings.pii_key,
-            subject=_subject(ctx),
-            lifetime=dt.timedelta(minutes=lifetimes.link_code_minutes),
-            now=now,
-            data={"person_id": target.person_id if deliverable and target else None},
-        )
-        if target is not None and target.send_to is not None:
+        # Naming an account proves nothing: its address gets at most one code a minute and
+        # five an hour, whoever asks; the reply is the same either way. A miss counts under
+        # the asker's own key, so it takes as long.
+        address = target.send_to if target is not None and target.send_to else None
+        mail_now = await may_mail(ctx, address or f"unproven:{ctx.actor}", proven=False, now=now)
+        name_key = services.pii.subject("account", name)
+        if await self._asked_just_now(ctx, name_key, now):
+            # The same chat asked for the same account within the minute the address's
+            # mail is spaced by: the code it already has (mailed then) stays the one.
+            mail_now = False
+            code = None
+        else:
+            code = await issue_code(
+                ctx.session,
+                services.settings.pii_key,
+                subject=_subject(ctx),
+                lifetime=dt.timedelta(minutes=lifetimes.link_code_minutes),
+                now=now,
+                data={
+                    "person_id": target.person_id if deliverable and target else None,
+                    "name": name_key,
+                },
+            )
+        if target is not None and target.send_to is not None and mail_now and code:
             t = Translator(ctx.locale)
             enqueue(
                 ctx.session,
@@ -146,7 +167,7 @@ class Link(Flow):
                 ),
                 now=now,
             )
-        ctx.audit("code_request", "sent" if deliverable else "no_match")
+        ctx.audit("code_request", ("sent" if mail_now else "held") if deliverable else "no_match")
         where = sent_to(ctx, shown_address(services.profile, name))
         return Step.goto(
             State.CODE,
@@ -159,6 +180,30 @@ class Link(Flow):
                 )
             ),
         )
+
+    async def _asked_just_now(self, ctx: Context, name_key: str, now: dt.datetime) -> bool:
+        """Whether this chat's live code is for ``name_key`` and younger than the spacing.
+
+        It depends only on what this chat itself asked, never on the account, so an
+        account that exists and one that does not are treated alike.
+        """
+        newest = await ctx.session.scalar(
+            select(OneTimeToken)
+            .where(
+                OneTimeToken.subject == _subject(ctx),
+                OneTimeToken.purpose == Purpose.LINK_CODE,
+                OneTimeToken.used_at.is_(None),
+                OneTimeToken.expires_at > now,
+            )
+            .order_by(OneTimeToken.id.desc())
+            .limit(1)
+        )
+        if newest is None or newest.data.get("name") != name_key:
+            return False
+        created = newest.created_at
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=dt.UTC)
+        return now - created < MAIL_SPACING
 
     async def _check(self, ctx: Context, text: str) -> Step:
         digits = re.sub(r"\D", "", normalise(text))

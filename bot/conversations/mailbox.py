@@ -17,6 +17,7 @@ from bot.conversations.common import (
     forced_changes,
     send_change_link,
     send_password_link,
+    too_many_proven,
     too_many_requests,
 )
 from bot.flow import Answer, Context, Flow, Step, register
@@ -115,7 +116,8 @@ class MailboxStatus(Flow):
                     address=box.address,
                 )
             )
-        refused = await too_many_requests(ctx, box.address, now)
+        # A linked chat has proved control of the address on file: the owner is asking.
+        refused = await too_many_requests(ctx, now) or await too_many_proven(ctx, box.address, now)
         if refused is not None:
             return refused
         target = Target(
@@ -127,7 +129,7 @@ class MailboxStatus(Flow):
             suspended=box.condition == MailboxCondition.SUSPENDED,
             notice=box.suspension_notice,
         )
-        await send_password_link(ctx, target, tokens.Purpose.RESET, now)
+        await send_password_link(ctx, target, tokens.Purpose.RESET, now, proven=True)
         return Text(
             ctx._(
                 "A link to set the password of {address} was sent to {notify}. It works "

@@ -14,10 +14,13 @@ from enum import StrEnum
 
 from bot.conversations.common import (
     explain_id_problem,
+    may_mail,
     send_password_link,
     sent_to,
     today,
+    too_many_proven,
     too_many_requests,
+    unproven_decoy,
 )
 from bot.flow import Answer, Context, Flow, Step, register
 from bot.types import Reply, Text
@@ -82,18 +85,29 @@ class PasswordLinkFlow(Flow):
         services = ctx.services
         now = services.clock.now()
         name: str = ctx.data["name"]
-        refused = await too_many_requests(ctx, name, now)
+        refused = await too_many_requests(ctx, now)
         if refused is not None:
             return [refused]
         target = await find_target(
             ctx.session, services.profile, name=name, id_number_hash=id_number_hash
         )
-        if target is not None and target.send_to:
-            await send_password_link(ctx, target, self.purpose, now)
-            outcome = "sent"
+        proven = id_number_hash is not None and target is not None
+        sent = False
+        if proven and target is not None and target.send_to:
+            # Over the owner's daily cap the mail is held back but the reply is the same:
+            # a different one would tell that the ID number matched.
+            over = await too_many_proven(ctx, target.name, now)
+            if over is None:
+                sent = await send_password_link(ctx, target, self.purpose, now, proven=True)
+        elif not proven and target is not None and target.send_to:
+            sent = await send_password_link(ctx, target, self.purpose, now, proven=False)
         else:
             # A miss does the work of a hit but mails nothing, so it takes as long (as the
-            # link flow does with codes): a token no one holds, for no account.
+            # link flow does with codes): the counting, and a token no one holds.
+            if id_number_hash is not None:
+                await unproven_decoy(ctx, now)
+            else:
+                await may_mail(ctx, f"unproven:{ctx.actor}", proven=False, now=now)
             await tokens.issue(
                 ctx.session,
                 purpose=self.purpose,
@@ -101,8 +115,7 @@ class PasswordLinkFlow(Flow):
                 lifetime=dt.timedelta(minutes=services.profile.lifetimes.reset_link_minutes),
                 now=now,
             )
-            outcome = "no_match"
-        ctx.audit("link_request", outcome)
+        ctx.audit("link_request", "sent" if sent else "no_match" if target is None else "held")
         return [self._uniform_reply(ctx, name)]
 
     def _uniform_reply(self, ctx: Context, name: str) -> Text:

@@ -36,6 +36,7 @@ from bot.engine import Engine
 from bot.services import Services
 from bot.types import Choices, DeleteUserMessage, Edit, Image, Reply, Text
 from core.models import Mailbox, OutboundMail, Person
+from tests.chat import Chat
 from tests.factories import add_student
 from tests.reliability.fast_db import database_url  # noqa: F401  (SQLite on tmpfs)
 from tests.reliability.stored_chats import ChatDriver, Op, Route
@@ -170,10 +171,14 @@ async def test_answers_about_existing_and_absent_targets_are_identical_and_equal
         f"{question}: the answer about an existing target differs from the absent one's:\n"
         f"{next(iter(answers[0])).decode()}\n---\n{next(iter(answers[1])).decode()}"
     )
-    if question != "student ID lookup":
-        # The existing target really is one: every request about it mailed a link or code.
-        mailed = await _mails(services) - mails_before
+    mailed = await _mails(services) - mails_before
+    if question == "forgot password":
+        # The existing target really is one: every request that proved the ID number
+        # mailed a link (a proven request is never held back by the address's limits).
         assert mailed == WARM_UP + REQUESTS, f"{mailed} mails for {REQUESTS + WARM_UP} requests"
+    elif question == "linking":
+        # Naming an account proves nothing: its address got one code in the minute.
+        assert mailed == 1, f"{mailed} codes mailed to one address within a minute"
     if question == "linking":
         # The next step reads the same too: a wrong code counts down alike.
         wrong = [rendered(await driver.send(chats[which][0], text="000000")) for which in (0, 1)]
@@ -189,3 +194,49 @@ async def test_answers_about_existing_and_absent_targets_are_identical_and_equal
         f"{question}: the median answer takes {medians[0]:.2f} ms for an existing target and "
         f"{medians[1]:.2f} ms for an absent one"
     )
+
+
+async def _mails_to(services: Services, address: str) -> list[OutboundMail]:
+    async with services.sessions() as session:
+        rows = await session.scalars(select(OutboundMail).where(OutboundMail.to_address == address))
+        return list(rows)
+
+
+async def test_strangers_asking_for_a_victims_account_cannot_stop_her_proven_reset(
+    engine: Engine, services: Services
+) -> None:
+    """Issue 16.5: naming an account proves nothing, so it spends nothing of the owner's.
+
+    Twelve chat users, more than the per-account daily cap, ask for change links and
+    linking codes for one student's account; she then proves her ID number and gets her
+    reset link. Each stranger reads the same reply a stranger asking about an account
+    that does not exist reads, and her address got one mail from all of them.
+    """
+    await add_student(
+        services,
+        id_number=ID_NUMBER,
+        birthday=BIRTHDAY,
+        student_id=STUDENT_ID,
+        with_account=True,
+    )
+    strangers = services.profile.limits.lookups_per_id_per_day + 2
+    for n in range(strangers):
+        replies: list[bytes] = []
+        for account in (STUDENT_ID, ABSENT_STUDENT_ID):
+            for flow in ("Change my password", "Link this chat to my account"):
+                chat = Chat(engine, user=f"stranger-{n}-{account}", locale="en")
+                await chat.say("/start")
+                await chat.press(flow)
+                replies.append(rendered(await chat.say(account)))
+        assert replies[:2] == replies[2:], "the replies tell an existing account apart"
+    mailbox = f"a{STUDENT_ID}@grad.demo.edu.tw"
+    assert len(await _mails_to(services, mailbox)) == 1
+
+    owner = Chat(engine, user="the-owner", locale="en")
+    await owner.say("/start")
+    await owner.press("I forgot my password")
+    await owner.say(STUDENT_ID)
+    answer = await owner.say(ID_NUMBER)
+    assert "Too many requests" not in rendered(answer).decode()
+    mails = await _mails_to(services, mailbox)
+    assert len(mails) == 2 and "/password/" in mails[-1].body

@@ -121,3 +121,22 @@ async def test_linking_without_a_required_change_just_says_linked(
     await link(chat, services, LIN["student_id"])
     assert "must be changed" not in chat.text()
     assert "What can I help you with?" in chat.text()
+
+
+@pytest.mark.usefixtures("people")
+async def test_asking_again_within_a_minute_keeps_the_mailed_code_working(
+    chat: Chat, services: Services
+) -> None:
+    await chat.say("/start")
+    await chat.press("Link this chat to my account")
+    await chat.say(LIN["student_id"])
+    code = await last_code(services)
+    await chat.say("/start")
+    await chat.press("Link this chat to my account")
+    await chat.say(LIN["student_id"])
+    assert "a 6-digit code was sent" in chat.text()
+    async with services.sessions() as session:
+        mails = list(await session.scalars(select(OutboundMail)))
+    assert len(mails) == 1  # one code a minute to an address
+    await chat.say(code)
+    assert "this chat is now linked" in chat.text()

@@ -7,6 +7,7 @@ from sqlalchemy import select, update
 
 from bot.engine import Engine
 from bot.services import Services
+from core.clock import FakeClock
 from core.models import Mailbox, OneTimeToken, OutboundMail
 from tests.bot.conversations.conftest import CHEN, LIN, last_code, link, require_change
 from tests.chat import Chat
@@ -178,7 +179,7 @@ async def test_mailbox_status_shows_a_required_password_change_with_its_reason(
 
 @pytest.mark.usefixtures("people")
 async def test_a_password_changed_today_reads_today_not_zero_days_ago(
-    engine: Engine, services: Services
+    engine: Engine, services: Services, clock: FakeClock
 ) -> None:
     async with services.sessions() as session, session.begin():
         await session.execute(
@@ -188,6 +189,7 @@ async def test_a_password_changed_today_reads_today_not_zero_days_ago(
         )
     for locale, today, zero in (("en", "today", "0 days ago"), ("zh-TW", "今天", "0 天前")):
         chat = Chat(engine, user=f"today-{locale}", locale=locale)
+        clock.advance(minutes=1)  # one linking code a minute goes to an address
         await link(chat, services, LIN["student_id"])
         await chat.say("/menu")
         await chat.press("我的信箱狀態" if locale != "en" else "My mailbox status")
