@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
@@ -28,10 +28,11 @@ from bot.services import Services
 from bot.web.security import CSRF_COOKIE, SECURITY_HEADERS, csrf_ok
 from core import audit, mailboxes, tokens
 from core.accounts import Target, password_hashes, personal_words
-from core.i18n import DEFAULT_LOCALE, LOCALES, Translator, normalise_locale
+from core.i18n import DEFAULT_LOCALE, LOCALES, N_, Translator, normalise_locale
 from core.mail import enqueue, mask_address
 from core.models import Account, ChatNotice, Mailbox, OneTimeToken, PasswordHistory
 from core.password_policy import Requirement, Violation, check, policy_as_json, requirements
+from core.password_words import strength
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 MAX_PASSWORD = 1024
@@ -48,6 +49,7 @@ class PasswordPage:
         return [
             Route("/password/{token}", self.page, methods=["GET", "POST"]),
             Route("/password/{token}/ack", self.acknowledge, methods=["POST"]),
+            Route("/password/{token}/strength", self.strength, methods=["POST"]),
         ]
 
     # -- rendering -------------------------------------------------------------------
@@ -113,9 +115,13 @@ class PasswordPage:
         items = []
         for requirement, rule in zip(requirements(policy), rules, strict=True):
             met = None if unmet_codes is None else requirement.code not in unmet_codes
+            if requirement.code == Violation.TOO_WEAK:
+                text = _strength_rule(t, policy.zxcvbn_min_score)
+            else:
+                text = t._(requirement.msgid, **requirement.params)
             items.append(
                 {
-                    "text": t._(requirement.msgid, **requirement.params),
+                    "text": text,
                     "rule": json.dumps(rule),
                     "met": met,
                 }
@@ -166,6 +172,7 @@ class PasswordPage:
             change=row.purpose == tokens.Purpose.CHANGE,
             summary=self.services.profile.password_policy.summary.get(locale),
             max_length=self.services.profile.password_policy.max_length,
+            meter=self.services.profile.password_policy.zxcvbn_min_score > 0,
             checklist=self._checklist(locale, unmet),
             errors=errors or [],
         )
@@ -216,6 +223,37 @@ class PasswordPage:
                 **SECURITY_HEADERS,
                 "Location": f"/password/{token}?lang={locale.replace('_', '-')}",
             },
+        )
+
+    async def strength(self, request: Request) -> Response:
+        """The strength meter's reading of a typed password (NTHU's GOOD / STRONG, seed 002).
+
+        Only zxcvbn knows the score, so the page asks as the user types; nothing is
+        stored and the link is not used. The same CSRF cookie as the form guards it.
+        """
+        token = request.path_params["token"]
+        services = self.services
+        async with services.sessions() as session:
+            row = await tokens.peek(session, token, now=services.clock.now())
+        target = await self._target(row) if row is not None else None
+        if row is None or target is None:
+            return Response(status_code=410, headers=SECURITY_HEADERS)
+        async with services.sessions() as session:
+            personal = await personal_words(session, target)
+        form = await request.form()
+        if not csrf_ok(request, form.get("csrf")):
+            return Response(status_code=403, headers=SECURITY_HEADERS)
+        password = str(form.get("new_password", ""))[:MAX_PASSWORD]
+        score = await asyncio.to_thread(strength, password, personal)
+        t = Translator(self._locale(request, row))
+        minimum = services.profile.password_policy.zxcvbn_min_score
+        return JSONResponse(
+            {
+                "score": score,
+                "label": t._("Strength: {level}", level=t._(STRENGTH_LEVELS[score])),
+                "enough": score >= minimum,
+            },
+            headers=SECURITY_HEADERS,
         )
 
     async def _submit(
@@ -342,6 +380,19 @@ class PasswordPage:
             return await tokens.end_if_spent(
                 session, token, now=self.services.clock.now(), limit=MAX_ATTEMPTS
             )
+
+
+# NTHU's meter (seeds 002, 004): GOOD (好) or STRONG (極強) may be submitted.
+STRENGTH_LEVELS = {0: N_("Weak"), 1: N_("Weak"), 2: N_("Fair"), 3: N_("Good"), 4: N_("Strong")}
+
+
+def _strength_rule(t: Translator, minimum: int) -> str:
+    """The checklist's strength rule in the meter's words."""
+    if minimum == 3:
+        return t._("Password strength must be GOOD or STRONG")
+    if minimum == 4:
+        return t._("Password strength must be STRONG")
+    return t._("Password strength at least {level}", level=t._(STRENGTH_LEVELS[minimum]))
 
 
 async def _reused(services: Services, hashes: list[str], password: str) -> bool:

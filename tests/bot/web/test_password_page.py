@@ -524,3 +524,36 @@ async def test_elsewhere_the_page_says_the_mailbox_stays_suspended_and_who_lifts
     async with services.sessions() as session:
         mailbox = await session.scalar(select(Mailbox))
     assert mailbox is not None and mailbox.condition == "suspended"
+
+
+async def test_the_strength_meter_reads_as_nthus_good_or_strong_in_both_languages(
+    client: httpx.AsyncClient, services: Services, account: str
+) -> None:
+    assert services.profile.password_policy.zxcvbn_min_score == 3
+    token = await _link(services, account)
+    page = await client.get(f"/password/{token}?lang=zh-TW")
+    assert "密碼強度須為「好」或「極強」" in page.text and "滿分" not in page.text
+    assert 'id="strength"' in page.text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+
+    async def reading(password: str, lang: str) -> dict[str, object]:
+        response = await client.post(
+            f"/password/{token}/strength?lang={lang}",
+            data={"csrf": csrf.group(1), "new_password": password},
+        )
+        assert response.status_code == 200
+        return dict(response.json())
+
+    weak = await reading("abc123", "en")
+    assert weak["label"] == "Strength: Weak" and weak["enough"] is False
+    strong = await reading(NEW, "zh-TW")
+    assert strong["label"] in ("密碼強度：好", "密碼強度：極強") and strong["enough"] is True
+    # Reading the meter neither uses the link nor counts against it.
+    async with services.sessions() as session:
+        row = await session.scalar(select(OneTimeToken))
+    assert row is not None and row.used_at is None and row.attempts == 0
+    forged = await client.post(
+        f"/password/{token}/strength", data={"csrf": "guess", "new_password": NEW}
+    )
+    assert forged.status_code == 403
