@@ -99,6 +99,21 @@ class Chat(_Strict):
     )
 
 
+Office = Literal["registration", "helpdesk", "alumni_centre"]
+
+
+class Contact(_Strict):
+    """How to reach one office: its name, phone, hours and page, as its help pages give them."""
+
+    name: LocalizedText
+    phone: str | None = None
+    hours: LocalizedText | None = None
+    url: str | None = None
+    note: LocalizedText | None = Field(
+        default=None, description="Anything else the office's pages say about reaching it."
+    )
+
+
 class Limits(_Strict):
     """Brute-force limits (Taiwan's baseline: lock 15 minutes after 5 failures)."""
 
@@ -179,6 +194,9 @@ class Profile(_Strict):
     card: Card = Card()
     limits: Limits = Limits()
     chat: Chat = Chat()
+    contacts: dict[Office, Contact] = Field(
+        default_factory=dict, description="Offices a reply may send the user to."
+    )
     directory: DirectoryConfig = DirectoryConfig()
 
     @model_validator(mode="after")

@@ -21,6 +21,7 @@ from core.idnumbers import IdKind, IdProblem, InvalidIdNumber
 from core.mail import enqueue, mask_address
 from core.models import Account
 from core.password_policy import Violation, must_change
+from core.profiles import Office
 from core.ratelimit import MailRequests, RateLimiter
 
 ID_PROBLEMS: dict[IdProblem, str] = {
@@ -93,6 +94,46 @@ def degree_levels(ctx: Context, question: str) -> Choices:
     return ctx.choices(
         ctx._(question), [(level.code, level.name.get(ctx.locale)) for level in levels]
     )
+
+
+# -- offices a reply sends the user to ---------------------------------------------------
+
+OFFICE_NAMES: dict[Office, str] = {
+    "registration": N_("the registration office"),
+    "helpdesk": N_("the helpdesk"),
+    "alumni_centre": N_("the alumni centre"),
+}
+
+
+def contact_text(ctx: Context, office: Office) -> str:
+    """ "Contact <office>: phone, hours, page.", from the profile's entry for ``office``.
+
+    Without an entry the office is named alone: "Please contact the helpdesk."
+    """
+    contact = ctx.services.profile.contacts.get(office)
+    if contact is None:
+        return ctx._("Please contact {office}.", office=ctx._(OFFICE_NAMES[office]))
+    details: list[str] = []
+    if contact.phone:
+        details.append(ctx._("phone {phone}", phone=contact.phone))
+    if contact.hours:
+        details.append(contact.hours.get(ctx.locale))
+    if contact.url:
+        details.append(contact.url)
+    name = contact.name.get(ctx.locale)
+    if not details:
+        text = ctx._("Please contact {office}.", office=name)
+    else:
+        separator = "，" if ctx.locale.startswith("zh") else ", "
+        text = ctx._(
+            "Please contact {office}: {details}.", office=name, details=separator.join(details)
+        )
+    return sentences(ctx, text, contact.note.get(ctx.locale) if contact.note else "")
+
+
+def sentences(ctx: Context, *parts: str) -> str:
+    """Sentences as one paragraph: a space between them in English, none in Chinese."""
+    return ("" if ctx.locale.startswith("zh") else " ").join(part for part in parts if part)
 
 
 def today(ctx: Context) -> dt.date:
@@ -262,6 +303,20 @@ async def forced_changes(ctx: Context) -> list[tuple[Account, str]]:
     return out
 
 
+def no_address(ctx: Context, address: str) -> Text:
+    """No address on file to mail a link to: say so, and whom to contact."""
+    return Text(
+        sentences(
+            ctx,
+            ctx._(
+                "{address} has no notification address on file, so I cannot send a link.",
+                address=address,
+            ),
+            contact_text(ctx, "helpdesk"),
+        )
+    )
+
+
 def change_now_option(ctx: Context, account: Account) -> tuple[str, str]:
     """The button that mails a link to change ``account``'s password now."""
     return (
@@ -285,13 +340,7 @@ async def send_change_link(ctx: Context, account_id: str) -> Text | None:
     )
     if target is None or target.send_to is None:
         ctx.audit("change_link", "no_address")
-        return Text(
-            ctx._(
-                "{address} has no notification address on file, so I cannot send a "
-                "link. Please contact the helpdesk.",
-                address=account.username,
-            )
-        )
+        return no_address(ctx, account.username)
     await send_password_link(ctx, target, tokens.Purpose.CHANGE, now, proven=True)
     ctx.audit("change_link", "sent")
     return Text(

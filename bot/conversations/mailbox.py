@@ -15,6 +15,7 @@ from bot.conversations.common import (
     CHOOSE,
     change_now_option,
     forced_changes,
+    no_address,
     send_change_link,
     send_password_link,
     too_many_proven,
@@ -109,13 +110,7 @@ class MailboxStatus(Flow):
     async def _reset(self, ctx: Context, box: Mailbox) -> Text:
         now = ctx.services.clock.now()
         if box.notification_address is None:
-            return Text(
-                ctx._(
-                    "{address} has no notification address on file, so I cannot send a "
-                    "link. Please contact the helpdesk.",
-                    address=box.address,
-                )
-            )
+            return no_address(ctx, box.address)
         # A linked chat has proved control of the address on file: the owner is asking.
         refused = await too_many_requests(ctx, now) or await too_many_proven(ctx, box.address, now)
         if refused is not None:

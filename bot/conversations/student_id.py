@@ -16,8 +16,10 @@ from bot.conversations.common import (
     BIRTHDAY_QUESTION,
     CHOOSE,
     ID_NUMBER_QUESTION,
+    contact_text,
     degree_levels,
     explain_id_problem,
+    sentences,
     today,
 )
 from bot.flow import Answer, Context, Flow, Step, register
@@ -38,8 +40,7 @@ class State(StrEnum):
 TOO_OFTEN = N_("This ID number has been looked up too often today. Please try again tomorrow.")
 NO_MATCH = N_(
     "No student ID matches these details. Please check the degree level, the ID number "
-    "and the birthday, and try again. If it still does not match, contact the "
-    "registration office."
+    "and the birthday, and try again. If it still does not match:"
 )
 
 
@@ -139,7 +140,9 @@ class StudentIdLookup(Flow):
                 now=now,
             )
             ctx.audit("lookup", "no_match")
-            replies: list[Reply] = [Text(ctx._(NO_MATCH))]
+            replies: list[Reply] = [
+                Text(sentences(ctx, ctx._(NO_MATCH), contact_text(ctx, "registration")))
+            ]
             if locked_until is not None:
                 replies.append(self._locked_text(ctx, locked_until))
             return Step.done(*replies)

@@ -229,3 +229,14 @@ async def test_the_global_cap_per_minute_answers_busy(services: Services, clock:
     clock.advance(seconds=61)
     answer = await _look_up(Chat(engine, user="g3"), "Master's programme", ID_NUMBER, "85/01/02")
     assert "Your student ID is 211300001." in answer
+
+
+@pytest.mark.usefixtures("student")
+async def test_a_miss_names_the_registration_office_with_its_phone_and_hours(
+    engine: Engine,
+) -> None:
+    en = await _look_up(Chat(engine, user="en"), "Master's programme", ID_NUMBER, "1996-01-03")
+    assert "Please contact the Registration Office: phone 02-2345-6701" in en
+    zh_chat = Chat(engine, user="zh", locale="zh-TW")
+    zh = await _look_up(zh_chat, "碩士班", ID_NUMBER, "1996-01-03", flow="查詢學號")
+    assert "請聯絡教務處註冊組：電話 02-2345-6701，上班日 08:30-17:00" in zh
