@@ -1,0 +1,481 @@
+"""The directory in OpenLDAP or 389-DS, through ldap3.
+
+ldap3 is pure Python (no libldap headers or compiler to install, so ``make run`` and
+``make test`` still need nothing by hand); its calls block, so every one runs in this
+module's own thread pool, never on the event loop. Servers are tried in the profile's
+order with a connect and a receive timeout; the service connection is pooled. A change
+binds as the user and uses the Password Modify extended operation (RFC 3062), so the
+server's password policy applies, and its ppolicy answers become ``PasswordRefused``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import hmac
+import math
+import queue
+import ssl
+import threading
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol, TypeVar
+
+from core.accounts import is_address
+from core.directory import (
+    AccountLocked,
+    DirectoryAccount,
+    DirectoryUnavailable,
+    PasswordRefused,
+    PasswordState,
+    Refusal,
+    TargetKind,
+    WrongPassword,
+)
+from core.errors import HelpdeskError
+from core.pii import PiiHasher
+from core.profiles import DirectoryConfig, Profile
+
+with warnings.catch_warnings():
+    # ldap3 2.9 reads pyasn1's old tagMap/typeMap names, deprecated since pyasn1 0.6.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import ldap3 as ldap3  # re-exported for core.directory.ad
+    from ldap3.core.exceptions import LDAPCommunicationError, LDAPException, LDAPStartTLSError
+    from ldap3.utils.conv import escape_filter_chars
+
+T = TypeVar("T")
+
+
+class StudentIndex(Protocol):
+    """Where ``find_student_ids`` looks for an LDAP directory (``core.directory.sync``)."""
+
+    async def find_student_ids(
+        self, *, id_number_hash: str, birthday_hash: str, degree_level: str
+    ) -> list[str]: ...
+
+
+PPOLICY_OID = "1.3.6.1.4.1.42.2.27.8.5.1"
+PASSWORD_MODIFY_OID = "1.3.6.1.4.1.4203.1.11.1"
+INVALID_CREDENTIALS = 49
+
+# draft-behera-ldap-password-policy, PasswordPolicyResponseValue.error
+PPOLICY_ERRORS: dict[int, Refusal | None] = {
+    0: Refusal.EXPIRED,  # passwordExpired
+    1: None,  # accountLocked: AccountLocked, not a refusal of the new password
+    2: Refusal.CHANGE_AFTER_RESET,
+    3: Refusal.NOT_ALLOWED,  # passwordModNotAllowed
+    4: Refusal.NOT_ALLOWED,  # mustSupplyOldPassword
+    5: Refusal.QUALITY,  # insufficientPasswordQuality
+    6: Refusal.TOO_SHORT,  # passwordTooShort
+    7: Refusal.TOO_YOUNG,  # passwordTooYoung
+    8: Refusal.IN_HISTORY,  # passwordInHistory
+}
+ACCOUNT_LOCKED = 1
+CHANGE_AFTER_RESET = 2
+
+_OPERATIONAL = ["pwdChangedTime", "pwdReset", "pwdAccountLockedTime", "pwdPolicySubentry"]
+
+
+def ppolicy_error(value: bytes | None) -> int | None:
+    """The error code in a PasswordPolicyResponseValue (BER), or None when it has none.
+
+    SEQUENCE { warning [0] ... OPTIONAL, error [1] ENUMERATED OPTIONAL }: small enough
+    to read by hand, and ldap3 leaves this control undecoded.
+    """
+    if not value or value[0] != 0x30:
+        return None
+    position, end = _header(value, 0)
+    while position < end:
+        tag = value[position]
+        start, stop = _header(value, position)
+        if tag == 0x81:  # [1] IMPLICIT ENUMERATED
+            return int.from_bytes(value[start:stop], "big")
+        position = stop
+    return None
+
+
+def _header(data: bytes, position: int) -> tuple[int, int]:
+    """Where the content of the TLV at ``position`` starts and ends."""
+    length = data[position + 1]
+    start = position + 2
+    if length & 0x80:
+        count = length & 0x7F
+        length = int.from_bytes(data[start : start + count], "big")
+        start += count
+    return start, start + length
+
+
+def _ppolicy_code(result: Mapping[str, Any]) -> int | None:
+    controls = result.get("controls") or {}
+    control = controls.get(PPOLICY_OID)
+    return ppolicy_error(control.get("value")) if control else None
+
+
+def ldap_time(value: object) -> dt.datetime | None:
+    """A GeneralizedTime attribute as an aware datetime (ldap3 may already have parsed it)."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if isinstance(value, str) and value:
+        text = value.rstrip("Z").split(".")[0]
+        return dt.datetime.strptime(text[:14], "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
+    return None
+
+
+def first(attributes: Mapping[str, Any], name: str | None) -> str | None:
+    """The first value of an attribute, as text; None when absent."""
+    if not name:
+        return None
+    value = attributes.get(name)
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if value is None or value == "":
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class LdapDirectory:
+    """``Directory`` over an LDAP server, configured by the profile's ``[directory]``."""
+
+    # Blocking ldap3 calls run here, a few at a time, never on the event loop.
+    _executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ldap")
+
+    def __init__(
+        self,
+        profile: Profile,
+        *,
+        pii: PiiHasher,
+        bind_password: str | None,
+        index: StudentIndex | None = None,
+    ) -> None:
+        self._profile = profile
+        self._config: DirectoryConfig = profile.directory
+        self._pii = pii
+        self._bind_password = bind_password
+        self._index = index
+        self._uris = list(self._config.uris)
+        self._preferred = 0
+        self._lock = threading.Lock()
+        self._pool: queue.SimpleQueue[ldap3.Connection] = queue.SimpleQueue()
+        self._max_age: dict[str, dt.timedelta | None] = {}
+
+    # --- connections ---------------------------------------------------------------
+
+    def _server(self, uri: str) -> ldap3.Server:
+        tls = None
+        if self._config.ca_file or uri.startswith("ldaps://") or self._config.start_tls:
+            tls = ldap3.Tls(
+                ca_certs_file=self._config.ca_file,
+                validate=ssl.CERT_REQUIRED,
+                version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        return ldap3.Server(
+            uri, connect_timeout=self._config.timeout_seconds, get_info=ldap3.NONE, tls=tls
+        )
+
+    def _open(self, user: str | None, password: str | None) -> ldap3.Connection:
+        """An open connection to the first server that answers (not yet bound)."""
+        count = len(self._uris)
+        for step in range(count):
+            index = (self._preferred + step) % count
+            # A new Server each time: ldap3 remembers an unreachable address and would
+            # not try it again after the directory comes back.
+            server = self._server(self._uris[index])
+            connection = ldap3.Connection(
+                server,
+                user=user,
+                password=password,
+                auto_bind=ldap3.AUTO_BIND_NONE,
+                receive_timeout=math.ceil(self._config.timeout_seconds),  # whole seconds
+                raise_exceptions=False,
+                read_only=False,
+            )
+            try:
+                connection.open()
+                if self._config.start_tls and not server.ssl:
+                    connection.start_tls()
+            except (LDAPCommunicationError, LDAPStartTLSError, OSError):
+                _close(connection)
+                continue
+            self._preferred = index
+            return connection
+        raise DirectoryUnavailable("no directory server answered")
+
+    def _service(self) -> ldap3.Connection:
+        try:
+            return self._pool.get_nowait()
+        except queue.Empty:
+            pass
+        connection = self._open(self._config.bind_dn, self._bind_password)
+        if not connection.bind():
+            _close(connection)
+            raise DirectoryUnavailable(f"the service bind failed: {connection.result['result']}")
+        return connection
+
+    def _as_service(self, work: Callable[[ldap3.Connection], T]) -> T:
+        """Run ``work`` on a pooled service connection; once more on a fresh one if it broke."""
+        for attempt in range(2):
+            connection = self._service()
+            try:
+                result = work(connection)
+            except (LDAPCommunicationError, OSError) as exc:
+                _close(connection)
+                if attempt:
+                    raise DirectoryUnavailable(str(exc)) from None
+                continue
+            except LDAPException as exc:
+                _close(connection)
+                raise DirectoryUnavailable(str(exc)) from None
+            except DirectoryUnavailable:
+                _close(connection)
+                raise
+            except HelpdeskError:
+                self._pool.put(connection)  # the directory answered: still a good connection
+                raise
+            self._pool.put(connection)
+            return result
+        raise DirectoryUnavailable("unreachable")
+
+    async def _run(self, function: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+
+    async def close(self) -> None:
+        """Unbind the pooled service connections."""
+        await self._run(self._drain)
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                _close(self._pool.get_nowait())
+            except queue.Empty:
+                return
+
+    # --- reading -------------------------------------------------------------------
+
+    def _attributes(self) -> list[str]:
+        names = self._config.attributes.model_dump().values()
+        return [name for name in names if name] + _OPERATIONAL + ["createTimestamp"]
+
+    def _search(self, search_filter: str) -> list[tuple[str, dict[str, Any]]]:
+        def work(connection: ldap3.Connection) -> list[tuple[str, dict[str, Any]]]:
+            ok = connection.search(
+                self._config.base_dn,
+                search_filter,
+                attributes=self._attributes(),
+                size_limit=2,
+            )
+            if not ok and connection.result["result"] not in (0, 4, 32):
+                raise LDAPCommunicationError(connection.result["description"])
+            return [
+                (entry["dn"], dict(entry["attributes"]))
+                for entry in connection.response or []
+                if entry.get("type") == "searchResEntry"
+            ]
+
+        return self._as_service(work)
+
+    def _entry(self, dn: str) -> dict[str, Any]:
+        def work(connection: ldap3.Connection) -> dict[str, Any]:
+            connection.search(dn, "(objectClass=*)", ldap3.BASE, attributes=self._attributes())
+            for entry in connection.response or []:
+                if entry.get("type") == "searchResEntry":
+                    return dict(entry["attributes"])
+            if connection.result["result"] == 32:  # noSuchObject
+                return {}
+            raise LDAPCommunicationError(connection.result["description"])
+
+        return self._as_service(work)
+
+    def _account_filter(self, name: str) -> str:
+        wanted = self._config.account_filter.format(name=escape_filter_chars(name))
+        return f"(&{self._config.people_filter}{wanted})"
+
+    async def find_student_ids(
+        self, *, id_number_hash: str, birthday_hash: str, degree_level: str
+    ) -> list[str]:
+        if self._index is None:
+            raise DirectoryUnavailable("no local index of the directory is configured")
+        return await self._index.find_student_ids(
+            id_number_hash=id_number_hash, birthday_hash=birthday_hash, degree_level=degree_level
+        )
+
+    async def find_target(
+        self, name: str, *, id_number_hash: str | None
+    ) -> DirectoryAccount | None:
+        found = await self._run(self._search, self._account_filter(name))
+        # Hash whatever was found (or a stand-in) so a miss costs what a match costs.
+        dn, attributes = found[0] if len(found) == 1 else ("", {})
+        on_file = first(attributes, self._config.attributes.id_number) or "-"
+        owned = id_number_hash is None or hmac.compare_digest(
+            self._pii.id_number(on_file), id_number_hash
+        )
+        if not dn or not owned:
+            return None
+        return self._account(dn, attributes, address=is_address(name))
+
+    def _account(
+        self, dn: str, attributes: Mapping[str, Any], *, address: bool
+    ) -> DirectoryAccount:
+        names = self._config.attributes
+        notification = first(attributes, names.notification_address)
+        mail = first(attributes, names.mail)
+        locked = bool(first(attributes, "pwdAccountLockedTime"))
+        return DirectoryAccount(
+            kind=TargetKind.MAILBOX if address else TargetKind.ACCOUNT,
+            ref=dn,
+            name=(mail if address else first(attributes, names.account)) or dn,
+            owner=dn,
+            # Seed 002: a mailbox's link goes to the notification address on file.
+            send_to=notification if address else (mail or notification),
+            suspended=self._suspended(attributes),
+            locked=locked,
+        )
+
+    def _suspended(self, attributes: Mapping[str, Any]) -> bool:
+        how = self._config.suspension
+        value = first(attributes, how)
+        if value is None:
+            return False
+        if how == "pwdAccountLockedTime":
+            return True
+        if how == "nsAccountLock":
+            return value.lower() == "true"
+        if how == "shadowExpire":
+            today = (dt.datetime.now(dt.UTC).date() - dt.date(1970, 1, 1)).days
+            return 0 <= int(value) <= today
+        return bool(int(value) & 0x2)  # userAccountControl: ACCOUNTDISABLE
+
+    async def password_state(self, account: DirectoryAccount) -> PasswordState:
+        return await self._run(self._password_state, account.ref)
+
+    def _password_state(self, dn: str) -> PasswordState:
+        attributes = self._entry(dn)
+        changed = ldap_time(attributes.get("pwdChangedTime")) or ldap_time(
+            attributes.get("createTimestamp")
+        )
+        policy = first(attributes, "pwdPolicySubentry") or self._config.password_policy_dn
+        max_age = self._policy_max_age(policy) if policy else None
+        return PasswordState(
+            changed_at=changed,
+            must_change=(first(attributes, "pwdReset") or "").upper() == "TRUE",
+            expires_at=changed + max_age if changed and max_age else None,
+            locked=bool(first(attributes, "pwdAccountLockedTime")),
+        )
+
+    def _policy_max_age(self, dn: str) -> dt.timedelta | None:
+        if dn not in self._max_age:
+            seconds = first(self._entry_of(dn, ["pwdMaxAge"]), "pwdMaxAge")
+            self._max_age[dn] = dt.timedelta(seconds=int(seconds)) if seconds else None
+        return self._max_age[dn]
+
+    def _entry_of(self, dn: str, attributes: Sequence[str]) -> dict[str, Any]:
+        def work(connection: ldap3.Connection) -> dict[str, Any]:
+            connection.search(dn, "(objectClass=*)", ldap3.BASE, attributes=list(attributes))
+            entries = [e for e in connection.response or [] if e.get("type") == "searchResEntry"]
+            return dict(entries[0]["attributes"]) if entries else {}
+
+        return self._as_service(work)
+
+    async def personal_words(self, account: DirectoryAccount) -> list[str]:
+        attributes = await self._run(self._entry, account.ref)
+        names = self._config.attributes
+        words: list[str] = [account.name]
+        for name in (names.account, names.mail, names.student_id, names.name, names.name_en):
+            value = attributes.get(name)
+            words += [str(v) for v in value] if isinstance(value, list) else [str(value or "")]
+        return [word for word in dict.fromkeys(words) if word]
+
+    # --- passwords -----------------------------------------------------------------
+
+    async def verify_password(self, account: DirectoryAccount, password: str) -> bool:
+        return await self._run(self._verify, account.ref, password)
+
+    def _bind_as(self, dn: str, password: str) -> tuple[ldap3.Connection | None, int | None]:
+        """A connection bound as the user (None when the password is wrong) and any
+        ppolicy error the bind carried."""
+        if not password:
+            return None, None  # an empty password would be an anonymous bind
+        connection = self._open(dn, password)
+        try:
+            ok = connection.bind(controls=[(PPOLICY_OID, False, None)])
+        except (LDAPCommunicationError, OSError) as exc:
+            _close(connection)
+            raise DirectoryUnavailable(str(exc)) from None
+        code = _ppolicy_code(connection.result)
+        if code == ACCOUNT_LOCKED:
+            _close(connection)
+            raise AccountLocked()
+        if not ok:
+            result = connection.result["result"]
+            _close(connection)
+            if result == INVALID_CREDENTIALS:
+                return None, code
+            raise DirectoryUnavailable(f"bind failed: {connection.result['description']}")
+        return connection, code
+
+    def _verify(self, dn: str, password: str) -> bool:
+        connection, _ = self._bind_as(dn, password)
+        if connection is None:
+            return False
+        _close(connection)
+        return True
+
+    async def change_password(
+        self, account: DirectoryAccount, current_password: str, new_password: str
+    ) -> None:
+        await self._run(self._change, account.ref, current_password, new_password)
+
+    def _change(self, dn: str, current: str, new: str) -> None:
+        connection, _ = self._bind_as(dn, current)
+        if connection is None:
+            raise WrongPassword()
+        try:
+            self._modify_password(connection, None, current, new)
+        finally:
+            _close(connection)
+
+    async def reset_password(self, account: DirectoryAccount, new_password: str) -> None:
+        await self._run(self._reset, account.ref, new_password)
+
+    def _reset(self, dn: str, new: str) -> None:
+        def work(connection: ldap3.Connection) -> None:
+            self._modify_password(connection, dn, None, new)
+            # The user chose this password through a proven link: it is not a school-set
+            # one, so the change ppolicy demands after an administrator's reset is lifted.
+            connection.modify(dn, {"pwdReset": [(ldap3.MODIFY_DELETE, [])]})  # type: ignore[no-untyped-call]
+
+        self._as_service(work)
+
+    def _modify_password(
+        self, connection: ldap3.Connection, dn: str | None, old: str | None, new: str
+    ) -> None:
+        try:
+            connection.extend.standard.modify_password(
+                user=dn, old_password=old, new_password=new, controls=[(PPOLICY_OID, False, None)]
+            )
+        except (LDAPCommunicationError, OSError) as exc:
+            raise DirectoryUnavailable(str(exc)) from None
+        result = connection.result
+        if result["result"] == 0:
+            return
+        code = _ppolicy_code(result)
+        if code == ACCOUNT_LOCKED:
+            raise AccountLocked()
+        refusal = PPOLICY_ERRORS.get(code) if code is not None else None
+        if refusal is not None:
+            raise PasswordRefused(refusal, self._profile.password_policy)
+        if result["result"] == 19:  # constraintViolation without a ppolicy control
+            raise PasswordRefused(Refusal.QUALITY, self._profile.password_policy)
+        raise DirectoryUnavailable(f"password modify failed: {result['description']}")
+
+
+def _close(connection: ldap3.Connection) -> None:
+    """Close a connection whatever state it is in (a failed open leaves a socket)."""
+    with contextlib.suppress(LDAPException, OSError):
+        connection.unbind()
+    socket = getattr(connection, "socket", None)
+    if socket is not None:
+        socket.close()

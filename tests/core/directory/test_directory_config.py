@@ -1,0 +1,41 @@
+"""The profile's [directory] section: examples load, unsafe limits are refused."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from core.profiles import Profile, load_profile, load_profile_file
+from core.resources import profiles_dir
+
+
+@pytest.mark.parametrize("name", ["ldap", "ad"])
+def test_the_example_profiles_load(name: str) -> None:
+    profile = load_profile_file(profiles_dir() / "examples" / f"{name}.toml")
+    assert profile.directory.backend == name
+    assert profile.directory.bind_dn
+    assert profile.limits.failures_per_user < (profile.directory.max_failures or 0)
+
+
+def test_the_embedded_default_keeps_its_directory_in_sql() -> None:
+    assert load_profile("demo").directory.backend == "sql"
+
+
+def _with(**directory: object) -> dict[str, object]:
+    raw = load_profile("demo").model_dump(mode="json")
+    raw["directory"] = {"backend": "ldap", "uris": ["ldap://x"], "base_dn": "dc=x"} | directory
+    return raw
+
+
+def test_a_wrong_password_limit_at_the_directorys_lockout_is_refused() -> None:
+    with pytest.raises(ValidationError, match="must stay below"):
+        Profile.model_validate(_with(max_failures=5))  # the demo allows 5 failures
+
+
+def test_a_limit_below_the_lockout_is_accepted() -> None:
+    assert Profile.model_validate(_with(max_failures=6)).directory.max_failures == 6
+
+
+def test_an_ldap_directory_without_servers_is_refused() -> None:
+    with pytest.raises(ValidationError, match="needs uris and base_dn"):
+        Profile.model_validate(_with(uris=[]))

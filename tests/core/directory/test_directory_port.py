@@ -1,0 +1,92 @@
+"""The Directory port's promises, on the bot's tables and on OpenLDAP alike."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.directory import PasswordRefused, TargetKind, WrongPassword
+from core.password_policy import Violation
+from tests.core.directory.conftest import Backend
+from tests.ldap_server import DEMO_PASSWORD
+
+NEW = "Cobalt-Harbour-71!"
+NEWER = "Violet-Lantern-38?"
+
+
+async def test_the_account_is_found_with_its_owners_id_number(backend: Backend) -> None:
+    found = await backend.directory.find_target(
+        backend.account, id_number_hash=backend.pii.id_number(backend.id_number)
+    )
+    assert found is not None
+    assert found.kind is TargetKind.ACCOUNT
+    assert found.name == backend.account
+    assert found.send_to
+
+
+async def test_another_id_number_finds_nothing(backend: Backend) -> None:
+    wrong = backend.pii.id_number("B226034180")
+    assert await backend.directory.find_target(backend.account, id_number_hash=wrong) is None
+    assert await backend.directory.find_target("nobody-here", id_number_hash=None) is None
+
+
+async def test_a_mailbox_link_goes_to_the_notification_address(backend: Backend) -> None:
+    found = await backend.directory.find_target(backend.mailbox, id_number_hash=None)
+    assert found is not None
+    assert found.kind is TargetKind.MAILBOX
+    assert found.send_to and found.send_to != backend.mailbox
+
+
+async def test_a_reset_takes_the_new_password_and_ends_the_old(backend: Backend) -> None:
+    account = await backend.directory.find_target(backend.account, id_number_hash=None)
+    assert account is not None
+    await backend.directory.reset_password(account, NEW)
+    assert await backend.directory.verify_password(account, NEW)
+    assert not await backend.directory.verify_password(account, DEMO_PASSWORD)
+
+
+async def test_a_change_with_the_current_password_takes_the_new_one(backend: Backend) -> None:
+    account = await backend.directory.find_target(backend.account, id_number_hash=None)
+    assert account is not None
+    await backend.directory.change_password(account, DEMO_PASSWORD, NEW)
+    assert await backend.directory.verify_password(account, NEW)
+    assert not await backend.directory.verify_password(account, DEMO_PASSWORD)
+
+
+async def test_a_change_with_a_wrong_current_password_changes_nothing(backend: Backend) -> None:
+    account = await backend.directory.find_target(backend.account, id_number_hash=None)
+    assert account is not None
+    with pytest.raises(WrongPassword):
+        await backend.directory.change_password(account, "Not-The-Password-1", NEW)
+    assert await backend.directory.verify_password(account, DEMO_PASSWORD)
+
+
+async def test_the_previous_password_is_refused_as_reused(backend: Backend) -> None:
+    account = await backend.directory.find_target(backend.account, id_number_hash=None)
+    assert account is not None
+    await backend.directory.change_password(account, DEMO_PASSWORD, NEW)
+    with pytest.raises(PasswordRefused) as refused:
+        await backend.directory.change_password(account, NEW, DEMO_PASSWORD)
+    assert refused.value.violation is Violation.REUSED
+    assert await backend.directory.verify_password(account, NEW)
+
+
+async def test_an_empty_password_never_verifies(backend: Backend) -> None:
+    account = await backend.directory.find_target(backend.account, id_number_hash=None)
+    assert account is not None
+    assert not await backend.directory.verify_password(account, "")
+
+
+async def test_the_password_state_says_when_it_was_set(backend: Backend) -> None:
+    account = await backend.directory.find_target(backend.account, id_number_hash=None)
+    assert account is not None
+    state = await backend.directory.password_state(account)
+    assert state.changed_at is not None
+    assert not state.locked
+
+
+async def test_personal_words_hold_the_account_name_and_the_name(backend: Backend) -> None:
+    account = await backend.directory.find_target(backend.account, id_number_hash=None)
+    assert account is not None
+    words = await backend.directory.personal_words(account)
+    assert backend.account in words
+    assert len(words) >= 2

@@ -1,0 +1,197 @@
+"""The LDAP backend against a real slapd: binds, ppolicy answers, failover, outages."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from core.directory import (
+    AccountLocked,
+    DirectoryAccount,
+    DirectoryUnavailable,
+    PasswordRefused,
+    Refusal,
+)
+from core.directory.ldap import PPOLICY_ERRORS, LdapDirectory, ppolicy_error
+from core.password_policy import Violation
+from core.pii import PiiHasher
+from tests.core.directory.conftest import Backend, pointed_at
+from tests.ldap_server import (
+    DEMO_PASSWORD,
+    SERVICE_PASSWORD,
+    SPARE_ACCOUNTS,
+    SlapdServer,
+    free_port,
+    ldap_profile,
+)
+
+NEW = "Cobalt-Harbour-71!"
+
+
+async def _account(backend: Backend) -> DirectoryAccount:
+    found = await backend.directory.find_target(backend.account, id_number_hash=None)
+    assert found is not None
+    return found
+
+
+async def test_a_reset_binds_with_the_new_password_and_not_the_old(
+    ldap_backend: Backend, slapd_server: SlapdServer
+) -> None:
+    account = await _account(ldap_backend)
+    await ldap_backend.directory.reset_password(account, NEW)
+    assert slapd_server.binds(account.ref, NEW)
+    assert not slapd_server.binds(account.ref, DEMO_PASSWORD)
+    # A password the user chose through the link is not one the directory makes them change.
+    assert not (await ldap_backend.directory.password_state(account)).must_change
+
+
+async def test_a_change_binds_as_the_user_and_the_new_password_works(
+    ldap_backend: Backend, slapd_server: SlapdServer
+) -> None:
+    account = await _account(ldap_backend)
+    await ldap_backend.directory.change_password(account, DEMO_PASSWORD, NEW)
+    assert slapd_server.binds(account.ref, NEW)
+    assert not slapd_server.binds(account.ref, DEMO_PASSWORD)
+
+
+async def test_a_too_short_password_is_the_pages_too_short(ldap_backend: Backend) -> None:
+    account = await _account(ldap_backend)
+    with pytest.raises(PasswordRefused) as refused:
+        await ldap_backend.directory.change_password(account, DEMO_PASSWORD, "Ab1!")
+    assert refused.value.refusal is Refusal.TOO_SHORT
+    assert refused.value.violation is Violation.TOO_SHORT
+    assert refused.value.params == {"min": 8}
+
+
+async def test_a_reset_to_a_recent_password_is_refused_by_the_history(
+    ldap_backend: Backend, slapd_server: SlapdServer
+) -> None:
+    account = await _account(ldap_backend)
+    await ldap_backend.directory.reset_password(account, NEW)
+    with pytest.raises(PasswordRefused) as refused:
+        await ldap_backend.directory.reset_password(account, DEMO_PASSWORD)
+    assert refused.value.refusal is Refusal.IN_HISTORY
+    assert slapd_server.binds(account.ref, NEW)
+
+
+async def test_a_change_too_soon_is_refused_as_too_young(
+    slapd_server: SlapdServer, pii: PiiHasher
+) -> None:
+    young = slapd_server.spare(SPARE_ACCOUNTS - 1)  # under the policy with pwdMinAge 3600
+    directory = LdapDirectory(
+        pointed_at(ldap_profile(), slapd_server.uri), pii=pii, bind_password=SERVICE_PASSWORD
+    )
+    try:
+        account = await directory.find_target(young.uid, id_number_hash=None)
+        assert account is not None
+        slapd_server.as_root(young.dn, {"pwdChangedTime": [("MODIFY_REPLACE", [_now_ldap()])]})
+        with pytest.raises(PasswordRefused) as refused:
+            await directory.change_password(account, DEMO_PASSWORD, NEW)
+        assert refused.value.refusal is Refusal.TOO_YOUNG
+        assert slapd_server.binds(young.dn, DEMO_PASSWORD)
+    finally:
+        await directory.close()
+
+
+async def test_an_administrators_reset_shows_as_must_change(
+    ldap_backend: Backend, slapd_server: SlapdServer
+) -> None:
+    account = await _account(ldap_backend)
+    slapd_server.as_root(account.ref, {"pwdReset": [("MODIFY_REPLACE", ["TRUE"])]})
+    state = await ldap_backend.directory.password_state(account)
+    assert state.must_change
+    assert state.reason(ldap_profile().password_policy, now=dt.datetime.now(dt.UTC)) is (
+        Violation.MUST_CHANGE
+    )
+    # changeAfterReset lets the user do one thing: change the password, which clears it.
+    await ldap_backend.directory.change_password(account, DEMO_PASSWORD, NEW)
+    assert not (await ldap_backend.directory.password_state(account)).must_change
+
+
+async def test_five_wrong_passwords_lock_the_account_and_it_shows_as_locked(
+    ldap_backend: Backend,
+) -> None:
+    account = await _account(ldap_backend)
+    for _ in range(5):
+        assert not await ldap_backend.directory.verify_password(account, "Wrong-Passw0rd!")
+    with pytest.raises(AccountLocked):
+        await ldap_backend.directory.verify_password(account, DEMO_PASSWORD)
+    assert (await ldap_backend.directory.password_state(account)).locked
+    again = await _account(ldap_backend)
+    assert again.locked and again.suspended  # the profile's suspension: pwdAccountLockedTime
+
+
+async def test_the_second_server_answers_when_the_first_is_down(
+    slapd_server: SlapdServer, pii: PiiHasher
+) -> None:
+    dead = f"ldap://127.0.0.1:{free_port()}"
+    directory = LdapDirectory(
+        pointed_at(ldap_profile(), dead, slapd_server.uri), pii=pii, bind_password=SERVICE_PASSWORD
+    )
+    try:
+        found = await directory.find_target("211303001", id_number_hash=pii.id_number("A128573490"))
+        assert found is not None and found.name == "211303001"
+    finally:
+        await directory.close()
+
+
+async def test_a_stopped_directory_is_unavailable_changes_nothing_and_recovers(
+    own_slapd: SlapdServer, pii: PiiHasher
+) -> None:
+    directory = LdapDirectory(
+        pointed_at(ldap_profile(), own_slapd.uri), pii=pii, bind_password=SERVICE_PASSWORD
+    )
+    try:
+        account = await directory.find_target("spare00", id_number_hash=None)
+        assert account is not None
+        own_slapd.stop()
+        for attempt in (
+            directory.find_target("spare00", id_number_hash=None),
+            directory.change_password(account, DEMO_PASSWORD, NEW),
+            directory.reset_password(account, NEW),
+            directory.verify_password(account, DEMO_PASSWORD),
+            directory.password_state(account),
+        ):
+            with pytest.raises(DirectoryUnavailable):
+                await attempt
+        own_slapd.start()
+        assert own_slapd.binds(account.ref, DEMO_PASSWORD)  # nothing was half-written
+        assert await directory.verify_password(account, DEMO_PASSWORD)
+    finally:
+        await directory.close()
+
+
+@pytest.mark.parametrize(
+    ("code", "refusal"),
+    [
+        (5, Refusal.QUALITY),  # insufficientPasswordQuality
+        (6, Refusal.TOO_SHORT),  # passwordTooShort
+        (7, Refusal.TOO_YOUNG),  # passwordTooYoung
+        (8, Refusal.IN_HISTORY),  # passwordInHistory
+        (2, Refusal.CHANGE_AFTER_RESET),  # changeAfterReset
+    ],
+)
+def test_ppolicy_response_codes_read_from_the_control(code: int, refusal: Refusal) -> None:
+    # PasswordPolicyResponseValue ::= SEQUENCE { error [1] ENUMERATED }
+    assert ppolicy_error(bytes([0x30, 0x03, 0x81, 0x01, code])) == code
+    assert PPOLICY_ERRORS[code] is refusal
+
+
+def test_a_ppolicy_warning_alone_is_no_error() -> None:
+    # warning [0] { timeBeforeExpiration [0] 3600 }
+    assert ppolicy_error(bytes([0x30, 0x06, 0xA0, 0x04, 0x80, 0x02, 0x0E, 0x10])) is None
+
+
+def test_the_quality_refusal_reads_in_both_languages() -> None:
+    from core.i18n import Translator
+
+    refused = PasswordRefused(Refusal.QUALITY, ldap_profile().password_policy)
+    english = Translator("en")._(refused.msgid)
+    chinese = Translator("zh_TW")._(refused.msgid)
+    assert "strong enough" in english
+    assert chinese != english
+
+
+def _now_ldap() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%SZ")
