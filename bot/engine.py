@@ -13,8 +13,7 @@ import logging
 import secrets
 from typing import Any
 
-from sqlalchemy import Insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import literal, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +22,8 @@ from bot.flow import CHOICES_KEY, REGISTRY, Answer, Context, Flow, Step, menu_fl
 from bot.services import Services
 from bot.text import clean_input, looks_like_password
 from bot.types import DeleteUserMessage, Incoming, Reply, Text
+from core.db import insert
+from core.deliveries import RETENTION
 from core.i18n import DEFAULT_LOCALE, LOCALES, N_, Translator, normalise_locale
 from core.models import ChatIdentity, ConversationState, ProcessedDelivery
 from core.text import fold
@@ -96,23 +97,27 @@ class Engine:
 
     # -- storage -------------------------------------------------------------------
 
-    def _insert(self, session: AsyncSession, model: type[Any]) -> Insert:
-        dialect = session.get_bind().dialect.name
-        if dialect == "postgresql":
-            return postgresql.insert(model)
-        return sqlite.insert(model)
-
     async def _claim_delivery(self, session: AsyncSession, incoming: Incoming) -> bool:
+        """Record the delivery; False if it was processed within the retention window.
+
+        A row older than ``RETENTION`` is one the purge has not reached yet: the platform
+        no longer redelivers that far back, so the id is someone's new message (Telegram
+        reuses update ids) and the row is taken over.
+        """
         assert incoming.delivery_id is not None
+        now = self.services.clock.now()
+        delivery = ProcessedDelivery
+        upsert = insert(session, delivery)
         statement = (
-            self._insert(session, ProcessedDelivery)
-            .values(
-                channel=incoming.channel,
-                delivery_id=incoming.delivery_id,
-                processed_at=self.services.clock.now(),
+            upsert.values(
+                channel=incoming.channel, delivery_id=incoming.delivery_id, processed_at=now
             )
-            .on_conflict_do_nothing()  # type: ignore[attr-defined]
-            .returning(ProcessedDelivery.delivery_id)
+            .on_conflict_do_update(
+                index_elements=[delivery.channel, delivery.delivery_id],
+                set_={"processed_at": upsert.excluded.processed_at},
+                where=delivery.processed_at < literal(now - RETENTION, delivery.processed_at.type),
+            )
+            .returning(delivery.delivery_id)
         )
         return (await session.execute(statement)).scalar() is not None
 
@@ -120,7 +125,7 @@ class Engine:
         self, session: AsyncSession, incoming: Incoming
     ) -> ConversationState:
         await session.execute(
-            self._insert(session, ConversationState)
+            insert(session, ConversationState)
             .values(
                 channel=incoming.channel,
                 chat_id=incoming.chat_id,
@@ -129,7 +134,7 @@ class Engine:
                 version=0,
                 updated_at=self.services.clock.now(),
             )
-            .on_conflict_do_nothing()  # type: ignore[attr-defined]
+            .on_conflict_do_nothing()
         )
         conversation = await session.scalar(
             select(ConversationState)
@@ -145,13 +150,13 @@ class Engine:
 
     async def _identity(self, session: AsyncSession, incoming: Incoming) -> ChatIdentity:
         await session.execute(
-            self._insert(session, ChatIdentity)
+            insert(session, ChatIdentity)
             .values(
                 channel=incoming.channel,
                 platform_user_id=incoming.user_id,
                 created_at=self.services.clock.now(),
             )
-            .on_conflict_do_nothing()  # type: ignore[attr-defined]
+            .on_conflict_do_nothing()
         )
         identity = await session.scalar(
             select(ChatIdentity).where(

@@ -101,6 +101,19 @@ async def test_the_same_delivery_twice_is_processed_once(chat: Chat, services: S
     assert (await _state(services, chat)).version == version
 
 
+async def test_a_delivery_id_seen_longer_ago_than_the_retention_is_a_new_message(
+    chat: Chat, clock: FakeClock
+) -> None:
+    """Telegram reuses update ids; a row the purge has not reached yet must not eat one."""
+    first = chat.incoming(text="/start", delivery_id="update-7")
+    assert await chat.send(first) != []
+    clock.advance(hours=12)
+    assert await chat.send(chat.incoming(text="/help", delivery_id="update-7")) == []
+    clock.advance(hours=13)  # 25 hours after the first: beyond core.deliveries.RETENTION
+    again = await chat.send(chat.incoming(text="/help", delivery_id="update-7"))
+    assert "/cancel" in chat.text() and again != []
+
+
 async def test_a_stale_button_is_answered_and_changes_nothing(
     chat: Chat, services: Services
 ) -> None:
