@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import html
 import json
 import secrets
 from pathlib import Path
 from typing import Any
 
+from markupsafe import Markup
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
@@ -168,7 +170,7 @@ class PasswordPage:
             locale,
             status=status,
             csrf=secrets.token_urlsafe(24),
-            account=_mask_account(target.name),
+            account_line=_account_line(locale, _mask_account(target.name)),
             change=row.purpose == tokens.Purpose.CHANGE,
             summary=self.services.profile.password_policy.summary.get(locale),
             max_length=self.services.profile.password_policy.max_length,
@@ -436,6 +438,14 @@ async def _address_for(session: Any, services: Services, target: Target) -> str 
 
     found = await find_target(session, services.profile, name=target.name, id_number_hash=None)
     return found.send_to if found is not None else None
+
+
+def _account_line(locale: str, masked: str) -> Markup:
+    """ "Account: 21*****01" with the name marked up, the colon as the language writes it."""
+    line = Translator(locale)._("Account: {account}")  # the zh colon is full-width
+    return Markup(html.escape(line)).format(
+        account=Markup('<strong id="account">{}</strong>').format(masked)
+    )
 
 
 def _mask_account(name: str) -> str:

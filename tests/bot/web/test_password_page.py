@@ -557,3 +557,15 @@ async def test_the_strength_meter_reads_as_nthus_good_or_strong_in_both_language
         f"/password/{token}/strength", data={"csrf": "guess", "new_password": NEW}
     )
     assert forged.status_code == 403
+
+
+async def test_zh_pages_use_full_width_colons_and_the_chinese_menu_word(
+    client: httpx.AsyncClient, services: Services, account: str
+) -> None:
+    token = await _link(services, account)
+    form = await client.get(f"/password/{token}?lang=zh-TW")
+    assert '帳號：<strong id="account">21*****01</strong>' in form.text
+    english = await client.get(f"/password/{token}?lang=en")
+    assert 'Account: <strong id="account">21*****01</strong>' in english.text
+    gone = await client.get("/password/not-a-token", headers={"Accept-Language": "zh-TW"})
+    assert "/menu" not in gone.text and "「選單」" in gone.text
