@@ -419,3 +419,21 @@ class AlumniApplication(Base):
     account: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime]
     decided_at: Mapped[dt.datetime | None]
+
+class DirectoryIndexEntry(Base):
+    """An LDAP entry's lookup keys, synced by ``core.directory.sync``.
+
+    Lookups by ID number and birthday read this table, not the directory: the directory
+    cannot be searched by our keyed hashes, and a search by the clear number would put
+    it in the directory server's logs.
+    """
+
+    __tablename__ = "directory_index"
+
+    dn: Mapped[str] = mapped_column(String(512), primary_key=True)
+    id_number_hash: Mapped[str] = mapped_column(String(64), index=True)
+    birthday_hash: Mapped[str] = mapped_column(String(64))
+    student_id: Mapped[str | None] = mapped_column(String(32))
+    degree_level: Mapped[str | None] = mapped_column(String(32))
+    modified_at: Mapped[dt.datetime]
+    synced_at: Mapped[dt.datetime]

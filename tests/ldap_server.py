@@ -162,6 +162,16 @@ class SlapdServer:
         finally:
             connection.unbind()
 
+    def delete(self, dn: str) -> None:
+        connection = ldap3.Connection(
+            ldap3.Server(self.uri, get_info=ldap3.NONE), user=ROOT_DN, password=ROOT_PASSWORD
+        )
+        try:
+            assert connection.bind()
+            assert connection.delete(dn), connection.result
+        finally:
+            connection.unbind()
+
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None

@@ -293,6 +293,42 @@ class LdapDirectory:
         wanted = self._config.account_filter.format(name=escape_filter_chars(name))
         return f"(&{self._config.people_filter}{wanted})"
 
+    @property
+    def profile(self) -> Profile:
+        return self._profile
+
+    async def entries(self, *, since: dt.datetime | None) -> list[tuple[str, dict[str, Any]]]:
+        """Every entry under the base (or those modified at or after ``since``), paged."""
+        wanted = self._config.people_filter
+        if since is not None:
+            stamp = since.astimezone(dt.UTC).strftime("%Y%m%d%H%M%SZ")
+            wanted = f"(&{wanted}(modifyTimestamp>={stamp}))"
+        return await self._run(self._paged, wanted, [*self._attributes(), "modifyTimestamp"])
+
+    async def dns(self) -> list[str]:
+        """The DN of every entry under the base (no attributes: cheap)."""
+        found = await self._run(self._paged, self._config.people_filter, ["1.1"])
+        return [dn for dn, _ in found]
+
+    def _paged(self, search_filter: str, attributes: list[str]) -> list[tuple[str, dict[str, Any]]]:
+        def work(connection: ldap3.Connection) -> list[tuple[str, dict[str, Any]]]:
+            pages = connection.extend.standard.paged_search(
+                self._config.base_dn,
+                search_filter,
+                attributes=attributes,
+                paged_size=500,
+                generator=False,
+            )
+            if connection.result["result"] not in (0, 32):
+                raise LDAPCommunicationError(connection.result["description"])
+            return [
+                (entry["dn"], dict(entry.get("attributes", {})))
+                for entry in pages or []
+                if entry.get("type") == "searchResEntry"
+            ]
+
+        return self._as_service(work)
+
     async def find_student_ids(
         self, *, id_number_hash: str, birthday_hash: str, degree_level: str
     ) -> list[str]:
