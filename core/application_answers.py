@@ -1,5 +1,5 @@
 """Reading what an applicant types into a form (seed 003): names, department, student ID,
-year, mobile, e-mail, postal address.
+year, mobile (in Taiwan or abroad, with phonenumbers), e-mail, postal address.
 
 Each reader takes the raw text and returns the value to keep, or raises ``Refused``
 with the catalog msgid that tells the applicant what to fix.
@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+
+import phonenumbers
 
 from core.errors import UserFacingError
 from core.i18n import N_
@@ -157,25 +159,48 @@ def read_year(raw: str, *, today: dt.date) -> int:
 
 
 MOBILE_FORMAT = N_(
-    "Please type a Taiwan mobile number: 10 digits starting with 09, for example "
-    "0912-345-678 or +886 912 345 678."
+    "Please type a mobile number: in Taiwan 10 digits starting with 09, for example "
+    "0912-345-678; abroad with + and the country code, for example +81 90-1234-5678."
+)
+MOBILE_TYPES = frozenset(
+    {
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+        phonenumbers.PhoneNumberType.PERSONAL_NUMBER,
+    }
 )
 
 
 def read_mobile(raw: str) -> str:
-    """A Taiwan mobile number as 09xxxxxxxx, from 0912-345-678, +886 912 345 678 and the like."""
+    """A mobile number, in Taiwan (seed 003's 國內) or abroad (海外).
+
+    A Taiwan number is kept as 09xxxxxxxx, from 0912-345-678, +886 912 345 678 and the
+    like; one abroad in E.164 (+819012345678), from + or an international prefix (00,
+    Taiwan's 002) and the country code.
+    """
     if len(raw) > MAX_RAW:
         raise Refused(MOBILE_FORMAT)
     value = re.sub(r"[\s\-().]", "", plain(raw))
     if not value:
         raise Refused(N_("Please type your mobile phone number."))
-    for prefix in ("+886", "00886", "886"):
-        if value.startswith(prefix) and len(value) > 11:
-            value = "0" + value.removeprefix(prefix).removeprefix("0")
-            break
-    if not re.fullmatch(r"09[0-9]{8}", value):
+    if len(value) > 20 or not re.fullmatch(r"\+?[0-9]+", value):
         raise Refused(MOBILE_FORMAT)
-    return value
+    if value.startswith("886") and len(value) > 11:
+        value = "+" + value  # typed without its +
+    try:
+        number = phonenumbers.parse(value, "TW")
+    except phonenumbers.NumberParseException:
+        raise Refused(MOBILE_FORMAT) from None
+    if not phonenumbers.is_valid_number(number):
+        raise Refused(MOBILE_FORMAT)
+    if phonenumbers.region_code_for_number(number) == "TW":
+        national = f"0{number.national_number}"
+        if not re.fullmatch(r"09[0-9]{8}", national):
+            raise Refused(MOBILE_FORMAT)
+        return national
+    if phonenumbers.number_type(number) not in MOBILE_TYPES:
+        raise Refused(MOBILE_FORMAT)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 _EMAIL = re.compile(
@@ -209,4 +234,9 @@ def read_address(raw: str) -> str:
 
 
 def shown_mobile(mobile: str) -> str:
+    """0912-345-678 for a Taiwan number, +81 90-1234-5678 for one abroad."""
+    if mobile.startswith("+"):
+        return phonenumbers.format_number(
+            phonenumbers.parse(mobile), phonenumbers.PhoneNumberFormat.INTERNATIONAL
+        )
     return f"{mobile[:4]}-{mobile[4:7]}-{mobile[7:]}"

@@ -309,7 +309,12 @@ QUESTIONS: tuple[Question, ...] = (
     Question(
         State.MOBILE,
         N_("Mobile"),
-        ask(N_("What is your mobile phone number? For example 0912-345-678.")),
+        ask(
+            N_(
+                "What is your mobile phone number? In Taiwan, for example 0912-345-678; "
+                "abroad, with + and the country code, for example +81 90-1234-5678."
+            )
+        ),
         _text_reader("mobile", read_mobile),
         ("mobile",),
         lambda ctx, value: shown_mobile(str(value)),

@@ -76,7 +76,7 @@ def test_en_an_application_with_a_corrected_field_is_approved(env: dict[str, str
     answers[10:10] = ["02-2736-1234"]  # a landline: explained, asked again
     lines = [FLOW, *answers, "I agree", "Correct a field", "E-mail", "mlchen@example.org"]
     out = chat(env, "en", [*lines, "Submit"])
-    assert "Please type a Taiwan mobile number" in out
+    assert "Please type a mobile number: in Taiwan" in out
     assert "B223456782" not in out and "b223456782" not in out
     summaries = out.split("Please check your application:")
     assert len(summaries) == 3  # before and after the correction

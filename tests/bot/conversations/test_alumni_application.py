@@ -261,9 +261,10 @@ async def test_the_whole_application_in_chinese(engine: Engine, services: Servic
         (State.ENTRY_YEAR, "民國2009", "Please type a year, for example 2015"),
         (State.GRADUATION_YEAR, "2008", "cannot be before the year of entry (2009)."),
         (State.GRADUATION_YEAR, "116", "That year is in the future."),
-        (State.MOBILE, "02-2736-1234", "Please type a Taiwan mobile number"),
-        (State.MOBILE, "+1 415 555 0100", "Please type a Taiwan mobile number"),
-        (State.MOBILE, "0912-345-67", "Please type a Taiwan mobile number"),
+        (State.MOBILE, "02-2736-1234", "Please type a mobile number: in Taiwan"),
+        (State.MOBILE, "+1 555", "abroad with + and the country code"),
+        (State.MOBILE, "+44 20 7946 0018", "abroad with + and the country code"),
+        (State.MOBILE, "0912-345-67", "Please type a mobile number: in Taiwan"),
         (State.EMAIL, "wang@", "That is not an e-mail address."),
         (State.EMAIL, "wang@example", "That is not an e-mail address."),
         (State.EMAIL, "wang @example.com", "That is not an e-mail address."),
@@ -327,6 +328,11 @@ async def test_junk_at_every_question_gets_an_answer_and_changes_nothing(
         (State.MOBILE, "0912 345 678", "0912345678"),
         (State.MOBILE, "+886-(0)912-345-678", "0912345678"),
         (State.MOBILE, "８８６９１２３４５６７８", "0912345678"),
+        # Seed 003's form takes numbers abroad (海外) too: kept in E.164.
+        (State.MOBILE, "+81 90-1234-5678", "+819012345678"),
+        (State.MOBILE, "+1 (415) 555-2671", "+14155552671"),
+        (State.MOBILE, "002 1 415 555 2671", "+14155552671"),
+        (State.MOBILE, "+44 7911 123456", "+447911123456"),
         (State.EMAIL, "ｗａｎｇ＠ｅｘａｍｐｌｅ．ｃｏｍ", "wang@example.com"),
     ],
 )
@@ -354,6 +360,16 @@ async def test_years_are_gregorian_or_roc(
 # -- review and corrections ------------------------------------------------------------------
 
 
+async def test_an_alumnus_abroad_applies_with_an_overseas_mobile_number(
+    chat: Chat, services: Services
+) -> None:
+    await _to_review(chat, mobile="+81 90-1234-5678")
+    assert "Mobile: +81 90-1234-5678" in chat.text()
+    await chat.press("Submit")
+    (application,) = await _applications(services)
+    assert application.mobile == "+819012345678"
+
+
 async def test_a_field_corrected_from_the_review_is_asked_again_then_the_review_returns(
     chat: Chat, services: Services
 ) -> None:
@@ -364,7 +380,7 @@ async def test_a_field_corrected_from_the_review_is_asked_again_then_the_review_
     await chat.press("Mobile")
     assert QUESTIONS[State.MOBILE] in chat.text()
     await chat.say("12345")  # still explained while correcting
-    assert "Please type a Taiwan mobile number" in chat.text()
+    assert "Please type a mobile number: in Taiwan" in chat.text()
     await chat.say("0987-654-321")
     assert "Mobile: 0987-654-321" in chat.text()
     assert chat.labels() == ["Submit", "Correct a field"]
