@@ -177,9 +177,11 @@ class Engine:
         incoming: Incoming,
         prepared: Prepared = None,
     ) -> list[Reply]:
-        translator = Translator(
-            identity.locale or normalise_locale(incoming.locale_hint) or DEFAULT_LOCALE
-        )
+        hinted = normalise_locale(incoming.locale_hint)
+        if hinted is not None and not identity.locale_chosen and identity.locale != hinted:
+            # Remembered for what reaches the chat outside a turn (staff notices, reminders).
+            identity.locale = hinted
+        translator = Translator(identity.locale or DEFAULT_LOCALE)
         if not incoming.private:
             return [
                 Text(
@@ -330,6 +332,7 @@ class Engine:
             return await self._begin(ctx, REGISTRY[arg], replies)
         if kind == "lang" and arg in LOCALES:
             ctx.identity.locale = arg
+            ctx.identity.locale_chosen = True
             ctx.translator = Translator(arg)
             replies.append(Text(ctx._("Language set to English.")))
             replies.extend(await self._ask(ctx, flow, state))

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -218,7 +219,10 @@ class ChatIdentity(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))
     platform_user_id: Mapped[str] = mapped_column(String(128))
+    # The language the user chats in: the platform's hint, remembered, unless they chose
+    # one with /language (``locale_chosen``), which no hint overrides. Notices use it.
     locale: Mapped[str | None] = mapped_column(String(8))
+    locale_chosen: Mapped[bool] = mapped_column(default=False, server_default=false())
     person_id: Mapped[int | None] = mapped_column(
         ForeignKey("people.id", ondelete="SET NULL"), index=True
     )
@@ -419,6 +423,7 @@ class AlumniApplication(Base):
     account: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime]
     decided_at: Mapped[dt.datetime | None]
+
 
 class DirectoryIndexEntry(Base):
     """An LDAP entry's lookup keys, synced by ``core.directory.sync``.

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import asyncio
+import datetime as dt
 
+import pytest
+from sqlalchemy import func, select, update
+
+from bot.card_images import cipher_of
 from bot.engine import Engine
 from bot.services import Services
 from bot.types import Choices, Text
+from core.cards import issue_card
 from core.clock import FakeClock
-from core.models import ChatIdentity, ConversationState
+from core.models import ChatIdentity, ChatNotice, ConversationState
+from tests.bot.cli.conftest import cli_env, helpdesk  # noqa: F401  (the staff shell)
 from tests.chat import Chat
+from tests.factories import add_student
 
 
 async def _state(services: Services, chat: Chat) -> ConversationState:
@@ -50,6 +58,51 @@ async def test_choosing_a_language_is_remembered_for_the_user(
             select(ChatIdentity).where(ChatIdentity.platform_user_id == "bob")
         )
         assert identity is not None and identity.locale == "zh_TW"
+
+
+@pytest.mark.usefixtures("cli_env")
+async def test_a_staff_action_reaches_each_user_in_the_language_their_chat_uses(
+    engine: Engine, services: Services
+) -> None:
+    """Issue 15.5: the platform's hint is remembered for notices; a chosen language wins."""
+    chats = {
+        "en": Chat(engine, user="en-user", locale="en"),
+        "zh": Chat(engine, user="zh-user", locale="zh-TW"),
+        "chose-en": Chat(engine, user="chose-en", locale="zh-TW"),
+    }
+    await chats["chose-en"].say("/language en")
+    cards = {}
+    for n, (key, chat) in enumerate(chats.items()):
+        await chat.say("/start")
+        person = await add_student(
+            services,
+            id_number=("F131104093", "A800000014", "A128573490")[n],
+            birthday=dt.date(1985, 11, 5),
+            student_id=f"10920500{n}",
+        )
+        async with services.sessions() as session, session.begin():
+            await session.execute(
+                update(ChatIdentity)
+                .where(ChatIdentity.platform_user_id == chat.user)
+                .values(person_id=person.id)
+            )
+            card = await issue_card(
+                session,
+                cipher_of(services),
+                person_id=person.id,
+                card_type="electronic",
+                valid_until=dt.date(2030, 6, 30),
+                now=services.clock.now(),
+            )
+        cards[key] = card.id
+    for card_id in cards.values():
+        result = await asyncio.to_thread(helpdesk, "card", "revoke", str(card_id))
+        assert result.exit_code == 0, result.output
+    async with services.sessions() as session:
+        notices = {n.chat_id: n.text for n in await session.scalars(select(ChatNotice))}
+    assert "was revoked and no longer works" in notices["en-user"]
+    assert "was revoked and no longer works" in notices["chose-en"]
+    assert "已被註銷" in notices["zh-user"], notices["zh-user"]
 
 
 async def test_language_command_with_an_argument_switches_directly(chat: Chat) -> None:
