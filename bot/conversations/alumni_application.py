@@ -134,6 +134,16 @@ MAIL_RECEIVED = N_(
     "told the decision by mail and in the chat where you applied.\n\nIf you did not apply, "
     "please tell the alumni centre."
 )
+NOT_THIS_YEAR = N_(
+    "Graduates of this year must not apply: the alumni account is made for you when you "
+    "receive your diploma."
+)
+THIS_YEARS_GRADUATES = N_(
+    "Graduates of this year must not apply: your alumni account {account} is made when "
+    "you receive your diploma. Two days after that, log in directly; the first password is "
+    "your ID number with its letters in upper case. If you graduated in another year, "
+    "please type that year; otherwise send /cancel."
+)
 NOT_HERE = N_("Alumni accounts of {institution} cannot be applied for here.")
 TYPE_AGAIN = N_("Please type it again.")
 
@@ -217,6 +227,12 @@ async def _read_graduation_year(ctx: Context, answer: Answer) -> Values:
             N_("The year of graduation cannot be before the year of entry ({year})."),
             year=entry,
         )
+    if year == today(ctx).year:
+        # Seed 003: 應屆畢業生請勿申請帳號 (請於領取畢業證書隔2日直接登入).
+        account = ctx.services.profile.accounts.alumni_account_for(
+            str(ctx.data.get("student_id", ""))
+        )
+        raise Refused(THIS_YEARS_GRADUATES, account=account or "-")
     return {"graduation_year": year}
 
 
@@ -396,7 +412,7 @@ class AlumniApplicationFlow(Flow):
             )
         if ctx.services.profile.accounts.alumni_account is None:
             return Step.done(Text(ctx._(NOT_HERE, institution=self._institution(ctx))))
-        return Step.goto(State.NAME_ZH, Text(ctx._(INTRO)))
+        return Step.goto(State.NAME_ZH, Text(ctx._(INTRO)), Text(ctx._(NOT_THIS_YEAR)))
 
     async def prepare(self, services: Services, state: str, text: str) -> dict[str, Any]:
         """The first-login password's argon2 hash, made before any lock is taken."""

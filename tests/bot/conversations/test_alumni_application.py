@@ -360,6 +360,26 @@ async def test_years_are_gregorian_or_roc(
 # -- review and corrections ------------------------------------------------------------------
 
 
+async def test_a_graduate_of_this_year_is_told_not_to_apply_but_to_log_in_after_the_diploma(
+    chat: Chat, services: Services
+) -> None:
+    await _begin(chat)
+    assert "Graduates of this year must not apply" in chat.text()
+    await chat.say("/cancel")
+    await _fill(chat, State.GRADUATION_YEAR)
+    this_year = services.clock.now().astimezone(services.profile.zone).year
+    before = await _snapshot(services, chat)
+    await chat.say(str(this_year - 1911))  # ROC, as most people in Taiwan write it
+    answer = chat.text()
+    assert "Graduates of this year must not apply" in answer
+    assert "your alumni account B10920500300 is made when you receive your diploma" in answer
+    assert "Two days after that, log in directly" in answer
+    assert QUESTIONS[State.GRADUATION_YEAR] in answer
+    assert await _snapshot(services, chat) == before
+    await chat.say(str(this_year - 1))
+    assert QUESTIONS[State.MOBILE] in chat.text()
+
+
 async def test_an_alumnus_abroad_applies_with_an_overseas_mobile_number(
     chat: Chat, services: Services
 ) -> None:
