@@ -424,6 +424,25 @@ class LdapDirectory:
             words += [str(v) for v in value] if isinstance(value, list) else [str(value or "")]
         return [word for word in dict.fromkeys(words) if word]
 
+    async def check(self, name: str) -> list[tuple[str, str, str | None]]:
+        """For IT staff setting up: (fact, attribute, what it yields) for a named account.
+
+        Binds as the service and finds ``name``; raises DirectoryUnavailable with the
+        reason when either fails. The ID number and birthday are shown masked.
+        """
+        found = await self._run(self._search, self._account_filter(name))
+        if len(found) != 1:
+            raise DirectoryUnavailable(f"{len(found)} entries match {name!r}, not one")
+        dn, attributes = found[0]
+        rows: list[tuple[str, str, str | None]] = [("dn", "-", dn)]
+        for fact, attribute in self._config.attributes.model_dump().items():
+            value = first(attributes, attribute) if attribute else None
+            if value and fact in ("id_number", "birthday"):
+                value = value[:2] + "*" * max(len(value) - 4, 0) + value[-2:]
+            rows.append((fact, attribute or "-", value))
+        rows.append(("suspended", self._config.suspension, str(self._suspended(attributes))))
+        return rows
+
     # --- passwords -----------------------------------------------------------------
 
     async def verify_password(self, account: DirectoryAccount, password: str) -> bool:

@@ -195,3 +195,22 @@ def test_the_quality_refusal_reads_in_both_languages() -> None:
 
 def _now_ldap() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%SZ")
+
+
+async def test_check_shows_what_each_mapped_attribute_yields_with_the_id_masked(
+    ldap_backend: Backend,
+) -> None:
+    assert isinstance(ldap_backend.directory, LdapDirectory)
+    rows = {fact: value for fact, _, value in await ldap_backend.directory.check("211303001")}
+    assert rows["student_id"] == "211303001"
+    assert rows["mail"] == "a211303001@grad.demo.edu.tw"
+    assert rows["id_number"] == "A1******90"
+    assert rows["suspended"] == "False"
+
+
+async def test_check_names_the_reason_when_the_account_is_not_found(
+    ldap_backend: Backend,
+) -> None:
+    assert isinstance(ldap_backend.directory, LdapDirectory)
+    with pytest.raises(DirectoryUnavailable, match="0 entries match"):
+        await ldap_backend.directory.check("nobody-here")
