@@ -113,30 +113,13 @@ async def _decide(
                 outcome="done",
                 card=card.id,
             )
+        # The catalogued msgids, so each owner reads the notice in their language.
         if action == "approve":
-            await _tell(
-                services,
-                card,
-                "Your electronic alumni card {card} is approved. "
-                'Ask the helpdesk for "My alumni card" to show it.',
-                card=card.id,
-            )
+            await _tell(services, card, APPROVED, card=card.id)
         elif action == "reject":
-            await _tell(
-                services,
-                card,
-                "Your application for an alumni card ({card}) was not approved. Reason: {reason}",
-                card=card.id,
-                reason=reason or "-",
-            )
+            await _tell(services, card, REJECTED, card=card.id, reason=reason or "-")
         else:
-            await _tell(
-                services,
-                card,
-                "Your alumni card {card} was revoked and no longer "
-                "works. If you did not ask for this, contact the alumni centre.",
-                card=card.id,
-            )
+            await _tell(services, card, REVOKED, card=card.id)
         out.print(f"Card {card.id}: {card.status}")
     finally:
         await services.close()
