@@ -59,13 +59,30 @@ class AlumniCardFlow(Flow):
         if State(state) is State.APPLY:
             return [
                 ctx.choices(
-                    ctx._(
-                        "You have no digital alumni card yet. Apply for an electronic alumni card?"
-                    ),
+                    await self._why_apply(ctx),
                     [("apply", ctx._("Apply")), ("no", ctx._("Not now"))],
                 )
             ]
         return [await self._image(ctx, edit=False)]
+
+    async def _why_apply(self, ctx: Context) -> str:
+        """Why there is no card to show: none yet, revoked, or not approved."""
+        card = await self._card(ctx)
+        zone = ctx.services.profile.zone
+        if card is not None and card.status == CardStatus.REVOKED:
+            return ctx._(
+                "Your electronic alumni card (number {card}) was revoked on {date} and no "
+                "longer works. Apply for a new electronic alumni card?",
+                card=card.id,
+                date=(card.decided_at or card.applied_at).astimezone(zone).date(),
+            )
+        if card is not None and card.status == CardStatus.REJECTED:
+            return ctx._(
+                "Your application for an electronic alumni card of {date} was not approved. "
+                "Apply again?",
+                date=card.applied_at.astimezone(zone).date(),
+            )
+        return ctx._("You have no electronic alumni card yet. Apply for one?")
 
     async def handle(self, ctx: Context, state: str, answer: Answer) -> Step:
         if State(state) is State.APPLY:

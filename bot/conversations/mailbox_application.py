@@ -79,14 +79,19 @@ class MailboxApplication(Flow):
         parts = text_parts(text.get(ctx.locale))
         index = min(int(ctx.data.get("part", 0)), len(parts) - 1)
         last = index == len(parts) - 1
-        header = ctx._("Part {n} of {total}", n=index + 1, total=len(parts))
+        if len(parts) > 1:
+            shown = f"{parts[index]}\n\n" + ctx._(
+                "(Part {n} of {total})", n=index + 1, total=len(parts)
+            )
+        else:
+            shown = parts[index]
         options = [
             ("accept", ctx._("I accept; continue"))
             if last
             else ("more", ctx._("Continue reading")),
             ("decline", ctx._("I do not accept")),
         ]
-        return [ctx.choices(f"{parts[index]}\n\n({header})", options)]
+        return [ctx.choices(shown, options)]
 
     async def handle(self, ctx: Context, state: str, answer: Answer) -> Step:
         current = State(state)

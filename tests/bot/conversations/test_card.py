@@ -19,7 +19,7 @@ from bot.services import Services
 from bot.types import Edit, Image
 from core.cards import Verdict, issue_card, verify
 from core.clock import FakeClock
-from core.models import AlumniCard, CardView, ChatIdentity
+from core.models import AlumniCard, CardStatus, CardView, ChatIdentity
 from tests.chat import Chat
 from tests.factories import add_student
 
@@ -203,7 +203,7 @@ async def test_an_alumnus_without_a_card_can_apply_once(
 ) -> None:
     await _link(services, chat, alumnus)
     await chat.press("My alumni card")
-    assert "no digital alumni card yet" in chat.text()
+    assert "You have no electronic alumni card yet. Apply for one?" in chat.text()
     await chat.press("Apply")
     assert "was received" in chat.text()
     await chat.say("/menu")
@@ -212,6 +212,35 @@ async def test_an_alumnus_without_a_card_can_apply_once(
     async with services.sessions() as session:
         cards = (await session.scalars(select(AlumniCard))).all()
     assert [c.status for c in cards] == ["pending"]
+
+
+async def test_after_a_revocation_the_card_is_said_to_be_revoked_not_missing(
+    engine: Engine, services: Services, alumnus: int, clock: FakeClock
+) -> None:
+    card_id = await _issue(services, alumnus)
+    clock.advance(days=3)
+    async with services.sessions() as session, session.begin():
+        await session.execute(
+            update(AlumniCard).values(status=CardStatus.REVOKED, decided_at=clock.now())
+        )
+    revoked_on = clock.now().astimezone(services.profile.zone).date()
+    chat = Chat(engine, user="zh", locale="zh-TW")
+    await _link(services, chat, alumnus)
+    await chat.press("我的校友證")
+    text = chat.text()
+    assert f"您的電子校友證（編號 {card_id}）已於 {revoked_on} 停用" in text
+    assert "還沒有" not in text and "數位" not in text
+    assert chat.labels() == ["申請", "暫時不要"]
+
+
+async def test_the_question_to_apply_names_the_card_one_way_in_chinese(
+    engine: Engine, services: Services, alumnus: int
+) -> None:
+    chat = Chat(engine, user="zh", locale="zh-TW")
+    await _link(services, chat, alumnus)
+    await chat.press("我的校友證")
+    assert "您還沒有電子校友證。要申請嗎？" in chat.text()
+    assert "數位" not in chat.text()
 
 
 async def test_an_unlinked_user_is_asked_to_link_first(chat: Chat) -> None:

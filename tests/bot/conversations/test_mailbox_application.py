@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from bot.engine import Engine
 from bot.services import Services
 from core.clock import FakeClock
+from core.localized import LocalizedText
 from core.models import (
     ChatIdentity,
     Mailbox,
@@ -136,6 +137,29 @@ async def test_the_texts_are_shown_whole_in_parts(engine: Engine, services: Serv
     assert policy is not None
     for paragraph in policy.en.split("\n\n"):
         assert paragraph.strip() in "\n".join(shown)
+
+
+async def test_a_text_in_several_parts_numbers_them_in_full_width_brackets_in_chinese(
+    engine: Engine, services: Services
+) -> None:
+    mail = services.profile.mail
+    long_policy = LocalizedText(zh_TW="\n\n".join(["第一條規範。" * 60] * 4), en="Policy.")
+    services.profile = services.profile.model_copy(
+        update={"mail": mail.model_copy(update={"usage_policy": long_policy})}
+    )
+    chat = await _linked(engine, services, await _person(services), locale="zh-TW")
+    await chat.press("申請新信箱")
+    assert "（第 1 部分，共 2 部分）" in chat.text()
+    assert "(第" not in chat.text()
+
+
+async def test_a_text_in_one_part_is_not_numbered(engine: Engine, services: Services) -> None:
+    chat = await _linked(engine, services, await _person(services))
+    await chat.press("Apply for a new mailbox")
+    await _read_to_the_end(chat)
+    terms = chat.text()
+    assert "Terms of Use for Email Accounts" in terms
+    assert "Part 1 of 1" not in terms and "(Part" not in terms
 
 
 @pytest.mark.parametrize("at", ["policy", "terms"])
