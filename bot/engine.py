@@ -18,7 +18,16 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import commands
-from bot.flow import CHOICES_KEY, REGISTRY, Answer, Context, Flow, Step, menu_flows
+from bot.flow import (
+    CHOICE_WORDS_KEY,
+    CHOICES_KEY,
+    REGISTRY,
+    Answer,
+    Context,
+    Flow,
+    Step,
+    menu_flows,
+)
 from bot.services import Services
 from bot.text import clean_input, looks_like_password
 from bot.types import DeleteUserMessage, Incoming, Reply, Text
@@ -231,7 +240,7 @@ class Engine:
             flow, state = None, None
             ctx.data.clear()
 
-        offered = {value: label for value, label in ctx.data.pop(CHOICES_KEY, [])}
+        offered = _offered(ctx.data.pop(CHOICES_KEY, []), ctx.data.pop(CHOICE_WORDS_KEY, {}))
         answer: Answer | None = None
         if incoming.action is not None:
             nonce, _, value = incoming.action.partition(":")
@@ -390,13 +399,32 @@ def _is_global(choice: str) -> bool:
     return choice.startswith(("cmd:", "lang:", "flow:"))
 
 
-def _match_choice(text: str, offered: dict[str, str]) -> str | None:
-    """A typed answer to buttons: the option's number or its label."""
-    folded = fold(text)
+# An offered choice: its label and the other words that choose it.
+Offered = dict[str, tuple[str, tuple[str, ...]]]
+
+
+def _offered(stored: list[list[str]], words: dict[str, list[str]]) -> Offered:
+    """The last question's choices (value, label) with the words that also choose them."""
+    return {
+        value: (label, tuple(fold(word) for word in words.get(value, ())))
+        for value, label in stored
+    }
+
+
+def _match_choice(text: str, offered: Offered) -> str | None:
+    """A typed answer to buttons: the option's number, label, a synonym, or part of a label."""
+    folded = fold(text).rstrip(".。!！")
     values = list(offered)
     if folded.isdigit() and 1 <= int(folded) <= len(values):
         return values[int(folded) - 1]
-    for value, label in offered.items():
+    for value, (label, _words) in offered.items():
         if fold(label) == folded:
             return value
+    for value, (_label, words) in offered.items():
+        if folded in words:
+            return value
+    if len(folded) >= 2:
+        containing = [value for value, (label, _) in offered.items() if folded in fold(label)]
+        if len(containing) == 1:
+            return containing[0]
     return None

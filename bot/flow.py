@@ -9,7 +9,7 @@ the database by the engine instead of in one process's memory).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
@@ -23,6 +23,7 @@ from core.i18n import Translator
 from core.models import AuditEvent, ChatIdentity
 
 CHOICES_KEY = "_choices"
+CHOICE_WORDS_KEY = "_choice_words"  # synonyms of the offered choices, by value
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +100,26 @@ class Context:
     def ngettext(self, singular: str, plural: str, n: int, **params: Any) -> str:
         return self.translator.ngettext(singular, plural, n, **params)
 
-    def choices(self, text: str, options: Sequence[tuple[str, str]]) -> Choices:
-        """A question with buttons bound to this step; typed numbers and labels work too."""
+    def choices(
+        self,
+        text: str,
+        options: Sequence[tuple[str, str]],
+        synonyms: Mapping[str, Sequence[str]] | None = None,
+    ) -> Choices:
+        """A question with buttons bound to this step.
+
+        Typed answers work too: the option's number, its label, one of its ``synonyms``
+        (by value: other words people type for it, in either language), or a part of
+        exactly one label ("碩士" for 碩士班).
+        """
         self.data[CHOICES_KEY] = [[value, label] for value, label in options]
+        words = {
+            value: list(synonyms[value]) for value, _ in options if synonyms and value in synonyms
+        }
+        if words:
+            self.data[CHOICE_WORDS_KEY] = words
+        else:
+            self.data.pop(CHOICE_WORDS_KEY, None)
         return Choices(
             text, tuple(Choice(label, f"{self.nonce}:{value}") for value, label in options)
         )

@@ -27,6 +27,9 @@ LOCALES = ("zh_TW", "en")
 class DegreeLevel(_Strict):
     code: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
     name: LocalizedText
+    synonyms: list[str] = Field(
+        default_factory=list, description="Other words people type for it (both languages)."
+    )
 
 
 class Accounts(_Strict):

@@ -88,11 +88,41 @@ BIRTHDAY_QUESTION = N_(
 CHOOSE = N_("Please choose one of the options.")
 
 
+# What people type for the usual programmes, in either language, besides the labels
+# (a profile adds its own with a level's ``synonyms``).
+DEGREE_SYNONYMS: dict[str, list[str]] = {
+    code: words.split("|")
+    for code, words in {
+        "bachelor": "學士|學士班|大學|大學部|大學生|bachelor|bachelors|bachelor's|undergraduate"
+        "|undergrad|ba|bs|bsc",
+        "master": "碩士|碩士班|碩|研究所|研究生|master|masters|master's|ma|ms|msc|graduate",
+        "master_in_service": "碩專|碩專班|在職專班|在職碩士|在職|emba|in-service|in service"
+        "|executive master",
+        "doctoral": "博士|博士班|博|博士生|phd|ph.d.|ph.d|doctor|doctoral|doctorate",
+        "continuing": "進修學士|進修學士班|進學班|進修部|夜間部|continuing|continuing education"
+        "|night school",
+    }.items()
+}
+
+
 def degree_levels(ctx: Context, question: str) -> Choices:
-    """The profile's degree programmes as buttons under ``question`` (a msgid)."""
+    """The profile's degree programmes as buttons under ``question`` (a msgid).
+
+    Typed answers are understood in either language, whatever the chat's language:
+    both names of each level and its synonyms ("碩士", "PhD", "Bachelor").
+    """
     levels = ctx.services.profile.degree_levels
+    synonyms = {
+        level.code: (
+            level.name.zh_TW,
+            level.name.en,
+            *DEGREE_SYNONYMS.get(level.code, ()),
+            *level.synonyms,
+        )
+        for level in levels
+    }
     return ctx.choices(
-        ctx._(question), [(level.code, level.name.get(ctx.locale)) for level in levels]
+        ctx._(question), [(level.code, level.name.get(ctx.locale)) for level in levels], synonyms
     )
 
 

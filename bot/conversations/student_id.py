@@ -35,6 +35,7 @@ class State(StrEnum):
     LEVEL = "level"  # 拉選學制
     ID_NUMBER = "id_number"  # 輸入身分證號
     BIRTHDAY = "birthday"  # 及生日，按[查詢]
+    RETRY = "retry"  # no match: try again with the same degree level, or stop
 
 
 TOO_OFTEN = N_("This ID number has been looked up too often today. Please try again tomorrow.")
@@ -42,6 +43,24 @@ NO_MATCH = N_(
     "No student ID matches these details. Please check the degree level, the ID number "
     "and the birthday, and try again. If it still does not match:"
 )
+
+# Typed answers to "Try again?" besides the labels.
+RETRY_WORDS = {
+    "retry": [
+        "again",
+        "retry",
+        "try again",
+        "yes",
+        "再試",
+        "再試一次",
+        "重試",
+        "重新查詢",
+        "再查一次",
+        "好",
+    ],
+    "level": ["another level", "change level", "換學制", "其他學制", "改學制"],
+    "menu": ["back", "no", "返回", "回選單", "不用", "不要"],
+}
 
 
 @register
@@ -70,6 +89,20 @@ class StudentIdLookup(Flow):
                 return [Text(ctx._(ID_NUMBER_QUESTION))]
             case State.BIRTHDAY:
                 return [Text(ctx._(BIRTHDAY_QUESTION))]
+            case State.RETRY:
+                level = ctx.services.profile.degree_level(ctx.data.get("level", ""))
+                name = level.name.get(ctx.locale) if level else ""
+                return [
+                    ctx.choices(
+                        ctx._("Try again?"),
+                        [
+                            ("retry", ctx._("Try again ({level})", level=name)),
+                            ("level", ctx._("Try again with another degree level")),
+                            ("menu", ctx._("Back to the menu")),
+                        ],
+                        RETRY_WORDS,
+                    )
+                ]
 
     async def handle(self, ctx: Context, state: str, answer: Answer) -> Step:
         match State(state):
@@ -83,6 +116,27 @@ class StudentIdLookup(Flow):
                 return self._read_id_number(ctx, answer.text or "")
             case State.BIRTHDAY:
                 return await self._look_up(ctx, answer.text or "")
+            case State.RETRY:
+                return await self._retry(ctx, answer)
+
+    async def _retry(self, ctx: Context, answer: Answer) -> Step:
+        """After a miss: the same degree level again (the usual mistake is a digit)."""
+        ctx.data.pop("id_hash", None)
+        match answer.choice:
+            case "retry":
+                return await self._again(ctx, State.ID_NUMBER)
+            case "level":
+                return await self._again(ctx, State.LEVEL)
+            case "menu":
+                return Step.done()
+        if answer.text:
+            # An ID number typed straight away is the answer to the retry's first question.
+            return self._read_id_number(ctx, answer.text)
+        return Step.goto(State.RETRY, Text(ctx._(CHOOSE)))
+
+    async def _again(self, ctx: Context, state: State) -> Step:
+        locked = await self._locked_reply(ctx)
+        return Step.done(locked) if locked is not None else Step.goto(state)
 
     def _read_id_number(self, ctx: Context, text: str) -> Step:
         try:
@@ -140,12 +194,10 @@ class StudentIdLookup(Flow):
                 now=now,
             )
             ctx.audit("lookup", "no_match")
-            replies: list[Reply] = [
-                Text(sentences(ctx, ctx._(NO_MATCH), contact_text(ctx, "registration")))
-            ]
+            miss = Text(sentences(ctx, ctx._(NO_MATCH), contact_text(ctx, "registration")))
             if locked_until is not None:
-                replies.append(self._locked_text(ctx, locked_until))
-            return Step.done(*replies)
+                return Step.done(miss, self._locked_text(ctx, locked_until))
+            return Step.goto(State.RETRY, miss)
         ctx.audit("lookup", "match")
         return Step.done(*self._found(ctx, student_ids))
 

@@ -70,6 +70,8 @@ async def test_a_miss_reads_the_same_whatever_did_not_match(engine: Engine) -> N
         await _look_up(Chat(engine, user="u2"), "Bachelor's programme", ID_NUMBER, "1996-01-02"),
         await _look_up(Chat(engine, user="u3"), "Master's programme", other_valid_id, "1996-01-02"),
     ]
+    # The retry button names the level the user chose; everything else reads the same.
+    answers[1] = answers[1].replace("Bachelor's programme", "Master's programme")
     assert answers[0] == answers[1] == answers[2]
     assert "No student ID matches" in answers[0]
     assert "211300001" not in answers[0]
@@ -240,3 +242,92 @@ async def test_a_miss_names_the_registration_office_with_its_phone_and_hours(
     zh_chat = Chat(engine, user="zh", locale="zh-TW")
     zh = await _look_up(zh_chat, "碩士班", ID_NUMBER, "1996-01-03", flow="查詢學號")
     assert "請聯絡教務處註冊組：電話 02-2345-6701，上班日 08:30-17:00" in zh
+
+
+@pytest.mark.usefixtures("student")
+async def test_a_miss_offers_to_try_again_with_the_same_degree_level(
+    chat: Chat, services: Services
+) -> None:
+    await _look_up(chat, "Master's programme", ID_NUMBER, "1996-01-03")
+    assert "Try again (Master's programme)" in chat.labels()
+    await chat.press("Try again (Master's programme)")
+    assert "national ID number" in chat.text()  # the level is not asked again
+    await chat.say(ID_NUMBER)
+    await chat.say("1996-01-02")
+    assert "Your student ID is 211300001." in chat.text()
+
+
+@pytest.mark.usefixtures("student")
+async def test_after_a_miss_a_typed_id_number_starts_the_retry(engine: Engine) -> None:
+    chat = Chat(engine, user="zh", locale="zh-TW")
+    await _look_up(chat, "碩士班", ID_NUMBER, "1996-01-03", flow="查詢學號")
+    assert "再查一次（碩士班）" in chat.labels()
+    await chat.say(ID_NUMBER)
+    await chat.say("85/01/02")
+    assert "您的學號是 211300001。" in chat.text()
+
+
+@pytest.mark.usefixtures("student")
+async def test_after_a_miss_another_level_can_be_chosen(chat: Chat) -> None:
+    await _look_up(chat, "Bachelor's programme", ID_NUMBER, "1996-01-02")
+    await chat.say("change level")
+    await chat.say("碩士")
+    await chat.say(ID_NUMBER)
+    await chat.say("19960102")
+    assert "Your student ID is 211300001." in chat.text()
+
+
+@pytest.mark.usefixtures("student")
+@pytest.mark.parametrize(
+    ("locale", "typed"),
+    [
+        ("en", "碩士"),
+        ("en", "master"),
+        ("en", "Master's"),
+        ("en", "MS"),
+        ("zh-TW", "碩士"),
+        ("zh-TW", "研究所"),
+        ("zh-TW", "Master"),
+        ("zh-TW", "master's programme"),
+    ],
+)
+async def test_a_degree_level_can_be_typed_as_people_say_it(
+    engine: Engine, locale: str, typed: str
+) -> None:
+    chat = Chat(engine, user=f"typed-{locale}-{typed}", locale=locale)
+    await chat.say("/start")
+    await chat.press("Look up my student ID" if locale == "en" else "查詢學號")
+    await chat.say(typed)
+    await chat.say(ID_NUMBER)
+    await chat.say("1996-01-02")
+    assert "211300001" in chat.text(), (typed, chat.text())
+
+
+@pytest.mark.parametrize(
+    ("typed", "level"),
+    [
+        ("Bachelor", "Bachelor's programme"),
+        ("學士", "Bachelor's programme"),
+        ("大學部", "Bachelor's programme"),
+        ("博士", "Doctoral programme"),
+        ("PhD", "Doctoral programme"),
+        ("Ph.D.", "Doctoral programme"),
+    ],
+)
+async def test_other_degree_levels_are_understood_by_their_synonyms(
+    engine: Engine, services: Services, typed: str, level: str
+) -> None:
+    await add_student(
+        services,
+        id_number=ID_NUMBER,
+        birthday=BIRTHDAY,
+        student_id="211300009",
+        degree_level={"Bachelor's programme": "bachelor"}.get(level, "doctoral"),
+    )
+    chat = Chat(engine, user=f"syn-{typed}")
+    await chat.say("/start")
+    await chat.press("Look up my student ID")
+    await chat.say(typed)
+    await chat.say(ID_NUMBER)
+    await chat.say("1996-01-02")
+    assert "211300009" in chat.text(), (typed, chat.text())
