@@ -20,6 +20,7 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.web import install_log_redaction
+from bot.web.security import configured_secrets
 from core import migrate
 from core.errors import ConfigurationError
 from core.profiles import load_profile
@@ -55,12 +56,18 @@ def load_settings() -> Settings:
     return settings
 
 
-def setup_logging(level: str) -> None:
-    """Log to stderr at ``level``, every record redacted (tokens, links, codes, hashes)."""
+def setup_logging(settings: Settings, level: str | None = None) -> None:
+    """Log to stderr at ``level`` (default: the settings'), every record redacted.
+
+    Redacted: the configured tokens and secrets, one-time links, codes and hashes,
+    whichever library logs them.
+    """
     logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        level=level or settings.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
-    install_log_redaction()
+    install_log_redaction(*configured_secrets(settings))
 
 
 def actor() -> str:

@@ -140,7 +140,7 @@ async def _chat(services: Services, lang: str | None, session: str | None) -> No
 def chat(lang: LangOption = None, session: SessionOption = None) -> None:
     """Chat with the bot in this terminal (reads lines from stdin when piped)."""
     settings = load_settings()
-    setup_logging("WARNING")
+    setup_logging(settings, "WARNING")
     migrate.upgrade(settings.sqlalchemy_url)
     services = build_services(settings)
     run(lambda: _chat(services, _lang(lang), session))
@@ -149,7 +149,7 @@ def chat(lang: LangOption = None, session: SessionOption = None) -> None:
 def serve(host: HostOption = None, port: PortOption = None) -> None:
     """Run the web app (health check, pages, platform webhooks)."""
     settings = _listening(load_settings(), host, port)
-    setup_logging(settings.log_level)
+    setup_logging(settings)
     services = build_services(settings)
     engine = Engine(services)
     telegram = slack = line = None
@@ -175,7 +175,7 @@ def run_command(
 ) -> None:
     """The embedded default: migrate, seed the demo directory, serve the web app, chat."""
     settings = _listening(load_settings(), host, port)
-    setup_logging("WARNING")
+    setup_logging(settings, "WARNING")
     migrate.upgrade(settings.sqlalchemy_url)
     services = build_services(settings)
 

@@ -23,7 +23,7 @@ def socket() -> None:
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
     settings = load_settings()
-    setup_logging(settings.log_level)
+    setup_logging(settings)
     if settings.slack_app_token is None or settings.slack_bot_token is None:
         err.print("[red]Set HELPDESK_SLACK_BOT_TOKEN and HELPDESK_SLACK_APP_TOKEN first.[/red]")
         raise typer.Exit(2)

@@ -55,7 +55,7 @@ def set_webhook(
 def poll() -> None:
     """Long polling for a single process (several pollers conflict: use the webhook then)."""
     settings = load_settings()
-    setup_logging(settings.log_level)
+    setup_logging(settings)
     services, adapter = _adapter(settings)
 
     async def main() -> None:
