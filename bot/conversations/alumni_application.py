@@ -30,8 +30,10 @@ from bot.conversations.common import (
     BIRTHDAY_QUESTION,
     CHOOSE,
     ID_NUMBER_QUESTION,
+    contact_text,
     degree_levels,
     explain_id_problem,
+    sentences,
     today,
 )
 from bot.flow import Answer, Context, Flow, Step, register
@@ -121,7 +123,7 @@ DECLINED = N_(
 ALREADY_PENDING = N_("You have already applied on {date}; it is waiting for review.")
 ACCOUNT_EXISTS = N_(
     'The alumni account {account} already exists. If you cannot log in, choose "I forgot '
-    'my password" in the menu, or contact the alumni centre.'
+    'my password" in the menu.'
 )
 RECEIVED = N_(
     "Your application for an alumni account was received (number {number}). The review "
@@ -546,7 +548,15 @@ class AlumniApplicationFlow(Flow):
             return Step.done(Text(ctx._(NOT_HERE, institution=self._institution(ctx))))
         if await ctx.session.scalar(select(Account.id).where(Account.username == account)):
             ctx.audit("apply", "account_exists")
-            return Step.done(Text(ctx._(ACCOUNT_EXISTS, account=account)))
+            return Step.done(
+                Text(
+                    sentences(
+                        ctx,
+                        ctx._(ACCOUNT_EXISTS, account=account),
+                        contact_text(ctx, "alumni_centre"),
+                    )
+                )
+            )
 
         application = AlumniApplication(
             channel=ctx.incoming.channel,
@@ -586,7 +596,9 @@ class AlumniApplicationFlow(Flow):
                 number=application.id,
                 date=now.astimezone(profile.zone).date().isoformat(),
                 days=REVIEW_WORKING_DAYS,
-            ),
+            )
+            + "\n\n"
+            + contact_text(ctx, "alumni_centre"),
             now=now,
         )
         return Step.done(

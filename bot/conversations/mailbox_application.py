@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from sqlalchemy import func, select
 
-from bot.conversations.common import CHOOSE, send_password_link
+from bot.conversations.common import CHOOSE, contact_text, send_password_link, sentences
 from bot.flow import Answer, Context, Flow, Step, register
 from bot.types import Reply, Text
 from core import tokens
@@ -131,16 +131,23 @@ class MailboxApplication(Flow):
         )
         staff = person.role == Role.STAFF and profile.mail.staff_may_apply
         if not staff and not statuses & set(profile.mail.application_statuses):
-            return ctx._(
-                "A new mailbox is for staff and for students who are enrolled or have "
-                "returned to study. Your record does not allow one; please contact the "
-                "helpdesk."
+            return sentences(
+                ctx,
+                ctx._(
+                    "A new mailbox is for staff and for students who are enrolled or have "
+                    "returned to study. Your record does not allow one."
+                ),
+                contact_text(ctx, "helpdesk"),
             )
         if not person.notification_email:
             ctx.audit("apply", "no_address")
-            return ctx._(
-                "The link to set a new mailbox's password goes to your notification "
-                "address on file, and none is on file for you. Please contact the helpdesk."
+            return sentences(
+                ctx,
+                ctx._(
+                    "The link to set a new mailbox's password goes to your notification "
+                    "address on file, and none is on file for you."
+                ),
+                contact_text(ctx, "helpdesk"),
             )
         return None
 

@@ -512,6 +512,11 @@ async def test_a_student_id_that_already_has_an_alumni_account_is_refused(
     await _to_review(chat)
     await chat.press("Submit")
     assert "The alumni account B10920500300 already exists." in chat.text()
+    # Seed 003 gives the alumni centre's phone and hours; the reply names them.
+    assert (
+        "Please contact the Alumni Centre: phone 02-2345-6703, working days 09:00-17:00, "
+        "https://alumni.demo.edu.tw/." in chat.text()
+    )
     assert await _applications(services) == []
 
 

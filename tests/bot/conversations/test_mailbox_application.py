@@ -119,7 +119,7 @@ async def test_without_an_address_on_file_nothing_is_created_and_the_user_is_tol
         await session.execute(update(Person).values(notification_email=None))
     chat = await _linked(engine, services, person_id)
     await chat.press("Apply for a new mailbox")
-    assert "none is on file for you" in chat.text()
+    assert "none is on file for you. Please contact the Computer Centre service desk" in chat.text()
     assert "Network Usage Policy" not in chat.text()
     assert await _mailboxes(services) == []
 
@@ -264,6 +264,9 @@ async def test_only_a_status_that_allows_it_may_apply(
     await chat.press("Apply for a new mailbox")
     assert ("Network Usage Policy" in chat.text()) is allowed
     assert ("does not allow one" in chat.text()) is not allowed
+    assert (
+        "Please contact the Computer Centre service desk: phone 02-2345-6702" in chat.text()
+    ) is (not allowed)
 
 
 async def test_the_new_mailbox_is_pending_in_status_until_it_takes_effect(
