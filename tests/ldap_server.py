@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import ipaddress
 import os
 import shutil
 import socket
@@ -22,6 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from core import demo_data
 from core.directory.ldap import ldap3
@@ -94,12 +99,22 @@ class SlapdServer:
 
     folder: Path
     port: int
+    tls_port: int = 0
     accounts: dict[str, LdapAccount] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
 
     @property
     def uri(self) -> str:
         return f"ldap://127.0.0.1:{self.port}"
+
+    @property
+    def ldaps_uri(self) -> str:
+        return f"ldaps://127.0.0.1:{self.tls_port}"
+
+    @property
+    def ca_file(self) -> Path:
+        """The CA that signed the server's certificate (for 127.0.0.1)."""
+        return self.folder / "ca.pem"
 
     def account(self, uid: str) -> LdapAccount:
         return self.accounts[uid]
@@ -110,7 +125,15 @@ class SlapdServer:
     def start(self) -> None:
         """Start slapd and wait until it accepts connections (a few seconds at most)."""
         self.process = subprocess.Popen(
-            [SLAPD, "-d", "0", "-f", str(self.folder / "slapd.conf"), "-h", self.uri],
+            [
+                SLAPD,
+                "-d",
+                "0",
+                "-f",
+                str(self.folder / "slapd.conf"),
+                "-h",
+                f"{self.uri} {self.ldaps_uri}",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
@@ -177,6 +200,46 @@ class SlapdServer:
         return self.process is not None and self.process.poll() is None
 
 
+def _certificate(
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: x509.Certificate | None,
+    issuer_key: ec.EllipticCurvePrivateKey | None,
+) -> x509.Certificate:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer.subject if issuer else name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
+    )
+    if issuer is not None:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+    return builder.sign(issuer_key or key, hashes.SHA256())
+
+
+def write_certificates(folder: Path) -> None:
+    """A throwaway CA and a certificate for 127.0.0.1 it signed (StartTLS and LDAPS)."""
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = _certificate("Test LDAP CA", ca_key, None, None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    server = _certificate("127.0.0.1", key, ca, ca_key)
+    pem = serialization.Encoding.PEM
+    (folder / "ca.pem").write_bytes(ca.public_bytes(pem))
+    (folder / "server.pem").write_bytes(server.public_bytes(pem))
+    (folder / "server.key").write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -195,6 +258,9 @@ moduleload ppolicy
 pidfile {folder / "slapd.pid"}
 argsfile {folder / "slapd.args"}
 password-hash {{SSHA}}
+TLSCACertificateFile {folder / "ca.pem"}
+TLSCertificateFile {folder / "server.pem"}
+TLSCertificateKeyFile {folder / "server.key"}
 
 database mdb
 suffix "{SUFFIX}"
@@ -375,6 +441,7 @@ def build(folder: Path, profile: Profile) -> SlapdServer:
     (folder / "data").mkdir(parents=True)
     (folder / "campus.schema").write_text(CAMPUS_SCHEMA)
     (folder / "slapd.conf").write_text(slapd_conf(folder))
+    write_certificates(folder)
     accounts = demo_accounts(profile)
     (folder / "demo.ldif").write_text(demo_ldif(accounts), encoding="utf-8")
     subprocess.run(
@@ -382,7 +449,9 @@ def build(folder: Path, profile: Profile) -> SlapdServer:
         check=True,
         capture_output=True,
     )
-    return SlapdServer(folder, free_port(), {account.uid: account for account in accounts})
+    return SlapdServer(
+        folder, free_port(), free_port(), {account.uid: account for account in accounts}
+    )
 
 
 def ldap_profile() -> Profile:

@@ -42,8 +42,14 @@ with warnings.catch_warnings():
     # ldap3 2.9 reads pyasn1's old tagMap/typeMap names, deprecated since pyasn1 0.6.
     warnings.simplefilter("ignore", DeprecationWarning)
     import ldap3 as ldap3  # re-exported for core.directory.ad
+    from ldap3.core import tls as _ldap3_tls
     from ldap3.core.exceptions import LDAPCommunicationError, LDAPException, LDAPStartTLSError
+    from ldap3.utils import tls_backport as _tls_backport
     from ldap3.utils.conv import escape_filter_chars
+
+# Python 3.12 removed ssl.match_hostname, and ldap3 then checks certificates' host names
+# with its own copy; use that copy on 3.11 as well rather than the deprecated function.
+_ldap3_tls.match_hostname = _tls_backport.match_hostname  # type: ignore[attr-defined]
 
 T = TypeVar("T")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +25,7 @@ from tests.ldap_server import (
     SlapdServer,
     free_port,
     ldap_profile,
+    write_certificates,
 )
 
 NEW = "Cobalt-Harbour-71!"
@@ -214,3 +216,39 @@ async def test_check_names_the_reason_when_the_account_is_not_found(
     assert isinstance(ldap_backend.directory, LdapDirectory)
     with pytest.raises(DirectoryUnavailable, match="0 entries match"):
         await ldap_backend.directory.check("nobody-here")
+
+
+def _tls(profile_uri: str, ca_file: str, *, start_tls: bool, pii: PiiHasher) -> LdapDirectory:
+    profile = pointed_at(ldap_profile(), profile_uri)
+    directory = profile.directory.model_copy(update={"start_tls": start_tls, "ca_file": ca_file})
+    return LdapDirectory(
+        profile.model_copy(update={"directory": directory}),
+        pii=pii,
+        bind_password=SERVICE_PASSWORD,
+    )
+
+
+@pytest.mark.parametrize("start_tls", [True, False], ids=["starttls", "ldaps"])
+async def test_an_encrypted_connection_verified_with_the_ca_file_works(
+    slapd_server: SlapdServer, pii: PiiHasher, start_tls: bool
+) -> None:
+    uri = slapd_server.uri if start_tls else slapd_server.ldaps_uri
+    directory = _tls(uri, str(slapd_server.ca_file), start_tls=start_tls, pii=pii)
+    try:
+        found = await directory.find_target("211303001", id_number_hash=None)
+        assert found is not None
+        assert await directory.verify_password(found, DEMO_PASSWORD)
+    finally:
+        await directory.close()
+
+
+async def test_a_server_certificate_from_another_ca_is_refused(
+    slapd_server: SlapdServer, pii: PiiHasher, tmp_path: Path
+) -> None:
+    write_certificates(tmp_path)  # a CA of its own that signed nothing slapd holds
+    directory = _tls(slapd_server.uri, str(tmp_path / "ca.pem"), start_tls=True, pii=pii)
+    try:
+        with pytest.raises(DirectoryUnavailable):
+            await directory.find_target("211303001", id_number_hash=None)
+    finally:
+        await directory.close()
