@@ -10,13 +10,16 @@ it are skipped, except under CI (``CI=true``), where they fail.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import ipaddress
 import os
+import queue
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -238,6 +241,71 @@ def write_certificates(folder: Path) -> None:
     (folder / "server.key").write_bytes(
         key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
+
+
+class SlowProxy:
+    """A loopback TCP proxy that delivers every byte ``delay`` seconds after it arrived.
+
+    Latency, not throughput: bytes that arrive together leave together, as on a real
+    network, so a two-message answer costs one delay, not two.
+    """
+
+    def __init__(self, upstream_port: int, delay: float) -> None:
+        self.delay = delay
+        self.upstream_port = upstream_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self._sockets: list[socket.socket] = []
+        self._stopped = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def uri(self) -> str:
+        return f"ldap://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            for each in (client, upstream):  # no Nagle: the proxy adds only its delay
+                each.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._sockets += [client, upstream]
+            for source, target in ((client, upstream), (upstream, client)):
+                outbox: queue.Queue[tuple[float, bytes]] = queue.Queue()
+                threading.Thread(target=self._read, args=(source, outbox), daemon=True).start()
+                threading.Thread(target=self._write, args=(target, outbox), daemon=True).start()
+
+    def _read(self, source: socket.socket, outbox: queue.Queue[tuple[float, bytes]]) -> None:
+        while True:
+            try:
+                data = source.recv(65536)
+            except OSError:
+                data = b""
+            outbox.put((time.monotonic() + self.delay, data))
+            if not data:
+                return
+
+    def _write(self, target: socket.socket, outbox: queue.Queue[tuple[float, bytes]]) -> None:
+        while True:
+            due, data = outbox.get()
+            time.sleep(max(0.0, due - time.monotonic()))
+            if not data:
+                with contextlib.suppress(OSError):
+                    target.shutdown(socket.SHUT_WR)
+                return
+            try:
+                target.sendall(data)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self._stopped.set()
+        self.listener.close()
+        for each in self._sockets:
+            each.close()
 
 
 def free_port() -> int:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import statistics
+import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,7 @@ from tests.ldap_server import (
     SERVICE_PASSWORD,
     SPARE_ACCOUNTS,
     SlapdServer,
+    SlowProxy,
     free_port,
     ldap_profile,
     write_certificates,
@@ -252,3 +255,32 @@ async def test_a_server_certificate_from_another_ca_is_refused(
             await directory.find_target("211303001", id_number_hash=None)
     finally:
         await directory.close()
+
+
+async def test_over_a_slow_directory_a_match_costs_what_a_miss_costs(
+    slapd_server: SlapdServer, pii: PiiHasher
+) -> None:
+    proxy = SlowProxy(slapd_server.port, delay=0.02)
+    directory = LdapDirectory(
+        pointed_at(ldap_profile(), proxy.uri), pii=pii, bind_password=SERVICE_PASSWORD
+    )
+    owner, stranger = pii.id_number("A128573490"), pii.id_number("B226034180")
+    cases = {
+        "match": ("211303001", owner),
+        "wrong ID number": ("211303001", stranger),
+        "no such account": ("999999999", owner),
+    }
+    try:
+        await directory.find_target("211303001", id_number_hash=owner)  # open and bind once
+        times: dict[str, list[float]] = {case: [] for case in cases}
+        for _ in range(15):
+            for case, (name, hashed) in cases.items():
+                start = time.perf_counter()
+                await directory.find_target(name, id_number_hash=hashed)
+                times[case].append(time.perf_counter() - start)
+        medians = {case: statistics.median(values) for case, values in times.items()}
+        assert min(medians.values()) >= 0.04  # the delay was really in the path
+        assert max(medians.values()) - min(medians.values()) < 0.005, medians
+    finally:
+        await directory.close()
+        proxy.close()
