@@ -17,7 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
 from core import password_words
-from core.models import Account, Mailbox, MailboxCondition, PasswordHistory, Person
+from core.models import (
+    Account,
+    Mailbox,
+    MailboxCondition,
+    PasswordHistory,
+    Person,
+    StudentRecord,
+)
 from core.passwords import PasswordHasher
 from core.profiles import Profile
 from core.text import normalise
@@ -198,3 +205,13 @@ async def person_by_address(session: AsyncSession, address: str) -> int | None:
         )
     )
     return owners.pop() if len(owners) == 1 else None
+
+
+async def record_statuses(session: AsyncSession, student_ids: list[str]) -> dict[str, str]:
+    """The enrolment status (``RecordStatus``) of each of these student IDs on record."""
+    rows = await session.execute(
+        select(StudentRecord.student_id, StudentRecord.status).where(
+            StudentRecord.student_id.in_(student_ids)
+        )
+    )
+    return {student_id: status for student_id, status in rows}

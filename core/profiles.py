@@ -22,6 +22,7 @@ from core.password_policy import PasswordPolicy
 from core.resources import profiles_dir
 
 LOCALES = ("zh_TW", "en")
+Office = Literal["registration", "helpdesk", "alumni_centre"]
 
 
 class DegreeLevel(_Strict):
@@ -66,6 +67,37 @@ class Accounts(_Strict):
         return self.alumni_account.format(student_id=student_id) if self.alumni_account else None
 
 
+class Guidance(_Strict):
+    """What a student ID lookup tells one group of people after their student ID."""
+
+    account: Literal["student_id", "alumni_account"] = Field(
+        default="student_id", description="What they log in with."
+    )
+    portal_name: LocalizedText | None = None
+    portal_url: str | None = None
+    first_login_password: LocalizedText | None = None
+    ask: Office | None = Field(
+        default=None, description="An office to contact about what the seed leaves open."
+    )
+
+
+LookupGroup = Literal["student", "resident_student", "alumnus"]
+
+
+class Lookup(_Strict):
+    """The lookup's answer per group; a group left out gets the next one's.
+
+    ``student``: enrolled (or suspended, returning) students; left out, the
+    ``[accounts]`` portal and first-login password. ``resident_student``: students whose
+    ID number is a resident certificate's (NTUE's 境外新生, seed 001); left out,
+    ``student``'s. ``alumnus``: a graduated record; left out, ``student``'s.
+    """
+
+    student: Guidance | None = None
+    resident_student: Guidance | None = None
+    alumnus: Guidance | None = None
+
+
 class Lifetimes(_Strict):
     reset_link_minutes: int = Field(default=15, ge=1, le=24 * 60)
     link_code_minutes: int = Field(default=10, ge=1, le=60)
@@ -100,9 +132,6 @@ class Chat(_Strict):
         default_factory=list,
         description="Slack workspaces (team ids) whose confirmed e-mails link without a code.",
     )
-
-
-Office = Literal["registration", "helpdesk", "alumni_centre"]
 
 
 class Contact(_Strict):
@@ -197,6 +226,7 @@ class Profile(_Strict):
     card: Card = Card()
     limits: Limits = Limits()
     chat: Chat = Chat()
+    lookup: Lookup = Lookup()
     contacts: dict[Office, Contact] = Field(
         default_factory=dict, description="Offices a reply may send the user to."
     )
@@ -229,6 +259,20 @@ class Profile(_Strict):
 
     def degree_level(self, code: str) -> DegreeLevel | None:
         return next((level for level in self.degree_levels if level.code == code), None)
+
+    def guidance(self, group: LookupGroup) -> Guidance:
+        """What the lookup tells ``group``, falling back as ``Lookup`` describes."""
+        lookup = self.lookup
+        student = lookup.student or Guidance(
+            portal_name=self.accounts.portal_name,
+            portal_url=self.accounts.portal_url,
+            first_login_password=self.accounts.first_login_password,
+        )
+        if group == "resident_student":
+            return lookup.resident_student or student
+        if group == "alumnus":
+            return lookup.alumnus or student
+        return student
 
 
 def available_profiles() -> list[str]:

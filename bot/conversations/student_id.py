@@ -24,10 +24,13 @@ from bot.conversations.common import (
 )
 from bot.flow import Answer, Context, Flow, Step, register
 from bot.types import Reply, Text
+from core.accounts import record_statuses
 from core.birthdays import InvalidBirthday, parse_birthday
 from core.directory import find_student_ids
 from core.i18n import N_
-from core.idnumbers import InvalidIdNumber, parse_id_number
+from core.idnumbers import IdKind, InvalidIdNumber, parse_id_number
+from core.models import RecordStatus
+from core.profiles import LookupGroup
 from core.ratelimit import RateLimiter
 
 
@@ -145,6 +148,8 @@ class StudentIdLookup(Flow):
             return Step.goto(State.ID_NUMBER, Text(ctx._(explain_id_problem(exc))))
         # Only the keyed hash is kept between steps: the state row never holds the number.
         ctx.data["id_hash"] = ctx.services.pii.id_number(number.value)
+        # Which document it is decides the first-login password (seed 001, 境外新生).
+        ctx.data["resident"] = number.kind is not IdKind.NATIONAL_ID
         return Step.goto(State.BIRTHDAY)
 
     async def _look_up(self, ctx: Context, text: str) -> Step:
@@ -199,24 +204,49 @@ class StudentIdLookup(Flow):
                 return Step.done(miss, self._locked_text(ctx, locked_until))
             return Step.goto(State.RETRY, miss)
         ctx.audit("lookup", "match")
-        return Step.done(*self._found(ctx, student_ids))
+        return Step.done(*await self._found(ctx, student_ids))
 
-    def _found(self, ctx: Context, student_ids: list[str]) -> list[Reply]:
-        accounts = ctx.services.profile.accounts
-        lines = [ctx._("Your student ID is {student_id}.", student_id=", ".join(student_ids))]
+    async def _found(self, ctx: Context, student_ids: list[str]) -> list[Reply]:
+        """The student ID, and what this person logs in with: the profile's rules for
+        students, students with a resident certificate, or alumni (seeds 001, 003)."""
+        profile = ctx.services.profile
+        statuses = await record_statuses(ctx.session, student_ids)
         first = student_ids[0]
-        mail = accounts.campus_mail_for(first)
-        if mail:
+        if statuses.get(first) == RecordStatus.GRADUATED:
+            group: LookupGroup = "alumnus"
+        elif ctx.data.get("resident"):
+            group = "resident_student"
+        else:
+            group = "student"
+        guidance = profile.guidance(group)
+        lines = [ctx._("Your student ID is {student_id}.", student_id=", ".join(student_ids))]
+        account = first
+        if guidance.account == "alumni_account":
+            account = profile.accounts.alumni_account_for(first) or first
+            lines.append(ctx._("Your alumni account is {account}.", account=account))
+        mail = profile.accounts.campus_mail_for(first)
+        if mail and group != "alumnus":
             lines.append(ctx._("Your campus mailbox is {address}.", address=mail))
-        lines.append(
-            ctx._(
-                "Log in to {portal} at {url} with your student ID as the account.",
-                portal=accounts.portal_name.get(ctx.locale),
-                url=accounts.portal_url,
-            )
-        )
-        if accounts.first_login_password is not None:
-            lines.append(accounts.first_login_password.get(ctx.locale))
+        if guidance.portal_name is not None:
+            portal = guidance.portal_name.get(ctx.locale)
+            if guidance.account == "alumni_account":
+                login = ctx._(
+                    "Log in to {portal} at {url} with {account} as the account.",
+                    portal=portal,
+                    url=guidance.portal_url or "",
+                    account=account,
+                )
+            else:
+                login = ctx._(
+                    "Log in to {portal} at {url} with your student ID as the account.",
+                    portal=portal,
+                    url=guidance.portal_url or "",
+                )
+            lines.append(login)
+        if guidance.first_login_password is not None:
+            lines.append(guidance.first_login_password.get(ctx.locale))
+        if guidance.ask is not None:
+            lines.append(contact_text(ctx, guidance.ask))
         return [Text("\n".join(lines))]
 
     async def _locked_reply(self, ctx: Context) -> Reply | None:

@@ -53,6 +53,10 @@ def _zh_texts(profile: Profile) -> list[str]:
     ]
     if accounts.first_login_password is not None:
         texts.append(accounts.first_login_password.zh_TW)
+    for group in ("student", "resident_student", "alumnus"):
+        guidance = profile.guidance(group)  # type: ignore[arg-type]
+        texts += [t.zh_TW for t in (guidance.portal_name, guidance.first_login_password) if t]
+    texts += [contact.name.zh_TW for contact in profile.contacts.values()]
     return texts
 
 
@@ -261,7 +265,7 @@ def test_ntu_counts_only_the_seeds_four_symbols_as_special() -> None:
 
 
 def test_ntu_first_login_password_is_the_national_id_or_resident_certificate() -> None:
-    text = load_profile("ntu").accounts.first_login_password
+    text = load_profile("ntu").guidance("alumnus").first_login_password
     assert text is not None
     assert "身分證字號" in text.zh_TW
     assert "居留證號" in text.zh_TW
@@ -357,3 +361,27 @@ def test_a_missing_profile_file_is_refused_naming_the_file(tmp_path: Path) -> No
     with pytest.raises(ProfileError, match="no such profile file") as caught:
         load_profile(str(path))
     assert caught.value.path == str(path)
+
+
+def test_ntu_sends_only_alumni_to_the_alumni_site_with_their_b_00_account() -> None:
+    profile = load_profile("ntu")
+    student = profile.guidance("student")
+    assert student.portal_name is None and student.first_login_password is None
+    alumnus = profile.guidance("alumnus")
+    assert alumnus.account == "alumni_account"
+    assert alumnus.portal_url == "https://www.alumni.ntu.edu.tw/"
+
+
+def test_ntue_new_students_from_abroad_get_the_twelve_character_rule_only() -> None:
+    profile = load_profile("ntue")
+    text = profile.guidance("resident_student").first_login_password
+    assert text is not None
+    assert "共 12 碼" in text.zh_TW and "後五碼" not in text.zh_TW
+    national = profile.guidance("student").first_login_password
+    assert national is not None and "共 14 碼" in national.zh_TW
+
+
+def test_ntu_alumni_centre_contact_is_seed_003s() -> None:
+    contact = load_profile("ntu").contacts["alumni_centre"]
+    assert contact.phone == "02-33662042"
+    assert contact.hours is not None and "09:00-17:00" in contact.hours.zh_TW

@@ -6,12 +6,13 @@ import datetime as dt
 import logging
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from bot.engine import Engine
 from bot.services import Services
 from core.clock import FakeClock
-from core.models import AuditEvent, ConversationState
+from core.models import AuditEvent, ConversationState, RecordStatus, StudentRecord
+from core.profiles import load_profile
 from tests.chat import Chat
 from tests.factories import add_student
 
@@ -331,3 +332,79 @@ async def test_other_degree_levels_are_understood_by_their_synonyms(
     await chat.say(ID_NUMBER)
     await chat.say("1996-01-02")
     assert "211300009" in chat.text(), (typed, chat.text())
+
+
+async def _graduate(services: Services, student_id: str) -> None:
+    async with services.sessions() as session, session.begin():
+        await session.execute(
+            update(StudentRecord)
+            .where(StudentRecord.student_id == student_id)
+            .values(status=RecordStatus.GRADUATED)
+        )
+
+
+async def test_an_ntu_student_is_not_sent_to_the_alumni_site_and_an_alumnus_gets_his_account(
+    engine: Engine, services: Services
+) -> None:
+    """Issue 15.2: seed 003's account and first-login password are for alumni only."""
+    services.profile = load_profile("ntu")
+    await add_student(services, id_number=ID_NUMBER, birthday=BIRTHDAY, student_id="R11921001")
+    await add_student(
+        services,
+        id_number="A128573490",
+        birthday=dt.date(1985, 11, 5),
+        student_id="B09205003",
+        degree_level="bachelor",
+    )
+    await _graduate(services, "B09205003")
+    zh = Chat(engine, user="ntu-student", locale="zh-TW")
+    student = await _look_up(zh, "碩士班", ID_NUMBER, "85/01/02", flow="查詢學號")
+    assert "您的學號是 R11921001。" in student
+    assert "校友中心" not in student and "alumni.ntu.edu.tw" not in student
+    assert "身分證字號" not in student.split("。", 1)[1]  # no first-login password rule
+
+    alumnus = await _look_up(
+        Chat(engine, user="ntu-alumnus", locale="zh-TW"),
+        "學士班",
+        "A128573490",
+        "74/11/05",
+        flow="查詢學號",
+    )
+    assert "您的校友帳號是 BB0920500300。" in alumnus
+    assert "以 BB0920500300 為帳號" in alumnus and "以學號為帳號" not in alumnus
+    assert "https://www.alumni.ntu.edu.tw/" in alumnus
+    assert "02-33662042" in alumnus  # the alumni centre, seed 003
+
+
+async def test_ntue_tells_each_group_its_own_first_login_password(
+    engine: Engine, services: Services
+) -> None:
+    """Seed 001: 14 characters for a national ID, 12 for new students from abroad, who are
+    never told the campus portal's last-five-digits rule."""
+    services.profile = load_profile("ntue")
+    await add_student(services, id_number=ID_NUMBER, birthday=BIRTHDAY, student_id="211300001")
+    await add_student(
+        services,
+        id_number="H803527162",  # a resident certificate of the new form
+        birthday=dt.date(1998, 9, 30),
+        student_id="311204004",
+        degree_level="doctoral",
+    )
+    national = await _look_up(
+        Chat(engine, user="tw", locale="zh-TW"), "碩士班", ID_NUMBER, "85/01/02", flow="查詢學號"
+    )
+    assert "共 14 碼" in national and "33445@Ntue" in national
+    resident = await _look_up(
+        Chat(engine, user="abroad", locale="zh-TW"),
+        "博士班",
+        "H803527162",
+        "1998-09-30",
+        flow="查詢學號",
+    )
+    assert "您的學號是 311204004。" in resident
+    assert "共 12 碼" in resident
+    assert "後五碼" not in resident and "@Ntue" not in resident
+    english = await _look_up(
+        Chat(engine, user="abroad-en"), "Doctoral programme", "H803527162", "1998-09-30"
+    )
+    assert "12 characters" in english and "last five" not in english
