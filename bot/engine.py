@@ -42,8 +42,9 @@ log = logging.getLogger(__name__)
 PASTED_PASSWORD = N_(
     "That looks like a password. Never send a password in a chat: chat history is kept "
     "on the platform's servers. I removed your message where this app lets me; if it is "
-    "still there, delete it yourself, and if it is a real password, change it. I will "
-    "send you a link to a page where you can set a password safely."
+    'still there, delete it yourself. If it is a real password, change it: choose "Change '
+    'my password" (or "I forgot my password") in the menu, /menu, and I will mail you a '
+    "link to a page where you set a new one safely."
 )
 LINK_FLOW = "link"
 LANGUAGE_NAMES = {"zh_TW": "中文（臺灣）", "en": "English"}

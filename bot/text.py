@@ -37,3 +37,24 @@ def looks_like_password(text: str) -> bool:
         any(not ch.isalnum() and ch not in "-./" for ch in text),
     )
     return sum(classes) >= 3
+
+
+def in_language(text: str, locale: str) -> str:
+    """The part of a two-language staff text (a suspension reason, a notice) in ``locale``.
+
+    Staff write such texts once in both languages: "中文 / English" on one line, or one
+    paragraph per language. A part with Chinese characters is Chinese, any other part
+    English; a text with no part in ``locale`` is returned whole.
+    """
+    text = text.strip()
+    if "\n\n" in text:
+        parts, joiner = [p.strip() for p in text.split("\n\n") if p.strip()], "\n\n"
+    else:
+        parts, joiner = [p.strip() for p in text.split(" / ") if p.strip()], " / "
+    wanted = locale.startswith("zh")
+    kept = [part for part in parts if _has_han(part) == wanted]
+    return joiner.join(kept) if kept and len(kept) < len(parts) else text
+
+
+def _has_han(text: str) -> bool:
+    return any(unicodedata.name(ch, "").startswith("CJK UNIFIED IDEOGRAPH") for ch in text)

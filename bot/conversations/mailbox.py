@@ -22,6 +22,7 @@ from bot.conversations.common import (
     too_many_requests,
 )
 from bot.flow import Answer, Context, Flow, Step, register
+from bot.text import in_language
 from bot.types import Reply, Text
 from core import tokens
 from core.accounts import Target
@@ -91,9 +92,8 @@ class MailboxStatus(Flow):
         if box is None:
             return Step.goto(State.ACTION, Text(ctx._(CHOOSE)))
         if action == "notice":
-            return Step.goto(
-                State.ACTION, Text(box.suspension_notice or box.suspended_reason or "")
-            )
+            notice = box.suspension_notice or box.suspended_reason or ""
+            return Step.goto(State.ACTION, Text(in_language(notice, ctx.locale)))
         return Step.done(await self._reset(ctx, box))
 
     async def _mailboxes(self, ctx: Context) -> list[Mailbox]:
@@ -149,7 +149,7 @@ class MailboxStatus(Flow):
                     ctx._(
                         "Suspended by the administrators on {date}. Reason: {reason}",
                         date=local(box.suspended_at) if box.suspended_at else "-",
-                        reason=box.suspended_reason or "-",
+                        reason=in_language(box.suspended_reason or "-", ctx.locale),
                     )
                 )
             case MailboxCondition.PENDING:

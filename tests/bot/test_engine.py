@@ -167,6 +167,15 @@ async def test_a_delivery_id_seen_longer_ago_than_the_retention_is_a_new_message
     assert "/cancel" in chat.text() and again != []
 
 
+async def test_the_chinese_help_names_the_chinese_command_words(engine: Engine) -> None:
+    chat = Chat(engine, user="zh-help", locale="zh-TW")
+    await chat.say("說明")
+    for word in ("「選單」", "「取消」", "「語言」", "「說明」"):
+        assert word in chat.text(), word
+    await chat.say("選單")
+    assert "請問需要什麼協助？" in chat.text()
+
+
 async def test_a_stale_button_is_answered_and_changes_nothing(
     chat: Chat, services: Services
 ) -> None:

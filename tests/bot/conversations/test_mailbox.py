@@ -9,7 +9,7 @@ from bot.engine import Engine
 from bot.services import Services
 from core.clock import FakeClock
 from core.models import Mailbox, OneTimeToken, OutboundMail
-from tests.bot.conversations.conftest import CHEN, LIN, last_code, link, require_change
+from tests.bot.conversations.conftest import CHEN, LIN, NOTICE, last_code, link, require_change
 from tests.chat import Chat
 
 
@@ -37,7 +37,8 @@ async def test_a_suspended_mailbox_shows_reason_date_and_notice_in_english(
     await chat.press("My mailbox status")
     text = chat.text()
     assert "Suspended by the administrators on 2026-08-30 11:00." in text
-    assert "Suspected abnormal login" in text
+    assert "Reason: Suspected abnormal login" in text
+    assert "疑似異常登入" not in text  # the reason in the chat's language only
     assert "Storage: 57 GB of 60 GB used (95%)." in text and "nearly full" in text
     await chat.press("Read the notice for a211300002@grad.demo.edu.tw")
     assert "SMTPAUTH 疑似異常登入" in chat.text()
@@ -194,3 +195,32 @@ async def test_a_password_changed_today_reads_today_not_zero_days_ago(
         await chat.say("/menu")
         await chat.press("我的信箱狀態" if locale != "en" else "My mailbox status")
         assert today in chat.text() and zero not in chat.text(), chat.text()
+
+
+@pytest.mark.usefixtures("people")
+async def test_a_suspension_reason_and_notice_in_both_languages_show_only_the_chats(
+    engine: Engine, services: Services, clock: FakeClock
+) -> None:
+    """Issue 15.15: staff write them once in both languages; each chat reads its own."""
+    async with services.sessions() as session, session.begin():
+        await session.execute(
+            update(Mailbox)
+            .where(Mailbox.address == "a211300002@grad.demo.edu.tw")
+            .values(suspension_notice=f"{NOTICE}\n\nWe found a suspicious login; suspended.")
+        )
+    for locale, own, other in (
+        ("zh-TW", "疑似異常登入", "Suspected abnormal login"),
+        ("en", "Suspected abnormal login", "疑似異常登入"),
+    ):
+        chat = Chat(engine, user=f"chen-{locale}", locale=locale)
+        clock.advance(minutes=1)  # one linking code a minute goes to an address
+        await link(chat, services, CHEN["student_id"])
+        await chat.say("/menu")
+        await chat.press("我的信箱狀態" if locale != "en" else "My mailbox status")
+        assert own in chat.text() and other not in chat.text(), chat.text()
+        await chat.say("1")  # the first button: read the notice
+        notice = chat.text()
+        if locale == "en":
+            assert "We found a suspicious login" in notice and "SMTPAUTH" not in notice
+        else:
+            assert "SMTPAUTH" in notice and "We found" not in notice

@@ -129,6 +129,9 @@ async def test_a_pasted_password_is_deleted_and_warned_about(chat: Chat) -> None
     replies = await chat.send(chat.incoming(text="Tr0ub4dor&3x", message_id="m42"))
     assert DeleteUserMessage("m42") in replies
     assert "Never send a password in a chat" in chat.text()
+    # It says how to get a link rather than promising one it does not send (issue 15.18).
+    assert "I will send you a link" not in chat.text()
+    assert '"Change my password"' in chat.text()
     assert "Which account?" in chat.text()  # the question again; nothing was taken
 
 
