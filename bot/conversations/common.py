@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.flow import Context
 from bot.types import Choices, Text
@@ -19,7 +19,7 @@ from core.birthdays import BirthdayProblem
 from core.i18n import N_, Translator
 from core.idnumbers import IdKind, IdProblem, InvalidIdNumber
 from core.mail import enqueue, mask_address
-from core.models import Account
+from core.models import Account, CardView
 from core.password_policy import Violation, must_change
 from core.profiles import Office
 from core.ratelimit import MailRequests, RateLimiter
@@ -287,6 +287,29 @@ async def send_password_link(
         now=now,
     )
     return True
+
+
+# -- the chat's link to a person ------------------------------------------------------------
+
+
+async def close_open_cards(ctx: Context) -> list[Text]:
+    """Stop refreshing any alumni card open in this chat (its person is changing).
+
+    An open card belongs to whoever the chat was linked to: after ``/unlink`` or a link
+    to another account it must not go on refreshing there. Returns what to tell the user.
+    """
+    result = await ctx.session.execute(
+        update(CardView)
+        .where(
+            CardView.channel == ctx.incoming.channel,
+            CardView.chat_id == ctx.incoming.chat_id,
+            CardView.closed_at.is_(None),
+        )
+        .values(closed_at=ctx.services.clock.now())
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return []
+    return [Text(ctx._("The alumni card open in this chat is closed."))]
 
 
 # -- passwords the school requires to be changed --------------------------------------------

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from bot.conversations.common import (
     CHOOSE,
     change_now_option,
+    close_open_cards,
     forced_changes,
     may_mail,
     send_change_link,
@@ -71,20 +72,21 @@ class Link(Flow):
         person_id = await person_by_address(ctx.session, incoming.verified_email)
         if person_id is None:
             return None
-        ctx.identity.person_id = person_id
+        previous, ctx.identity.person_id = ctx.identity.person_id, person_id
         ctx.identity.linked_at = ctx.services.clock.now()
         ctx.audit("link", "linked_by_workspace")
-        return await self._linked(ctx)
+        return await self._linked(ctx, previous)
 
-    async def _linked(self, ctx: Context) -> Step:
+    async def _linked(self, ctx: Context, previous: int | None) -> Step:
         """Linked: say so, and say at once if the school requires a password change."""
+        closed = await close_open_cards(ctx) if previous != ctx.identity.person_id else []
         done = Text(ctx._("Done: this chat is now linked to your account."))
         then = ctx.data.get("then")
         forced = await forced_changes(ctx)
         if not forced or then is not None:
             # The next flow (mailbox status) shows a required change itself.
-            return Step.done(done, *(Text(reason) for _, reason in forced), then=then)
-        return Step.goto(State.CHANGE_NOW, done, *(Text(reason) for _, reason in forced))
+            return Step.done(*closed, done, *(Text(reason) for _, reason in forced), then=then)
+        return Step.goto(State.CHANGE_NOW, *closed, done, *(Text(reason) for _, reason in forced))
 
     async def prompt(self, ctx: Context, state: str) -> list[Reply]:
         if State(state) is State.CHANGE_NOW:
@@ -221,10 +223,10 @@ class Link(Flow):
         )
         person_id = row.data.get("person_id") if row is not None else None
         if result is CodeCheck.OK and isinstance(person_id, int):
-            ctx.identity.person_id = person_id
+            previous, ctx.identity.person_id = ctx.identity.person_id, person_id
             ctx.identity.linked_at = now
             ctx.audit("link", "linked")
-            return await self._linked(ctx)
+            return await self._linked(ctx, previous)
         if result is CodeCheck.WRONG:
             ctx.audit("link", "wrong_code")
             return Step.goto(State.CODE, Text(ctx._("That code is not right.")))
@@ -255,7 +257,8 @@ class Unlink(Flow):
         ctx.identity.person_id = None
         ctx.identity.linked_at = None
         ctx.audit("unlink", "unlinked")
-        return Step.done(Text(ctx._("This chat is no longer linked to your account.")))
+        closed = await close_open_cards(ctx)
+        return Step.done(*closed, Text(ctx._("This chat is no longer linked to your account.")))
 
     async def prompt(self, ctx: Context, state: str) -> list[Reply]:
         return []

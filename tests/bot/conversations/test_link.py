@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import select
+import datetime as dt
 
+import pytest
+from sqlalchemy import func, select, update
+
+from bot.card_images import cipher_of
 from bot.engine import Engine
 from bot.services import Services
+from core.cards import issue_card
 from core.clock import FakeClock
-from core.models import AuditEvent, OutboundMail
+from core.models import AuditEvent, CardView, ChatIdentity, OutboundMail
 from tests.bot.conversations.conftest import (
     CHEN,
     LIN,
@@ -18,6 +22,7 @@ from tests.bot.conversations.conftest import (
     require_change,
 )
 from tests.chat import Chat
+from tests.factories import add_student
 
 
 @pytest.mark.usefixtures("people")
@@ -140,3 +145,58 @@ async def test_asking_again_within_a_minute_keeps_the_mailed_code_working(
     assert len(mails) == 1  # one code a minute to an address
     await chat.say(code)
     assert "this chat is now linked" in chat.text()
+
+
+async def _open_card(services: Services, chat: Chat) -> None:
+    """Link ``chat`` to an alumnus with a card, and open the card in it."""
+    person = await add_student(
+        services,
+        id_number="F107493269",
+        birthday=dt.date(1985, 11, 5),
+        student_id="109205003",
+        name_zh="王大同",
+        name_en="Wang Da-Tong",
+    )
+    await chat.say("/start")
+    async with services.sessions() as session, session.begin():
+        await session.execute(
+            update(ChatIdentity)
+            .where(ChatIdentity.platform_user_id == chat.user)
+            .values(person_id=person.id, linked_at=services.clock.now())
+        )
+        await issue_card(
+            session,
+            cipher_of(services),
+            person_id=person.id,
+            card_type="electronic",
+            valid_until=dt.date(2030, 6, 30),
+            now=services.clock.now(),
+        )
+    await chat.press("My alumni card")
+    assert await _open_views(services) == 1
+
+
+async def _open_views(services: Services) -> int:
+    async with services.sessions() as session:
+        query = select(func.count()).select_from(CardView).where(CardView.closed_at.is_(None))
+        return await session.scalar(query) or 0
+
+
+async def test_unlinking_closes_the_alumni_card_open_in_the_chat(
+    chat: Chat, services: Services
+) -> None:
+    await _open_card(services, chat)
+    await chat.say("/unlink")
+    assert "The alumni card open in this chat is closed." in chat.text()
+    assert await _open_views(services) == 0
+
+
+@pytest.mark.usefixtures("people")
+async def test_linking_to_another_account_closes_the_alumni_card_open_in_the_chat(
+    chat: Chat, services: Services
+) -> None:
+    await _open_card(services, chat)
+    await link(chat, services, LIN["student_id"])
+    assert "this chat is now linked" in chat.text()
+    assert "The alumni card open in this chat is closed." in chat.text()
+    assert await _open_views(services) == 0
