@@ -172,6 +172,26 @@ class DirectoryAttributes(_Strict):
     quota_kb: str | None = None
 
 
+class NewEntry(_Strict):
+    """The entry an approved application writes: DN, object classes, attributes.
+
+    Values are templates over the application's facts: {account}, {student_id},
+    {name_zh}, {name_en}, {surname}, {mail}, {notification_address}, {id_number},
+    {birthday}, {degree_level}.
+    """
+
+    dn: str = Field(description="e.g. uid={account},ou=alumni,dc=example,dc=edu,dc=tw")
+    object_classes: list[str] = Field(min_length=1)
+    attributes: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("dn")
+    @classmethod
+    def _names_the_account(cls, value: str) -> str:
+        if "{" not in value:
+            raise ValueError("the DN template must name the entry, e.g. uid={account},...")
+        return value
+
+
 class DirectoryConfig(_Strict):
     """Where accounts and passwords live: the bot's own tables, OpenLDAP or Active Directory."""
 
@@ -201,6 +221,9 @@ class DirectoryConfig(_Strict):
     applications: Literal["write", "queue"] = Field(
         default="queue", description="Write new accounts to the directory, or queue them for staff."
     )
+    new_entry: NewEntry | None = Field(
+        default=None, description="What a written account looks like (applications = write)."
+    )
 
     @model_validator(mode="after")
     def _reachable(self) -> DirectoryConfig:
@@ -208,6 +231,8 @@ class DirectoryConfig(_Strict):
             raise ValueError("an LDAP or AD directory needs uris and base_dn")
         if "{name}" not in self.account_filter:
             raise ValueError("account_filter must contain {name}")
+        if self.applications == "write" and self.backend != "sql" and self.new_entry is None:
+            raise ValueError("applications = write needs [directory.new_entry]")
         return self
 
 

@@ -103,6 +103,13 @@ class AccountLocked(UserFacingError):
         )
 
 
+class AccountExists(UserFacingError):
+    """The directory already holds an account of that name."""
+
+    def __init__(self) -> None:
+        super().__init__(N_("An account with that name already exists; ask the help desk."))
+
+
 class Refusal(StrEnum):
     """Why a directory refused a new password (OpenLDAP ppolicy, AD)."""
 
@@ -221,6 +228,7 @@ async def find_student_ids(
 
 
 __all__ = [
+    "AccountExists",
     "AccountLocked",
     "Directory",
     "DirectoryAccount",

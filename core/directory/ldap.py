@@ -25,6 +25,7 @@ from typing import Any, Protocol, TypeVar
 
 from core.accounts import is_address
 from core.directory import (
+    AccountExists,
     AccountLocked,
     DirectoryAccount,
     DirectoryUnavailable,
@@ -34,7 +35,7 @@ from core.directory import (
     TargetKind,
     WrongPassword,
 )
-from core.errors import HelpdeskError
+from core.errors import ConfigurationError, HelpdeskError
 from core.pii import PiiHasher
 from core.profiles import DirectoryConfig, Profile
 
@@ -46,6 +47,7 @@ with warnings.catch_warnings():
     from ldap3.core.exceptions import LDAPCommunicationError, LDAPException, LDAPStartTLSError
     from ldap3.utils import tls_backport as _tls_backport
     from ldap3.utils.conv import escape_filter_chars
+    from ldap3.utils.dn import escape_rdn
 
 # Python 3.12 removed ssl.match_hostname, and ldap3 then checks certificates' host names
 # with its own copy; use that copy on 3.11 as well rather than the deprecated function.
@@ -65,6 +67,7 @@ class StudentIndex(Protocol):
 PPOLICY_OID = "1.3.6.1.4.1.42.2.27.8.5.1"
 PASSWORD_MODIFY_OID = "1.3.6.1.4.1.4203.1.11.1"
 INVALID_CREDENTIALS = 49
+ENTRY_ALREADY_EXISTS = 68
 
 # draft-behera-ldap-password-policy, PasswordPolicyResponseValue.error
 PPOLICY_ERRORS: dict[int, Refusal | None] = {
@@ -448,6 +451,49 @@ class LdapDirectory:
             rows.append((fact, attribute or "-", value))
         rows.append(("suspended", self._config.suspension, str(self._suspended(attributes))))
         return rows
+
+    # --- writing accounts ----------------------------------------------------------
+
+    async def create_account(self, facts: Mapping[str, str], password: str) -> str:
+        """Write the profile's ``new_entry`` for an approved application; return its DN.
+
+        The first password is school-set (seed 003: the ID number), so where the profile
+        forces a change of default passwords the entry carries pwdReset: changed at first use.
+        """
+        template = self._config.new_entry
+        if template is None:
+            raise ConfigurationError("the profile's [directory.new_entry] is not set")
+        try:
+            dn = template.dn.format_map({key: escape_rdn(value) for key, value in facts.items()})
+            attributes: dict[str, Any] = {
+                name: value
+                for name, pattern in template.attributes.items()
+                if (value := pattern.format_map(facts))
+            }
+        except KeyError as exc:
+            raise ConfigurationError(f"[directory.new_entry] names an unknown fact {exc}") from None
+        attributes["objectClass"] = list(template.object_classes)
+        attributes["userPassword"] = password
+        if self._profile.password_policy.force_change_default:
+            # ppolicy marks a password an administrator resets, not one it adds with the entry.
+            attributes["pwdReset"] = "TRUE"
+        return await self._run(self._add, dn, attributes)
+
+    def _add(self, dn: str, attributes: dict[str, Any]) -> str:
+        def work(connection: ldap3.Connection) -> str:
+            connection.add(dn, attributes=attributes)  # type: ignore[no-untyped-call]
+            result = connection.result["result"]
+            if result == ENTRY_ALREADY_EXISTS:
+                raise AccountExists()
+            if result == 19:  # constraintViolation: the directory's policy refused it
+                code = _ppolicy_code(connection.result)
+                refusal = PPOLICY_ERRORS.get(code) if code is not None else None
+                raise PasswordRefused(refusal or Refusal.QUALITY, self._profile.password_policy)
+            if result != 0:
+                raise LDAPCommunicationError(connection.result["description"])
+            return dn
+
+        return self._as_service(work)
 
     # --- passwords -----------------------------------------------------------------
 

@@ -39,3 +39,11 @@ def test_a_limit_below_the_lockout_is_accepted() -> None:
 def test_an_ldap_directory_without_servers_is_refused() -> None:
     with pytest.raises(ValidationError, match="needs uris and base_dn"):
         Profile.model_validate(_with(uris=[]))
+
+
+def test_writing_applications_to_a_directory_needs_a_new_entry_template() -> None:
+    with pytest.raises(ValidationError, match=r"needs \[directory.new_entry\]"):
+        Profile.model_validate(_with(max_failures=6, applications="write"))
+    entry = {"dn": "uid={account},ou=people,dc=x", "object_classes": ["inetOrgPerson"]}
+    written = Profile.model_validate(_with(max_failures=6, applications="write", new_entry=entry))
+    assert written.directory.new_entry is not None

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from core.directory import (
+    AccountExists,
     AccountLocked,
     DirectoryAccount,
     DirectoryUnavailable,
@@ -284,3 +285,60 @@ async def test_over_a_slow_directory_a_match_costs_what_a_miss_costs(
     finally:
         await directory.close()
         proxy.close()
+
+
+ALUMNI_ENTRY = {
+    "dn": "uid={account},ou=people,dc=demo,dc=edu,dc=tw",
+    "object_classes": ["inetOrgPerson", "campusPerson"],
+    "attributes": {
+        "uid": "{account}",
+        "cn": "{name_en}",
+        "sn": "{surname}",
+        "displayName": "{name_en}",
+        "employeeNumber": "{student_id}",
+        "campusIdNumber": "{id_number}",
+        "campusBirthday": "{birthday}",
+        "campusRole": "alumnus",
+        "campusNotificationAddress": "{notification_address}",
+    },
+}
+
+
+def _writing(uri: str, pii: PiiHasher) -> LdapDirectory:
+    profile = pointed_at(ldap_profile(), uri)
+    directory = profile.directory.model_validate(
+        profile.directory.model_dump() | {"applications": "write", "new_entry": ALUMNI_ENTRY}
+    )
+    return LdapDirectory(
+        profile.model_copy(update={"directory": directory}),
+        pii=pii,
+        bind_password=SERVICE_PASSWORD,
+    )
+
+
+async def test_an_approved_alumni_account_is_written_and_must_change_its_first_password(
+    slapd_server: SlapdServer, pii: PiiHasher
+) -> None:
+    directory = _writing(slapd_server.uri, pii)
+    facts = {
+        "account": "B10930700100",
+        "student_id": "109307001",
+        "name_zh": "許志明",
+        "name_en": "Hsu Chih-Ming",
+        "surname": "Hsu",
+        "id_number": "A123456789",
+        "birthday": "1990-01-02",
+        "notification_address": "chihming.hsu@example.com",
+    }
+    try:
+        dn = await directory.create_account(facts, "A123456789")
+        assert slapd_server.binds(dn, "A123456789")
+        account = await directory.find_target(
+            "B10930700100", id_number_hash=pii.id_number("A123456789")
+        )
+        assert account is not None and account.send_to == "chihming.hsu@example.com"
+        assert (await directory.password_state(account)).must_change
+        with pytest.raises(AccountExists):
+            await directory.create_account(facts, "A123456789")
+    finally:
+        await directory.close()
