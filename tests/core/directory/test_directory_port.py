@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import AsyncIterator
+
 import pytest
 
-from core.directory import PasswordRefused, TargetKind, WrongPassword
+from core.db import create_engine, session_factory
+from core.demo_data import DEMO_PEOPLE
+from core.directory import Directory, PasswordRefused, PasswordState, TargetKind, WrongPassword
+from core.directory.ldap import LdapDirectory
+from core.directory.sync import IndexedStudents, sync
 from core.password_policy import Violation
+from core.pii import PiiHasher
+from core.profiles import load_profile
 from tests.core.directory.conftest import Backend
 from tests.ldap_server import DEMO_PASSWORD
 
@@ -90,3 +99,53 @@ async def test_personal_words_hold_the_account_name_and_the_name(backend: Backen
     words = await backend.directory.personal_words(account)
     assert backend.account in words
     assert len(words) >= 2
+
+
+@pytest.fixture
+async def indexed(backend: Backend, database_url: str, pii: PiiHasher) -> AsyncIterator[Directory]:
+    """A backend whose student-ID lookups work: SQL as is, LDAP through its synced index."""
+    if not isinstance(backend.directory, LdapDirectory):
+        yield backend.directory
+        return
+    engine = create_engine(database_url)
+    sessions = session_factory(engine)
+    try:
+        async with sessions() as session, session.begin():
+            await sync(session, backend.directory, pii, now=dt.datetime.now(dt.UTC))
+        yield LdapDirectory(
+            backend.directory.profile,
+            pii=pii,
+            bind_password=None,
+            index=IndexedStudents(sessions),
+        )
+    finally:
+        await engine.dispose()
+
+
+async def test_student_ids_are_found_by_id_number_and_birthday_only_together(
+    indexed: Directory, pii: PiiHasher
+) -> None:
+    lin = DEMO_PEOPLE[0]
+    assert lin.student_id and lin.degree_level
+
+    async def ids(number: str, birthday: dt.date, level: str) -> list[str]:
+        return await indexed.find_student_ids(
+            id_number_hash=pii.id_number(number),
+            birthday_hash=pii.birthday(birthday),
+            degree_level=level,
+        )
+
+    assert await ids(lin.id_number, lin.birthday, lin.degree_level) == [lin.student_id]
+    assert await ids(lin.id_number, lin.birthday + dt.timedelta(days=1), lin.degree_level) == []
+    assert await ids(lin.id_number, lin.birthday, "doctoral") == []
+    assert await ids("B226034180", lin.birthday, lin.degree_level) == []
+
+
+def test_the_directorys_own_maximum_age_makes_the_password_expired() -> None:
+    policy = load_profile("demo").password_policy
+    now = dt.datetime(2026, 9, 1, tzinfo=dt.UTC)
+    fresh = PasswordState(changed_at=now - dt.timedelta(days=1), expires_at=now - dt.timedelta(1))
+    assert fresh.reason(policy, now=now) is Violation.EXPIRED
+    reset = PasswordState(changed_at=now, must_change=True)
+    assert reset.reason(policy, now=now) is Violation.MUST_CHANGE
+    assert PasswordState(changed_at=now).reason(policy, now=now) is None
