@@ -8,7 +8,10 @@ notification address on file, seed 002).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import re
+import secrets
 import unicodedata
 from dataclasses import dataclass
 
@@ -21,6 +24,7 @@ from core.models import (
     Account,
     Mailbox,
     MailboxCondition,
+    OneTimeToken,
     PasswordHistory,
     Person,
     StudentRecord,
@@ -215,3 +219,87 @@ async def record_statuses(session: AsyncSession, student_ids: list[str]) -> dict
         )
     )
     return {student_id: status for student_id, status in rows}
+
+
+# -- enrolment codes: what a new member of staff with no address on file can prove ----------
+
+# A code staff hand to a new hire in person (seed 004: a new staff member's only mailbox is
+# the pending one). 10 characters of Crockford's base32, 50 bits: typed once, limited per
+# chat user like every other answer, and only a hash is stored.
+ENROLMENT_PURPOSE = "enrolment_code"
+ENROLMENT_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+ENROLMENT_LENGTH = 10
+_ENROLMENT_SHAPE = re.compile(rf"[{ENROLMENT_ALPHABET}]{{{ENROLMENT_LENGTH}}}")
+
+
+def _enrolment_digest(key: bytes, code: str) -> str:
+    return hmac.new(key, f"enrolment\x00{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def normalise_enrolment_code(text: str) -> str | None:
+    """The code as typed ("k7qm-2x9d-pa", full width, O for 0) in its stored form, if it is one."""
+    code = normalise(text).upper().translate(str.maketrans("OIL", "011"))
+    code = re.sub(r"[\s\-‐‑–—]", "", code)
+    return code if _ENROLMENT_SHAPE.fullmatch(code) else None
+
+
+async def issue_enrolment_code(
+    session: AsyncSession,
+    key: bytes,
+    *,
+    account: str,
+    lifetime: dt.timedelta,
+    now: dt.datetime,
+) -> str | None:
+    """A one-time code that links a chat to the owner of ``account``; None if no such account.
+
+    Earlier unused codes for the same person end, so only the latest handed-out one works.
+    The code is shown once, to the staff member who hands it over, as ``XXXX-XXXX-XX``.
+    """
+    owner = await session.scalar(
+        select(Account.person_id).where(func.lower(Account.username) == account.lower())
+    )
+    if owner is None:
+        return None
+    earlier = await session.scalars(
+        select(OneTimeToken).where(
+            OneTimeToken.purpose == ENROLMENT_PURPOSE,
+            OneTimeToken.subject == f"person:{owner}",
+            OneTimeToken.used_at.is_(None),
+        )
+    )
+    for row in earlier:
+        row.used_at = now
+    code = "".join(secrets.choice(ENROLMENT_ALPHABET) for _ in range(ENROLMENT_LENGTH))
+    session.add(
+        OneTimeToken(
+            token_hash=_enrolment_digest(key, code),
+            purpose=ENROLMENT_PURPOSE,
+            subject=f"person:{owner}",
+            data={"person_id": owner},
+            expires_at=now + lifetime,
+            created_at=now,
+        )
+    )
+    return f"{code[:4]}-{code[4:8]}-{code[8:]}"
+
+
+async def redeem_enrolment_code(
+    session: AsyncSession, key: bytes, code: str, *, now: dt.datetime
+) -> int | None:
+    """The person a live enrolment code was issued for, using it up; None otherwise."""
+    row = await session.scalar(
+        select(OneTimeToken)
+        .where(
+            OneTimeToken.token_hash == _enrolment_digest(key, code),
+            OneTimeToken.purpose == ENROLMENT_PURPOSE,
+            OneTimeToken.used_at.is_(None),
+            OneTimeToken.expires_at > now,
+        )
+        .with_for_update()
+    )
+    if row is None:
+        return None
+    row.used_at = now
+    person_id = row.data.get("person_id")
+    return person_id if isinstance(person_id, int) else None

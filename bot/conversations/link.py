@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from bot.conversations.common import (
     CHOOSE,
+    LIMITER,
     change_now_option,
     close_open_cards,
     forced_changes,
@@ -26,7 +27,14 @@ from bot.conversations.common import (
 )
 from bot.flow import Answer, Context, Flow, Step, register
 from bot.types import Reply, Text
-from core.accounts import find_target, normalise_name, person_by_address, shown_address
+from core.accounts import (
+    find_target,
+    normalise_enrolment_code,
+    normalise_name,
+    person_by_address,
+    redeem_enrolment_code,
+    shown_address,
+)
 from core.codes import CodeCheck, check_code, issue_code
 from core.i18n import N_, Translator
 from core.mail import enqueue
@@ -102,7 +110,7 @@ class Link(Flow):
                     )
                 )
             ]
-        return [Text(ctx._("Please type the 6-digit code from the mail."))]
+        return [Text(ctx._("Please type the 6-digit code from the mail (or your enrolment code)."))]
 
     async def handle(self, ctx: Context, state: str, answer: Answer) -> Step:
         if State(state) is State.CHANGE_NOW:
@@ -175,8 +183,9 @@ class Link(Flow):
             State.CODE,
             Text(
                 ctx._(
-                    "If the account exists, a 6-digit code was sent {where}. It works for "
-                    "{minutes} minutes.",
+                    "If the account exists and has an address on file, a 6-digit code was "
+                    "sent {where}. It works for {minutes} minutes. New staff with no address "
+                    "on file: type the enrolment code the helpdesk gave you instead.",
                     where=where,
                     minutes=lifetimes.link_code_minutes,
                 )
@@ -210,6 +219,9 @@ class Link(Flow):
     async def _check(self, ctx: Context, text: str) -> Step:
         digits = re.sub(r"\D", "", normalise(text))
         if len(digits) != 6:
+            enrolment = normalise_enrolment_code(text)
+            if enrolment is not None:
+                return await self._enrol(ctx, enrolment)
             return Step.goto(State.CODE, Text(ctx._("The code has 6 digits.")))
         services = ctx.services
         now = services.clock.now()
@@ -239,6 +251,54 @@ class Link(Flow):
                     minutes=services.profile.lifetimes.link_code_minutes,
                 )
             )
+        )
+
+    async def _enrol(self, ctx: Context, code: str) -> Step:
+        """A new member of staff with no address on file proves who she is with the
+        enrolment code staff gave her in person (core.accounts.issue_enrolment_code)."""
+        services = ctx.services
+        now = services.clock.now()
+        limits = services.profile.limits
+        subject = f"enrol:{ctx.actor}"
+        locked = await LIMITER.locked_until(ctx.session, subject, now=now)
+        person_id = None
+        if locked is None:
+            person_id = await redeem_enrolment_code(
+                ctx.session, services.settings.pii_key, code, now=now
+            )
+        if person_id is not None:
+            previous, ctx.identity.person_id = ctx.identity.person_id, person_id
+            ctx.identity.linked_at = now
+            ctx.audit("link", "linked_by_enrolment_code")
+            return await self._linked(ctx, previous)
+        if locked is None:
+            locked = await LIMITER.record_failure(
+                ctx.session,
+                subject,
+                limit=limits.failures_per_user,
+                lockout=dt.timedelta(minutes=limits.lockout_minutes),
+                now=now,
+            )
+        ctx.audit("link", "wrong_enrolment_code")
+        if locked is not None:
+            local = locked.astimezone(services.profile.zone).strftime("%Y-%m-%d %H:%M")
+            return Step.done(
+                Text(
+                    ctx._(
+                        "Too many wrong enrolment codes. Please try again after {time} "
+                        "(Taiwan time).",
+                        time=local,
+                    )
+                )
+            )
+        return Step.goto(
+            State.CODE,
+            Text(
+                ctx._(
+                    "That enrolment code does not work: it may be mistyped, used or expired. "
+                    "Ask for a new one if needed."
+                )
+            ),
         )
 
 

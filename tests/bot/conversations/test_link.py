@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from sqlalchemy import func, select, update
@@ -10,9 +11,18 @@ from sqlalchemy import func, select, update
 from bot.card_images import cipher_of
 from bot.engine import Engine
 from bot.services import Services
+from core.accounts import issue_enrolment_code
 from core.cards import issue_card
 from core.clock import FakeClock
-from core.models import AuditEvent, CardView, ChatIdentity, OutboundMail
+from core.models import (
+    Account,
+    AuditEvent,
+    CardView,
+    ChatIdentity,
+    OutboundMail,
+    Person,
+    Role,
+)
 from tests.bot.conversations.conftest import (
     CHEN,
     LIN,
@@ -200,3 +210,91 @@ async def test_linking_to_another_account_closes_the_alumni_card_open_in_the_cha
     assert "this chat is now linked" in chat.text()
     assert "The alumni card open in this chat is closed." in chat.text()
     assert await _open_views(services) == 0
+
+
+async def _new_hire(services: Services, email: str | None) -> int:
+    """Seed 004's applicant: a member of staff with an account and no mailbox yet."""
+    async with services.sessions() as session, session.begin():
+        person = Person(
+            name_zh="蔡佩珊",
+            name_en="Cai Pei-Shan",
+            role=Role.STAFF,
+            id_number_hash=services.pii.id_number("G225136840"),
+            birthday_hash=services.pii.birthday(dt.date(1996, 4, 12)),
+            id_number_masked="G2******40",
+            notification_email=email,
+            created_at=services.clock.now(),
+        )
+        session.add(person)
+        await session.flush()
+        session.add(
+            Account(
+                person_id=person.id,
+                username="pei-shan.cai",
+                kind="staff",
+                password_hash="-",
+                password_changed_at=services.clock.now(),
+            )
+        )
+        return person.id
+
+
+async def _mails(services: Services) -> list[OutboundMail]:
+    async with services.sessions() as session:
+        return list(await session.scalars(select(OutboundMail)))
+
+
+async def test_a_new_hire_links_with_the_code_mailed_to_the_address_hr_gave(
+    chat: Chat, services: Services
+) -> None:
+    person_id = await _new_hire(services, "peishan.cai@example.org")
+    await link(chat, services, "pei-shan.cai")
+    assert [m.to_address for m in await _mails(services)] == ["peishan.cai@example.org"]
+    assert await person_of(services, chat) == person_id
+
+
+async def test_a_new_hire_with_no_address_links_with_an_enrolment_code_from_staff(
+    chat: Chat, services: Services, engine: Engine
+) -> None:
+    """Seed 004, issue 15.3: nothing can be mailed, and the reply does not claim it was."""
+    person_id = await _new_hire(services, None)
+    await chat.say("/start")
+    await chat.press("Link this chat to my account")
+    await chat.say("pei-shan.cai")
+    assert await _mails(services) == []
+    assert "If the account exists and has an address on file" in chat.text()
+    assert "enrolment code" in chat.text()
+    async with services.sessions() as session, session.begin():
+        code = await issue_enrolment_code(
+            session,
+            services.settings.pii_key,
+            account="pei-shan.cai",
+            lifetime=dt.timedelta(days=14),
+            now=services.clock.now(),
+        )
+    assert code is not None and re.fullmatch(r"[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{2}", code)
+    await chat.say(code.lower().replace("-", " "))
+    assert "this chat is now linked" in chat.text()
+    assert await person_of(services, chat) == person_id
+
+    # Used once: another chat cannot take the same person with it.
+    other = Chat(engine, user="someone-else", locale="en")
+    await other.say("/start")
+    await other.press("Link this chat to my account")
+    await other.say("pei-shan.cai")
+    await other.say(code)
+    assert "That enrolment code does not work" in other.text()
+    assert await person_of(services, other) is None
+
+
+async def test_guessing_enrolment_codes_locks_the_chat_user_after_five(
+    chat: Chat, services: Services
+) -> None:
+    await _new_hire(services, None)
+    await chat.say("/start")
+    await chat.press("Link this chat to my account")
+    await chat.say("pei-shan.cai")
+    for n in range(5):
+        await chat.say(f"ABCD-EFGH-{n}{n}")
+    assert "Too many wrong enrolment codes" in chat.text()
+    assert await person_of(services, chat) is None
