@@ -135,6 +135,8 @@ class ChatDriver:
                     person_id=person_id,
                     linked_at=now if person_id is not None else None,
                     locale=locale,
+                    # A stored language stands for one the user chose: no hint overrides it.
+                    locale_chosen=locale is not None,
                     created_at=now,
                 )
             )
