@@ -19,6 +19,7 @@ from bot.cli.common import (
 )
 from bot.services import build_services
 from core import alumni
+from core.application_answers import shown_mobile
 from core.settings import Settings
 
 alumni_app = typer.Typer(
@@ -30,13 +31,6 @@ def _settings() -> Settings:
     settings = load_settings()
     require_database(settings)
     return settings
-
-
-def _mobile(mobile: str) -> str:
-    """0912345678 as 0912-345-678; anything else as stored."""
-    if len(mobile) == 10 and mobile.isdigit():
-        return f"{mobile[:4]}-{mobile[4:7]}-{mobile[7:]}"
-    return mobile
 
 
 def _check(checked: alumni.Review) -> str:
@@ -92,7 +86,7 @@ def applications() -> None:
                 escape(row.student_id),
                 f"{row.entry_year}-{row.graduation_year}",
                 escape(row.email),
-                escape(_mobile(row.mobile)),
+                escape(shown_mobile(row.mobile)),
                 _check(checked),
             )
         out.print(table)
