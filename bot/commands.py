@@ -10,6 +10,7 @@ HELP = "help"
 CANCEL = "cancel"
 LANGUAGE = "language"
 UNLINK = "unlink"
+ASK = "ask"
 
 HELP_TEXT = N_(
     "You can send these at any time:\n"
@@ -17,6 +18,7 @@ HELP_TEXT = N_(
     "/cancel – stop the current conversation; nothing is changed\n"
     "/language – 中文 or English\n"
     "/unlink – unlink this chat from your account\n"
+    "/ask – ask a question in your own words (or just type it at the menu)\n"
     "/help – this help\n"
     "Never send a password in this chat: I will only ever send you a link to a page "
     "where you set it."
@@ -28,6 +30,7 @@ _WORDS = {
     CANCEL: ("cancel", "stop", "取消", "結束"),
     LANGUAGE: ("language", "lang", "語言"),
     UNLINK: ("unlink", "取消連結"),
+    ASK: ("ask", "問", "提問"),
 }
 _LOOKUP = {word: command for command, words in _WORDS.items() for word in words}
 _LANGUAGE_ARGS = {
@@ -59,6 +62,11 @@ def parse(text: str) -> str | None:
     if command == LANGUAGE and arg:
         code = _LANGUAGE_ARGS.get(arg.strip())
         return f"lang:{code}" if code else f"cmd:{LANGUAGE}"
+    if command == ASK:
+        # Only the slash form takes a question: "問" alone may start a sentence.
+        if not text.strip().startswith("/") and arg:
+            return None
+        return f"ask:{arg.strip()}"
     if arg:
         return None
     if command == UNLINK:

@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import commands
+from bot.conversations.common import contact_text, sentences
 from bot.flow import (
     CHOICE_WORDS_KEY,
     CHOICES_KEY,
@@ -31,8 +32,10 @@ from bot.flow import (
 from bot.services import Services
 from bot.text import clean_input, looks_like_password
 from bot.types import DeleteUserMessage, Incoming, Reply, Text
+from core import faq
 from core.db import insert
 from core.deliveries import RETENTION
+from core.faq import Candidate
 from core.i18n import DEFAULT_LOCALE, LOCALES, N_, Translator, normalise_locale
 from core.models import ChatIdentity, ConversationState, ProcessedDelivery
 from core.text import fold
@@ -272,8 +275,7 @@ class Engine:
             step = await flow.handle(ctx, state, answer)
             flow, state = await self._apply(ctx, flow, step, replies)
         elif answer is not None and flow is None and answer.text is not None:
-            replies.append(Text(ctx._("Sorry, I did not understand that. Please choose:")))
-            replies.extend(self._menu(ctx))
+            flow, state = await self._free_text(ctx, answer.text, replies)
         else:
             replies.extend(await self._ask(ctx, flow, state))
 
@@ -322,6 +324,55 @@ class Engine:
         ctx.flow = flow.name
         return await self._apply(ctx, flow, await flow.start(ctx), replies)
 
+    async def _free_text(
+        self, ctx: Context, text: str, replies: list[Reply]
+    ) -> tuple[Flow | None, str | None]:
+        """A question typed at the menu: start its flow, show its FAQ answer, or ask.
+
+        ``core.faq`` ranks the flows' examples and the profile's FAQ answers; a single
+        likely intent is acted on, close ones are offered as "did you mean", and below
+        its threshold the menu is offered with the helpdesk to contact.
+        """
+        found = faq.for_profile(self.services.profile.name).match(text)
+        candidates = [c for c in found.candidates if c.kind == "faq" or c.key in REGISTRY]
+        if len(candidates) == 1:
+            best = candidates[0]
+            ctx.audit("free_text", "routed", kind=best.kind, key=best.key)
+            if best.kind == "flow":
+                return await self._begin(ctx, REGISTRY[best.key], replies)
+            replies.extend(self._faq_answer(ctx, best.key))
+            return None, None
+        if candidates:
+            ctx.audit("free_text", "ambiguous")
+            options = [(f"{c.kind}:{c.key}", self._intent_title(ctx, c)) for c in candidates]
+            options.append((f"cmd:{commands.START}", ctx._("Something else")))
+            replies.append(ctx.choices(ctx._("Did you mean one of these?"), options))
+            return None, None
+        ctx.audit("free_text", "not_understood")
+        replies.append(
+            Text(
+                sentences(
+                    ctx,
+                    ctx._("Sorry, I could not match that to anything I can help with."),
+                    contact_text(ctx, "helpdesk"),
+                )
+            )
+        )
+        replies.extend(self._menu(ctx))
+        return None, None
+
+    def _intent_title(self, ctx: Context, candidate: Candidate) -> str:
+        if candidate.kind == "flow":
+            return ctx._(REGISTRY[candidate.key].title)
+        entry = faq.for_profile(self.services.profile.name).answer(candidate.key, ctx.locale)
+        return entry.title if entry is not None else candidate.key
+
+    def _faq_answer(self, ctx: Context, key: str) -> list[Reply]:
+        entry = faq.for_profile(self.services.profile.name).answer(key, ctx.locale)
+        if entry is None:
+            return self._menu(ctx)
+        return [Text(f"{entry.title}\n\n{entry.body.strip()}"), *self._menu(ctx)]
+
     async def _ask(self, ctx: Context, flow: Flow | None, state: str | None) -> list[Reply]:
         if flow is not None and state is not None:
             ctx.flow = flow.name
@@ -340,6 +391,20 @@ class Engine:
         if kind == "flow" and arg in REGISTRY:
             ctx.data.clear()
             return await self._begin(ctx, REGISTRY[arg], replies)
+        if kind == "faq":
+            ctx.data.clear()
+            replies.extend(self._faq_answer(ctx, arg))
+            return None, None
+        if kind == "ask":
+            ctx.data.clear()
+            if flow is not None:
+                replies.append(
+                    Text(ctx._("The previous conversation was stopped. Nothing was changed."))
+                )
+            if not arg:
+                replies.append(Text(ctx._("What is your question? Type it in your own words.")))
+                return None, None
+            return await self._free_text(ctx, arg, replies)
         if kind == "lang" and arg in LOCALES:
             ctx.identity.locale = arg
             ctx.identity.locale_chosen = True
@@ -397,7 +462,7 @@ def _prepares(flow: Flow) -> bool:
 
 
 def _is_global(choice: str) -> bool:
-    return choice.startswith(("cmd:", "lang:", "flow:"))
+    return choice.startswith(("cmd:", "lang:", "flow:", "faq:", "ask:"))
 
 
 # An offered choice: its label and the other words that choose it.

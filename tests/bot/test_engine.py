@@ -225,10 +225,63 @@ async def test_group_chats_are_pointed_to_a_direct_message(chat: Chat) -> None:
     assert "direct message" in chat.text()
 
 
-async def test_unknown_text_when_idle_shows_the_menu(chat: Chat) -> None:
-    await chat.say("hello there")
-    assert "did not understand" in chat.text()
+async def test_unknown_text_when_idle_shows_the_menu_and_the_helpdesk(chat: Chat) -> None:
+    await chat.say("qwzx plorf")
+    assert "could not match that" in chat.text()
+    assert "Please contact the Computer Centre service desk: phone 02-2345-6702" in chat.text()
     assert "Look up my student ID" in chat.labels()
+
+
+@pytest.mark.parametrize(
+    ("locale", "typed", "expected"),
+    [
+        ("zh-TW", "我忘記密碼了", "請問是哪個帳號？"),
+        ("zh-TW", "學號怎麼查", "請選擇您錄取的學制："),
+        ("en", "i forgot my password", "Which account?"),
+        ("en", "what is my student id", "Which degree programme were you admitted to?"),
+    ],
+)
+async def test_a_question_typed_at_the_menu_starts_its_flow(
+    engine: Engine, locale: str, typed: str, expected: str
+) -> None:
+    chat = Chat(engine, user=f"q-{typed}", locale=locale)
+    await chat.say("/start")
+    await chat.say(typed)
+    assert expected in chat.text(), chat.text()
+
+
+async def test_a_question_that_needs_a_linked_chat_starts_with_linking(chat: Chat) -> None:
+    await chat.say("my mailbox is suspended")
+    assert "First, let us link this chat to your account." in chat.text()
+
+
+async def test_a_question_the_faq_answers_gets_the_answer_in_the_chats_language(
+    engine: Engine,
+) -> None:
+    zh = Chat(engine, user="faq-zh", locale="zh-TW")
+    await zh.say("eduroam 怎麼連")
+    assert zh.text().startswith("連線 eduroam\n\neduroam 是各校共通的無線網路")
+    assert "查詢學號" in zh.labels()  # then the menu
+    en = Chat(engine, user="faq-en", locale="en")
+    await en.say("/ask how do I connect to eduroam")
+    assert "eduroam" in en.text() and "無線網路" not in en.text()
+
+
+async def test_two_close_intents_are_offered_as_did_you_mean_with_a_button_each(
+    chat: Chat,
+) -> None:
+    await chat.say("password")
+    assert "Did you mean one of these?" in chat.text()
+    assert {"I forgot my password", "Change my password"} <= set(chat.labels())
+    await chat.press("Change my password")
+    assert "Which account?" in chat.text()
+
+
+async def test_ask_alone_asks_for_the_question_and_the_next_text_is_routed(chat: Chat) -> None:
+    await chat.say("/ask")
+    assert "What is your question?" in chat.text()
+    await chat.say("I forgot my student number")
+    assert "Which degree programme were you admitted to?" in chat.text()
 
 
 async def test_empty_huge_and_control_character_input_gets_an_answer(
@@ -261,7 +314,7 @@ async def test_different_chats_do_not_share_state(engine: Engine) -> None:
     await alice.say("/start")
     await alice.press("Look up my student ID")
     await bob.say("2")
-    assert "did not understand" in bob.text()
+    assert "could not match that" in bob.text()
 
 
 async def test_conversation_rows_count_one_per_chat(engine: Engine, services: Services) -> None:
