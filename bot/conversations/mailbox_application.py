@@ -3,34 +3,56 @@
 Seed 004's steps: read the Network Usage Policy and accept; read the Terms of Use for
 Email Accounts and accept; choose a name generated from the passport English name and
 set the password; "Created new LDAP account ... Quota (0KB/62914560KB) ... will take
-effect in 10 minutes". Declining either text ends the flow without creating anything.
-Only a person whose status allows it may apply (staff; students enrolled or returning).
+effect in 10 minutes"; then "Designate email address for account notification".
+Declining either text ends the flow without creating anything. Only a person whose
+status allows it may apply (staff; students enrolled or returning).
+
+The new mailbox's notifications (its password links) go to the address on file unless
+the applicant designates another, which counts only once a code mailed to it is typed
+back: a mistyped address never receives the mailbox's links.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from enum import StrEnum
 
 from sqlalchemy import func, select
 
-from bot.conversations.common import CHOOSE, contact_text, send_password_link, sentences
+from bot.conversations.common import (
+    CHOOSE,
+    contact_text,
+    may_mail,
+    send_password_link,
+    sentences,
+)
 from bot.flow import Answer, Context, Flow, Step, register
 from bot.types import Reply, Text
 from core import tokens
 from core.accounts import Target
-from core.i18n import N_
+from core.application_answers import Refused, read_email
+from core.codes import CodeCheck, check_code, issue_code
+from core.i18n import N_, Translator
 from core.localized import LocalizedText
-from core.mail import mask_address
+from core.mail import enqueue, mask_address
 from core.mailbox_names import free_names
 from core.mailboxes import human_kb
 from core.models import Mailbox, MailboxCondition, Person, Role, StudentRecord
-from core.text import text_parts
+from core.text import normalise, text_parts
 
 
 class State(StrEnum):
     POLICY = "policy"  # Step 1: Read regulations (Network Usage Policy)
     TERMS = "terms"  # Step 2: Read regulations (Terms of Use for Email Accounts)
     NAME = "name"  # Step 3: Set account
+    NOTIFY = "notify"  # Designate email address for account notification
+    NOTIFY_ADDRESS = "notify_address"  # another address, typed
+    NOTIFY_CODE = "notify_code"  # the code mailed to it, typed back
+
+
+# Addresses one application may try to designate (each gets a mailed code).
+MAX_DESIGNATIONS = 3
 
 
 @register
@@ -62,6 +84,8 @@ class MailboxApplication(Flow):
 
     async def prompt(self, ctx: Context, state: str) -> list[Reply]:
         current = State(state)
+        if current in (State.NOTIFY, State.NOTIFY_ADDRESS, State.NOTIFY_CODE):
+            return [self._notify_prompt(ctx, current)]
         if current is State.NAME:
             names = await self._names(ctx)
             domain = ctx.services.profile.accounts.mail_domain
@@ -97,6 +121,16 @@ class MailboxApplication(Flow):
         current = State(state)
         if current is State.NAME:
             return await self._create(ctx, answer.choice)
+        if current is State.NOTIFY:
+            if answer.choice == "keep":
+                return Step.done(self._notified(ctx, str(ctx.data["on_file"])))
+            if answer.choice == "other":
+                return Step.goto(State.NOTIFY_ADDRESS)
+            return Step.goto(current, Text(ctx._(CHOOSE)))
+        if current is State.NOTIFY_ADDRESS:
+            return await self._send_notify_code(ctx, answer.text or "")
+        if current is State.NOTIFY_CODE:
+            return await self._check_notify_code(ctx, answer.text or "")
         if answer.choice == "decline":
             return Step.done(Text(ctx._("You did not accept, so no mailbox was created.")))
         if answer.choice == "more":
@@ -199,7 +233,9 @@ class MailboxApplication(Flow):
         # The chat is linked and the mailbox new: nothing a stranger could repeat.
         await send_password_link(ctx, target, tokens.Purpose.RESET, now, proven=True)
         ctx.audit("apply", "created", mailbox=mailbox.id)
-        return Step.done(
+        ctx.data.update(mailbox=mailbox.id, address=mailbox.address, on_file=target.send_to)
+        return Step.goto(
+            State.NOTIFY,
             Text(
                 ctx._(
                     "Created {address}.\nQuota: {used} of {limit}.\nThe mailbox takes "
@@ -220,3 +256,134 @@ class MailboxApplication(Flow):
                 )
             ),
         )
+
+    # -- seed 004's "Designate email address for account notification" ---------------------
+
+    def _notify_prompt(self, ctx: Context, state: State) -> Reply:
+        address = str(ctx.data["address"])
+        if state is State.NOTIFY:
+            on_file = mask_address(str(ctx.data["on_file"]))
+            return ctx.choices(
+                ctx._(
+                    "Last step: the address for {address}'s notifications (password links "
+                    "and notices). It is now your address on file, {notify}.",
+                    address=address,
+                    notify=on_file,
+                ),
+                [
+                    ("keep", ctx._("Keep {notify}", notify=on_file)),
+                    ("other", ctx._("Another address")),
+                ],
+            )
+        if state is State.NOTIFY_ADDRESS:
+            return Text(
+                ctx._(
+                    "Type the address for {address}'s notifications. I will mail it a code "
+                    "to confirm it.",
+                    address=address,
+                )
+            )
+        return Text(
+            ctx._(
+                "Please type the 6-digit code sent to {notify}.",
+                notify=mask_address(str(ctx.data["notify_to"])),
+            )
+        )
+
+    def _notified(self, ctx: Context, notify: str) -> Text:
+        return Text(
+            ctx._(
+                "Notifications for {address} go to {notify}.",
+                address=str(ctx.data["address"]),
+                notify=mask_address(notify),
+            )
+        )
+
+    def _code_subject(self, ctx: Context) -> str:
+        return f"notify:{ctx.data['mailbox']}:{ctx.actor}"
+
+    async def _send_notify_code(self, ctx: Context, text: str) -> Step:
+        try:
+            typed = read_email(text)
+        except Refused as exc:
+            return Step.goto(State.NOTIFY_ADDRESS, Text(ctx._(exc.msgid, **exc.params)))
+        address = str(ctx.data["address"])
+        if typed.lower() == address.lower():
+            return Step.goto(
+                State.NOTIFY_ADDRESS,
+                Text(
+                    ctx._(
+                        "{address} cannot receive mail before it takes effect. Please type "
+                        "another address.",
+                        address=address,
+                    )
+                ),
+            )
+        tries = int(ctx.data.get("designations", 0)) + 1
+        if tries > MAX_DESIGNATIONS:
+            ctx.audit("notify_address", "too_many")
+            return Step.done(self._notified(ctx, str(ctx.data["on_file"])))
+        services = ctx.services
+        now = services.clock.now()
+        lifetimes = services.profile.lifetimes
+        code = await issue_code(
+            ctx.session,
+            services.settings.pii_key,
+            subject=self._code_subject(ctx),
+            lifetime=dt.timedelta(minutes=lifetimes.link_code_minutes),
+            now=now,
+            data={},
+        )
+        # An address typed here proved nothing yet: its mail is spaced and capped.
+        if await may_mail(ctx, typed, proven=False, now=now):
+            t = Translator(ctx.locale)
+            enqueue(
+                ctx.session,
+                to=typed,
+                subject=t._(
+                    "Your code for the {institution} helpdesk",
+                    institution=services.profile.display_name.get(ctx.locale),
+                ),
+                body=t._(
+                    "Your code is {code}. Type it in the chat within {minutes} minutes to "
+                    "receive the notifications of {account} at this address. If you did not "
+                    "ask for it, ignore this mail.",
+                    code=code,
+                    minutes=lifetimes.link_code_minutes,
+                    account=address,
+                ),
+                now=now,
+            )
+        ctx.data.update(designations=tries, notify_to=typed)
+        ctx.audit("notify_address", "code_sent")
+        return Step.goto(State.NOTIFY_CODE)
+
+    async def _check_notify_code(self, ctx: Context, text: str) -> Step:
+        digits = re.sub(r"\D", "", normalise(text))
+        if len(digits) != 6:
+            return Step.goto(State.NOTIFY_CODE, Text(ctx._("The code has 6 digits.")))
+        services = ctx.services
+        now = services.clock.now()
+        result, _row = await check_code(
+            ctx.session,
+            services.settings.pii_key,
+            subject=self._code_subject(ctx),
+            code=digits,
+            max_attempts=services.profile.lifetimes.link_code_attempts,
+            now=now,
+        )
+        if result is CodeCheck.WRONG:
+            ctx.audit("notify_address", "wrong_code")
+            return Step.goto(State.NOTIFY_CODE, Text(ctx._("That code is not right.")))
+        if result is CodeCheck.ENDED:
+            ctx.audit("notify_address", "ended")
+            return Step.done(
+                Text(ctx._("That code no longer works, so nothing was changed.")),
+                self._notified(ctx, str(ctx.data["on_file"])),
+            )
+        notify = str(ctx.data["notify_to"])
+        mailbox = await ctx.session.get(Mailbox, int(ctx.data["mailbox"]))
+        assert mailbox is not None
+        mailbox.notification_address = notify
+        ctx.audit("notify_address", "designated", mailbox=mailbox.id)
+        return Step.done(self._notified(ctx, notify))

@@ -49,6 +49,12 @@ def test_applying_in_english_accepting_both_texts(env: dict[str, str]) -> None:
         mail = _mail(created)
         assert mail["To"] == "mingzhi.lin@example.com"
         assert "/password/" in mail.get_body().get_content()  # type: ignore[union-attr]
+        # Seed 004's last step: designate the address for the mailbox's notifications.
+        if "Another address" not in created:  # the mail's line may come first
+            chat.wait_for("Another address")
+        chat.send("Keep mi*******in@example.com")
+        kept = chat.wait_for("What can I help you with?")
+        assert "Notifications for ming-zhi.lin@demo.edu.tw go to mi*******in@example.com." in kept
     finally:
         chat.kill()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from sqlalchemy import select, update
@@ -93,6 +94,81 @@ async def test_accepting_both_texts_and_choosing_a_name_creates_a_pending_mailbo
     assert token is not None and token.subject == f"mailbox:{mailbox.id}"
     assert mail.to_address == NOTIFY and "/password/" in mail.body
     assert "mzlin@demo.edu.tw" in mail.subject
+
+
+async def _apply(chat: Chat, name: str = "mzlin@demo.edu.tw") -> None:
+    await chat.press("Apply for a new mailbox")
+    await _read_to_the_end(chat)
+    await _read_to_the_end(chat)
+    await chat.press(name)
+
+
+async def _mails_to(services: Services, address: str) -> list[OutboundMail]:
+    async with services.sessions() as session:
+        rows = await session.scalars(
+            select(OutboundMail).where(OutboundMail.to_address == address).order_by(OutboundMail.id)
+        )
+        return list(rows)
+
+
+async def test_the_last_step_keeps_the_address_on_file_for_notifications(
+    engine: Engine, services: Services
+) -> None:
+    chat = await _linked(engine, services, await _person(services))
+    await _apply(chat)
+    # Seed 004: "Designate email address for account notification".
+    assert "the address for mzlin@demo.edu.tw's notifications" in chat.text()
+    assert chat.labels() == ["Keep m**g@example.org", "Another address"]
+    await chat.press("Keep m**g@example.org")
+    assert "Notifications for mzlin@demo.edu.tw go to m**g@example.org." in chat.text()
+    (mailbox,) = await _mailboxes(services)
+    assert mailbox.notification_address == NOTIFY
+
+
+async def test_another_address_is_designated_only_once_its_mailed_code_is_typed_back(
+    engine: Engine, services: Services
+) -> None:
+    chat = await _linked(engine, services, await _person(services))
+    await _apply(chat)
+    await chat.press("Another address")
+    await chat.say("not an address")
+    assert "That is not an e-mail address." in chat.text()
+    await chat.say("mzlin@demo.edu.tw")
+    assert "cannot receive mail before it takes effect" in chat.text()
+    await chat.say("Ming.Lin@Example.NET")
+    assert "Please type the 6-digit code sent to Mi****in@example.net." in chat.text()
+    (mailbox,) = await _mailboxes(services)
+    assert mailbox.notification_address == NOTIFY  # nothing changes before the code
+    (mail,) = await _mails_to(services, "Ming.Lin@example.net")
+    code = re.search(r"\b(\d{6})\b", mail.body)
+    assert code is not None
+    wrong = "000000" if code.group(1) != "000000" else "111111"
+    await chat.say(wrong)
+    assert "That code is not right." in chat.text()
+    await chat.say(code.group(1))
+    assert "Notifications for mzlin@demo.edu.tw go to Mi****in@example.net." in chat.text()
+    (mailbox,) = await _mailboxes(services)
+    assert mailbox.notification_address == "Ming.Lin@example.net"
+
+
+async def test_a_designation_whose_code_ends_keeps_the_address_on_file(
+    engine: Engine, services: Services
+) -> None:
+    chat = await _linked(engine, services, await _person(services))
+    await _apply(chat)
+    await chat.press("Another address")
+    await chat.say("ming.lin@example.net")
+    attempts = services.profile.lifetimes.link_code_attempts
+    (mail,) = await _mails_to(services, "ming.lin@example.net")
+    code = re.search(r"\b(\d{6})\b", mail.body)
+    assert code is not None
+    wrong = "000000" if code.group(1) != "000000" else "111111"
+    for _ in range(attempts):
+        await chat.say(wrong)
+    assert "That code no longer works, so nothing was changed." in chat.text()
+    assert "go to m**g@example.org" in chat.text()
+    (mailbox,) = await _mailboxes(services)
+    assert mailbox.notification_address == NOTIFY
 
 
 async def test_the_set_password_link_never_goes_into_a_chat_linked_today(
@@ -277,6 +353,7 @@ async def test_the_new_mailbox_is_pending_in_status_until_it_takes_effect(
     await _read_to_the_end(chat)
     await _read_to_the_end(chat)
     await chat.press("mzlin@demo.edu.tw")
+    await chat.press("Keep m**g@example.org")
     await chat.press("My mailbox status")
     assert "mzlin@demo.edu.tw\nBeing created" in chat.text()
     clock.advance(minutes=11)
@@ -299,3 +376,6 @@ async def test_the_application_in_chinese(engine: Engine, services: Services) ->
     assert "已建立 linmz@demo.edu.tw。" in chat.text()
     assert "約在 10 分鐘內生效" in chat.text()
     assert "設定密碼的連結已寄到您登記的通知信箱 m**g@example.org" in chat.text()
+    assert "最後一步：指定 linmz@demo.edu.tw 的通知信箱" in chat.text()
+    await chat.press("沿用 m**g@example.org")
+    assert "linmz@demo.edu.tw 的通知將寄到 m**g@example.org。" in chat.text()
