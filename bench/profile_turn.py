@@ -54,7 +54,7 @@ async def ours_on_httpx(database_url: str, api: str, home: Path) -> AsyncIterato
     )
     adapter = TelegramAdapter(services, Engine(services), application)
     await application.initialize()
-    app = create_app(services, telegram=adapter)
+    app = create_app(services, adapters=[adapter])
     headers = {"content-type": "application/json", SECRET_HEADER: WEBHOOK_SECRET}
 
     async def turn(body: bytes) -> None:

@@ -119,7 +119,7 @@ async def ours(
     if not shipped:
         adapter.application.bot._rate_limiter = AIORateLimiter(overall_max_rate=0, max_retries=3)
     await adapter.application.initialize()
-    app = create_app(services, telegram=adapter)
+    app = create_app(services, adapters=[adapter])
     headers = {"content-type": "application/json", SECRET_HEADER: WEBHOOK_SECRET}
 
     async def turn(body: bytes) -> None:

@@ -73,9 +73,9 @@ def build(kind: str, database_url: str, api: str, home: Path) -> ASGIApp:
     if kind == "telegram":
         telegram = TelegramAdapter.build(services, engine)
         telegram.application.bot._rate_limiter = AIORateLimiter(overall_max_rate=0, max_retries=3)
-        return create_app(services, telegram=telegram)
+        return create_app(services, adapters=[telegram])
     if kind == "slack":
-        return create_app(services, slack=SlackAdapter.build(services, engine))
+        return create_app(services, adapters=[SlackAdapter.build(services, engine)])
     raise SystemExit(f"unknown worker kind {kind!r}")
 
 

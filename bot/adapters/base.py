@@ -4,17 +4,29 @@ An adapter translates one platform: its events become ``Incoming`` for the engin
 each ``Reply`` becomes a platform call. The web app mounts its routes and runs its
 start, stop and background delivery; the engine and flows read ``Capabilities`` where
 platforms differ, never a platform's name.
+
+Each adapter class registers itself (``@register``) with how to build it from the
+settings and its own staff commands, so ``helpdesk serve`` and the ``helpdesk``
+command find every platform without naming one: a new platform is a new module here.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 from starlette.requests import Request
 from starlette.routing import BaseRoute
 
 from bot.types import Reply
+
+if TYPE_CHECKING:
+    import typer
+
+    from bot.engine import Engine
+    from bot.services import Services
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +72,47 @@ class Adapter(Protocol):
     async def run_background(self, interval: float = 1.0) -> None:
         """Deliver chat notices and card refreshes for this platform until cancelled."""
         ...
+
+
+class AdapterClass(Protocol):
+    """What the wiring needs of an adapter's class: its name, how to build it, its commands."""
+
+    @property
+    def channel(self) -> str:
+        """The platform's name, as in ``Incoming.channel``."""
+        ...
+
+    def from_settings(self, services: Services, engine: Engine) -> Adapter | None:
+        """The adapter for the web app, or None when its settings are not given."""
+        ...
+
+    def commands(self) -> typer.Typer | None:
+        """The platform's ``helpdesk <channel> ...`` command group, if it has one."""
+        ...
+
+
+AdapterClassT = TypeVar("AdapterClassT", bound=AdapterClass)
+_REGISTERED: dict[str, AdapterClass] = {}
+
+
+def register(cls: AdapterClassT) -> AdapterClassT:
+    """Make an adapter class known to ``helpdesk serve`` and the ``helpdesk`` command."""
+    _REGISTERED[cls.channel] = cls
+    return cls
+
+
+def registered() -> list[AdapterClass]:
+    """Every adapter class in this package, by channel name."""
+    package = importlib.import_module(__package__ or "bot.adapters")
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{module.name}")
+    return [_REGISTERED[name] for name in sorted(_REGISTERED)]
+
+
+def configured(services: Services, engine: Engine) -> list[Adapter]:
+    """The adapters whose settings are given, for the web app to serve."""
+    adapters = (cls.from_settings(services, engine) for cls in registered())
+    return [adapter for adapter in adapters if adapter is not None]
 
 
 async def read_body(request: Request, limit: int) -> bytes | None:

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any, TypeVar
 
+import typer
 from linebot.v3 import SignatureValidator
 from linebot.v3.messaging import (
     ApiException,
@@ -39,7 +40,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.adapters import line_media
-from bot.adapters.base import Capabilities, read_body
+from bot.adapters.base import Capabilities, read_body, register
 from bot.adapters.line_messages import (
     CHOICE,
     MAX_LABEL,
@@ -153,6 +154,7 @@ def to_incoming(event: Mapping[str, Any], destination: str) -> Incoming | None:
     return None
 
 
+@register
 class LineAdapter:
     """One LINE channel (official account): its webhook, the engine, replies and pushes."""
 
@@ -184,6 +186,20 @@ class LineAdapter:
         )
         client = DataHostClient(configuration, data_host=settings.line_data_api_url)
         return cls(services, engine, client)
+
+    @classmethod
+    def from_settings(cls, services: Services, engine: Engine) -> LineAdapter | None:
+        """The webhook adapter when the channel secret and access token are set."""
+        settings = services.settings
+        if settings.line_channel_secret is None or settings.line_channel_access_token is None:
+            return None
+        return cls.build(services, engine)
+
+    @classmethod
+    def commands(cls) -> typer.Typer:
+        from bot.cli.line import line_app
+
+        return line_app
 
     def routes(self) -> list[BaseRoute]:
         return [Route("/line/webhook", self.webhook, methods=["POST"]), *self.media.routes()]

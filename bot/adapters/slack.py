@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+import typer
 from slack_bolt.adapter.starlette.async_handler import to_starlette_response
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
@@ -30,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from bot.adapters.base import Capabilities, read_body
+from bot.adapters.base import Capabilities, read_body, register
 from bot.delivery import BackgroundDelivery
 from bot.engine import Engine
 from bot.services import Services
@@ -140,6 +141,7 @@ def to_incoming(body: Mapping[str, Any]) -> Incoming | None:
     )
 
 
+@register
 class SlackAdapter:
     """One Slack app: the Bolt app, the engine, and delivery of replies and notices."""
 
@@ -185,6 +187,20 @@ class SlackAdapter:
             process_before_response=False,
         )
         return cls(services, engine, app)
+
+    @classmethod
+    def from_settings(cls, services: Services, engine: Engine) -> SlackAdapter | None:
+        """The HTTP events adapter when the bot token and signing secret are set."""
+        settings = services.settings
+        if settings.slack_bot_token is None or settings.slack_signing_secret is None:
+            return None
+        return cls.build(services, engine)
+
+    @classmethod
+    def commands(cls) -> typer.Typer:
+        from bot.cli.slack import slack_app
+
+        return slack_app
 
     def routes(self) -> list[BaseRoute]:
         return [Route("/slack/events", self.events, methods=["POST"])]

@@ -21,6 +21,7 @@ import re
 from typing import Any
 
 import aiohttp
+import typer
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -37,7 +38,7 @@ from telegram.error import NetworkError, TelegramError, TimedOut
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.request import BaseRequest, RequestData
 
-from bot.adapters.base import Capabilities, read_body
+from bot.adapters.base import Capabilities, read_body, register
 from bot.delivery import BackgroundDelivery
 from bot.engine import Engine
 from bot.services import Services
@@ -213,6 +214,7 @@ def _or_default(given: ODVInput[float], default: float | None) -> float | None:
     return default if isinstance(given, DefaultValue) else given
 
 
+@register
 class TelegramAdapter:
     """One bot: its Application, the engine, and delivery of replies and notices."""
 
@@ -250,6 +252,19 @@ class TelegramAdapter:
         if not polling:
             builder = builder.updater(None)
         return cls(services, engine, builder.build())
+
+    @classmethod
+    def from_settings(cls, services: Services, engine: Engine) -> TelegramAdapter | None:
+        """The webhook adapter when HELPDESK_TELEGRAM_TOKEN is set."""
+        if services.settings.telegram_token is None:
+            return None
+        return cls.build(services, engine)
+
+    @classmethod
+    def commands(cls) -> typer.Typer:
+        from bot.cli.telegram import telegram_app
+
+        return telegram_app
 
     def routes(self) -> list[BaseRoute]:
         return [Route("/telegram/webhook", self.webhook, methods=["POST"])]

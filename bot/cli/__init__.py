@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import typer
 
+from bot.adapters.base import registered
 from bot.cli.alumni import alumni_app
 from bot.cli.card import card_app
 from bot.cli.common import private_files
 from bot.cli.db import db_app
-from bot.cli.line import line_app
 from bot.cli.mailbox import mailbox_app
 from bot.cli.policy import policy_app
 from bot.cli.profiles import profiles
 from bot.cli.run import chat, run_command, serve
-from bot.cli.slack import slack_app
-from bot.cli.telegram import telegram_app
 
 # Tracebacks never print local variables: they may hold personal data or secrets.
 app = typer.Typer(
@@ -32,8 +30,10 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(mailbox_app, name="mailbox")
 app.add_typer(card_app, name="card")
 app.add_typer(alumni_app, name="alumni")
-app.add_typer(telegram_app, name="telegram")
-app.add_typer(slack_app, name="slack")
-app.add_typer(line_app, name="line")
+# Each platform brings its own group (helpdesk telegram|slack|line ...).
+for adapter in registered():
+    group = adapter.commands()
+    if group is not None:
+        app.add_typer(group, name=adapter.channel)
 
 __all__ = ["app"]

@@ -15,10 +15,8 @@ from rich.markup import escape
 from sqlalchemy import select
 
 from bot import conversations  # noqa: F401  (registers the flows)
+from bot.adapters.base import configured
 from bot.adapters.console import CHANNEL, ConsoleChat, session_chat_id
-from bot.adapters.line import LineAdapter
-from bot.adapters.slack import SlackAdapter
-from bot.adapters.telegram import TelegramAdapter
 from bot.cli.common import err, load_settings, run, setup_logging
 from bot.cli.db import seed
 from bot.delivery import BackgroundDelivery
@@ -151,16 +149,9 @@ def serve(host: HostOption = None, port: PortOption = None) -> None:
     settings = _listening(load_settings(), host, port)
     setup_logging(settings)
     services = build_services(settings)
-    engine = Engine(services)
-    telegram = slack = line = None
-    if settings.telegram_token is not None:
-        telegram = TelegramAdapter.build(services, engine)
-    if settings.slack_bot_token is not None and settings.slack_signing_secret is not None:
-        slack = SlackAdapter.build(services, engine)
-    if settings.line_channel_secret is not None and settings.line_channel_access_token is not None:
-        line = LineAdapter.build(services, engine)
+    adapters = configured(services, Engine(services))
     uvicorn.run(
-        create_app(services, telegram=telegram, slack=slack, line=line, mail_worker=True),
+        create_app(services, adapters=adapters, mail_worker=True),
         host=settings.web_host,
         port=settings.web_port,
         log_level=settings.log_level.lower(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from sqlalchemy import text
@@ -17,9 +17,7 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bot.adapters.line import LineAdapter
-from bot.adapters.slack import SlackAdapter
-from bot.adapters.telegram import TelegramAdapter
+from bot.adapters.base import Adapter
 from bot.services import Services
 from bot.web.card_verifier import CardVerifier
 from bot.web.password_page import PasswordPage
@@ -38,12 +36,10 @@ MAIL_INTERVAL = 2.0  # seconds between rounds of the mail queue
 def create_app(
     services: Services,
     *,
-    telegram: TelegramAdapter | None = None,
-    slack: SlackAdapter | None = None,
-    line: LineAdapter | None = None,
+    adapters: Sequence[Adapter] = (),
     mail_worker: bool = False,
 ) -> Starlette:
-    """The ASGI app; with a Telegram adapter, its webhook and background delivery too."""
+    """The ASGI app; with each adapter's routes, start, stop and background delivery."""
     install_log_redaction(*configured_secrets(services.settings))
 
     async def healthz(_request: Request) -> JSONResponse:
@@ -68,12 +64,8 @@ def create_app(
         *CardVerifier(services).routes(),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    if telegram is not None:
-        routes.append(Route("/telegram/webhook", telegram.webhook, methods=["POST"]))
-    if slack is not None:
-        routes.append(Route("/slack/events", slack.events, methods=["POST"]))
-    if line is not None:
-        routes.extend(line.routes())
+    for adapter in adapters:
+        routes.extend(adapter.routes())
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -84,24 +76,20 @@ def create_app(
                     run_every(MAIL_INTERVAL, services.mail_worker.run_once, name="mail sender")
                 )
             )
-        if telegram is not None:
-            await telegram.application.initialize()
-            background.append(asyncio.create_task(telegram.run_background()))
-        if slack is not None:
-            background.append(asyncio.create_task(slack.run_background()))
-        if line is not None:
-            background.append(asyncio.create_task(line.run_background()))
+        started: list[Adapter] = []
         try:
+            for adapter in adapters:
+                await adapter.startup()
+                started.append(adapter)
+                background.append(asyncio.create_task(adapter.run_background()))
             yield
         finally:
             for task in background:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            if telegram is not None:
-                await telegram.application.shutdown()
-            if line is not None:
-                await line.shutdown()
+            for adapter in reversed(started):
+                await adapter.shutdown()
 
     https = services.settings.public_url.startswith("https://")
     return Starlette(

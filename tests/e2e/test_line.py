@@ -123,7 +123,7 @@ async def line(
         )
         services = build_services(configured, clock=clock)
         adapter = LineAdapter.build(services, Engine(services))
-        transport = httpx.ASGITransport(app=create_app(services, line=adapter))
+        transport = httpx.ASGITransport(app=create_app(services, adapters=[adapter]))
         try:
             async with httpx.AsyncClient(
                 transport=transport, base_url="http://127.0.0.1"

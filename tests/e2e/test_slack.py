@@ -126,7 +126,7 @@ async def slack(
         )
         services = build_services(configured, clock=clock)
         adapter = SlackAdapter.build(services, Engine(services))
-        transport = httpx.ASGITransport(app=create_app(services, slack=adapter))
+        transport = httpx.ASGITransport(app=create_app(services, adapters=[adapter]))
         try:
             async with httpx.AsyncClient(transport=transport, base_url="http://ours") as client:
                 yield SlackUser(client, slack_api), services, sink, adapter

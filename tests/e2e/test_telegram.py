@@ -117,7 +117,7 @@ async def telegram(
         services = build_services(configured, clock=clock)
         adapter = TelegramAdapter.build(services, Engine(services))
         await adapter.application.initialize()
-        transport = httpx.ASGITransport(app=create_app(services, telegram=adapter))
+        transport = httpx.ASGITransport(app=create_app(services, adapters=[adapter]))
         try:
             async with httpx.AsyncClient(
                 transport=transport, base_url="http://127.0.0.1"
@@ -286,7 +286,7 @@ async def test_a_new_bot_whose_update_ids_start_over_still_answers(
     new_bot = TelegramAdapter.build(new_services, Engine(new_services))
     await new_bot.application.initialize()
     try:
-        app = create_app(new_services, telegram=new_bot)
+        app = create_app(new_services, adapters=[new_bot])
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
         ) as client:

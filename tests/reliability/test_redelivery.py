@@ -105,7 +105,7 @@ async def telegram_workers(
             adapter = TelegramAdapter.build(services, Engine(services))
             await adapter.application.initialize()
             stack.push_async_callback(adapter.application.shutdown)
-            transport = httpx.ASGITransport(app=create_app(services, telegram=adapter))
+            transport = httpx.ASGITransport(app=create_app(services, adapters=[adapter]))
             client = await stack.enter_async_context(
                 httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1")
             )
@@ -214,7 +214,7 @@ async def slack_workers(
             services = build_services(configured, clock=clock)
             stack.push_async_callback(services.close)
             adapter = SlackAdapter.build(services, Engine(services))
-            transport = httpx.ASGITransport(app=create_app(services, slack=adapter))
+            transport = httpx.ASGITransport(app=create_app(services, adapters=[adapter]))
             client = await stack.enter_async_context(
                 httpx.AsyncClient(transport=transport, base_url="http://ours")
             )
