@@ -29,6 +29,7 @@ from bot.flow import (
     Step,
     menu_flows,
 )
+from bot.observe import observed, stepped
 from bot.services import Services
 from bot.text import clean_input, looks_like_password
 from bot.types import DeleteUserMessage, Incoming, Reply, Text
@@ -65,6 +66,7 @@ class Engine:
     def __init__(self, services: Services) -> None:
         self.services = services
 
+    @observed
     async def handle(self, incoming: Incoming) -> list[Reply]:
         """Process one message or button press; an empty one re-asks the current question."""
         try:
@@ -293,6 +295,7 @@ class Engine:
             conversation.state,
             conversation.version,
         )
+        stepped(conversation.flow or ctx.flow)
         return replies
 
     async def _apply(

@@ -442,3 +442,16 @@ class DirectoryIndexEntry(Base):
     degree_level: Mapped[str | None] = mapped_column(String(32))
     modified_at: Mapped[dt.datetime]
     synced_at: Mapped[dt.datetime]
+
+
+class WorkerHeartbeat(Base):
+    """When a background job (the mail queue, retention) last finished a round, per job.
+
+    ``/readyz`` reads it: a worker that stopped sending mail is seen, whichever process
+    it ran in.
+    """
+
+    __tablename__ = "worker_heartbeats"
+
+    job: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seen_at: Mapped[dt.datetime]

@@ -6,6 +6,7 @@ import base64
 import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -59,6 +60,13 @@ class Settings(BaseSettings):
     argon2_parallelism: int = 4
 
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text, or json: one object a line with the turn and actor."
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token /metrics requires; without one /metrics is not served.",
+    )
 
     directory_bind_password: SecretStr | None = Field(
         default=None, description="Password of the profile's directory bind DN (LDAP, AD)."

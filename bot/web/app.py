@@ -8,18 +8,18 @@ import html
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse
+from starlette.responses import HTMLResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from bot.adapters.base import Adapter
 from bot.services import Services
 from bot.web.card_verifier import CardVerifier
+from bot.web.health import Health
+from bot.web.metrics import Metrics
 from bot.web.password_page import PasswordPage
 from bot.web.security import (
     SECURITY_HEADERS,
@@ -28,6 +28,8 @@ from bot.web.security import (
     install_log_redaction,
 )
 from core.background import run_every
+from core.heartbeats import MAIL_JOB, beating
+from core.metrics import instrument_pool
 
 STATIC = Path(__file__).parent / "static"
 MAIL_INTERVAL = 2.0  # seconds between rounds of the mail queue
@@ -42,13 +44,7 @@ def create_app(
     """The ASGI app; with each adapter's routes, start, stop and background delivery."""
     install_log_redaction(*configured_secrets(services.settings))
 
-    async def healthz(_request: Request) -> JSONResponse:
-        try:
-            async with services.engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
-        except (OperationalError, DBAPIError, OSError):
-            return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
-        return JSONResponse({"status": "ok", "database": "ok", "profile": services.profile.name})
+    instrument_pool(services.engine)
 
     async def index(_request: Request) -> HTMLResponse:
         names = services.profile.display_name
@@ -59,7 +55,8 @@ def create_app(
 
     routes = [
         Route("/", index),
-        Route("/healthz", healthz),
+        *Health(services).routes(),
+        *Metrics(services).routes(),
         *PasswordPage(services).routes(),
         *CardVerifier(services).routes(),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
@@ -73,7 +70,16 @@ def create_app(
         if mail_worker:
             background.append(
                 asyncio.create_task(
-                    run_every(MAIL_INTERVAL, services.mail_worker.run_once, name="mail sender")
+                    run_every(
+                        MAIL_INTERVAL,
+                        beating(
+                            services.mail_worker.run_once,
+                            services.sessions,
+                            services.clock,
+                            MAIL_JOB,
+                        ),
+                        name="mail sender",
+                    )
                 )
             )
         started: list[Adapter] = []

@@ -1,4 +1,4 @@
-"""The web app's health check."""
+"""The web app's home page (its health checks: tests/bot/web/test_health.py)."""
 
 from __future__ import annotations
 
@@ -12,27 +12,6 @@ import pytest
 import bot.web
 from bot.services import Services
 from bot.web import create_app, install_log_redaction
-
-
-async def test_healthz_reports_ok_with_the_database_up(services: Services) -> None:
-    transport = httpx.ASGITransport(app=create_app(services))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        response = await client.get("/healthz")
-    assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "profile": "demo"}
-
-
-async def test_healthz_reports_503_when_the_database_is_unreachable(services: Services) -> None:
-    broken = Services(**{**services.__dict__})
-    from core.db import create_engine
-
-    broken.engine = create_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
-    transport = httpx.ASGITransport(app=create_app(broken))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        response = await client.get("/healthz")
-    await broken.engine.dispose()
-    assert response.status_code == 503
-    assert response.json()["database"] == "down"
 
 
 async def test_the_home_page_names_the_institution_in_both_languages(services: Services) -> None:
