@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.web import install_log_redaction
 from bot.web.security import configured_secrets
-from core import migrate
+from core import logjson, migrate
 from core.errors import ConfigurationError
 from core.profiles import load_profile
 from core.settings import Settings
@@ -59,14 +59,15 @@ def load_settings() -> Settings:
 def setup_logging(settings: Settings, level: str | None = None) -> None:
     """Log to stderr at ``level`` (default: the settings'), every record redacted.
 
+    ``HELPDESK_LOG_FORMAT=json`` writes one JSON object a line, with the chat turn's id
+    and actor (``core.logjson``).
+
     Redacted: the configured tokens and secrets, one-time links, codes and hashes,
     whichever library logs them.
     """
-    logging.basicConfig(
-        level=level or settings.log_level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logjson.formatter(settings.log_format))
+    logging.basicConfig(level=level or settings.log_level, handlers=[handler])
     install_log_redaction(*configured_secrets(settings))
 
 
