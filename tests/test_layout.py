@@ -118,3 +118,71 @@ def test_the_flow_rule_checker_catches_a_flow_importing_another(tmp_path: Path) 
     (tmp_path / "common.py").write_text("X = 1\n")
     (tmp_path / "c.py").write_text("from bot.conversations import common\n" + flow)
     assert flows_importing_flows(tmp_path) == ["b.py imports bot.conversations.a"]
+
+
+# Where platforms differ, the engine and flows read the adapter's capabilities; these
+# parts of the bot name no platform (issue 18's "done when").
+PLATFORM_NEUTRAL = ("bot/engine.py", "bot/flow.py", "bot/conversations", "core")
+
+
+def platform_names() -> set[str]:
+    from bot.adapters.base import registered
+    from bot.adapters.console import CHANNEL
+
+    return {adapter.channel for adapter in registered()} | {CHANNEL}
+
+
+def platform_mentions(root: Path, names: set[str]) -> list[str]:
+    """Each chat SDK or adapter import and each platform name in a string, per file and line."""
+    found = []
+    for part in PLATFORM_NEUTRAL:
+        folder = root / part
+        paths = sorted(folder.rglob("*.py")) if folder.is_dir() else [folder]
+        for path in paths:
+            where = path.relative_to(root)
+            found += [
+                f"{where} imports {name}"
+                for name in sorted(imported_modules(path) & set(CHAT_SDKS))
+            ]
+            found += [
+                f"{where} imports {name}"
+                for name in sorted(full_imports(path))
+                if name == "bot.adapters" or name.startswith("bot.adapters.")
+            ]
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            found += [
+                f"{where}:{node.lineno} names {node.value!r}"
+                for node in ast.walk(tree)
+                if isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and node.value.lower() in names
+            ]
+    return found
+
+
+def test_the_engine_the_flows_and_core_name_no_platform() -> None:
+    names = platform_names()
+    assert {"telegram", "slack", "line", "console"} <= names
+    assert platform_mentions(ROOT, names) == []
+
+
+def test_the_platform_checker_catches_a_name_compared_and_an_sdk_imported(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "bot" / "conversations").mkdir(parents=True)
+    (tmp_path / "core").mkdir()
+    (tmp_path / "bot" / "engine.py").write_text(
+        "def f(incoming):\n    return incoming.channel == 'telegram'\n"
+    )
+    (tmp_path / "bot" / "flow.py").write_text("from bot.adapters.line import LineAdapter\n")
+    (tmp_path / "bot" / "conversations" / "x.py").write_text("import linebot\n")
+    (tmp_path / "core" / "y.py").write_text(
+        "'''Say it on the console.'''\nslack_trusted_teams = ['T1']\nKIND = 'Slack'\n"
+    )
+    assert platform_mentions(tmp_path, {"telegram", "slack", "line", "console"}) == [
+        "bot/engine.py:2 names 'telegram'",
+        "bot/flow.py imports bot.adapters.line",
+        "bot/flow.py imports bot.adapters.line.LineAdapter",
+        "bot/conversations/x.py imports linebot",
+        "core/y.py:3 names 'Slack'",
+    ]
