@@ -9,6 +9,7 @@ from bot.cli.alumni import alumni_app
 from bot.cli.card import card_app
 from bot.cli.common import private_files
 from bot.cli.db import db_app
+from bot.cli.faq import faq_app
 from bot.cli.mailbox import mailbox_app
 from bot.cli.policy import policy_app
 from bot.cli.profiles import profiles
@@ -30,6 +31,7 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(mailbox_app, name="mailbox")
 app.add_typer(card_app, name="card")
 app.add_typer(alumni_app, name="alumni")
+app.add_typer(faq_app, name="faq")
 # Each platform brings its own group (helpdesk telegram|slack|line ...).
 for adapter in registered():
     group = adapter.commands()
