@@ -155,6 +155,20 @@ class Limits(_Strict):
     lookups_global_per_minute: int = Field(default=600, ge=1)
 
 
+class Retention(_Strict):
+    """How long personal data is kept (Taiwan's PDPA: only for the stated purpose and period).
+
+    ``core.retention`` applies these; the README says why each default is what it is.
+    """
+
+    audit_events_days: int = Field(default=365, ge=30)
+    processed_deliveries_hours: int = Field(default=24, ge=24)
+    conversations_days: int = Field(default=30, ge=1)
+    sent_mail_days: int = Field(default=30, ge=1)
+    expired_codes_days: int = Field(default=7, ge=1)
+    decided_applications_days: int = Field(default=180, ge=30)
+
+
 class DirectoryAttributes(_Strict):
     """Which directory attribute holds each fact (LDAP and AD backends)."""
 
@@ -250,6 +264,7 @@ class Profile(_Strict):
     mail: Mail = Mail()
     card: Card = Card()
     limits: Limits = Limits()
+    retention: Retention = Retention()
     chat: Chat = Chat()
     lookup: Lookup = Lookup()
     contacts: dict[Office, Contact] = Field(

@@ -6,6 +6,7 @@ import typer
 
 from bot.adapters.base import registered
 from bot.cli.alumni import alumni_app
+from bot.cli.audit import audit
 from bot.cli.card import card_app
 from bot.cli.common import private_files
 from bot.cli.db import db_app
@@ -13,6 +14,7 @@ from bot.cli.faq import faq_app
 from bot.cli.mailbox import mailbox_app
 from bot.cli.policy import policy_app
 from bot.cli.profiles import profiles
+from bot.cli.retention import retention_app
 from bot.cli.run import chat, run_command, serve
 
 # Tracebacks never print local variables: they may hold personal data or secrets.
@@ -32,6 +34,8 @@ app.add_typer(mailbox_app, name="mailbox")
 app.add_typer(card_app, name="card")
 app.add_typer(alumni_app, name="alumni")
 app.add_typer(faq_app, name="faq")
+app.command()(audit)
+app.add_typer(retention_app, name="retention")
 # Each platform brings its own group (helpdesk telegram|slack|line ...).
 for adapter in registered():
     group = adapter.commands()

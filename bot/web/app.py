@@ -27,6 +27,7 @@ from bot.web.security import (
     configured_secrets,
     install_log_redaction,
 )
+from core import retention
 from core.background import run_every
 from core.heartbeats import MAIL_JOB, beating
 from core.metrics import instrument_pool
@@ -79,6 +80,17 @@ def create_app(
                             MAIL_JOB,
                         ),
                         name="mail sender",
+                    )
+                )
+            )
+            background.append(
+                asyncio.create_task(
+                    run_every(
+                        retention.INTERVAL_SECONDS,
+                        lambda: retention.apply(
+                            services.sessions, services.clock.now(), services.profile.retention
+                        ),
+                        name="retention",
                     )
                 )
             )

@@ -71,9 +71,16 @@ async def test_readyz_is_not_ready_before_the_database_is_upgraded(
 ) -> None:
     await beat(services.sessions, MAIL_JOB, clock.now())
     async with services.engine.begin() as connection:
+        head = await connection.scalar(text("SELECT version_num FROM alembic_version"))
         await connection.execute(text("UPDATE alembic_version SET version_num = '0001'"))
-    async with client(services) as http:
-        response = await http.get("/readyz")
+    try:
+        async with client(services) as http:
+            response = await http.get("/readyz")
+    finally:  # on PostgreSQL the database is shared by the session's tests
+        async with services.engine.begin() as connection:
+            await connection.execute(
+                text("UPDATE alembic_version SET version_num = :head"), {"head": head}
+            )
     assert response.status_code == 503
     assert response.json()["migrations"] == "not at head"
 
