@@ -31,10 +31,10 @@ import pyotp
 import qrcode
 from cryptography.fernet import Fernet
 from qrcode.constants import ERROR_CORRECT_M
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.models import AlumniCard, CardStatus, Person
+from core.models import AlumniCard, CardStatus, CardView, Person
 
 PREFIX = "HDC1"
 CODE_DIGITS = 8
@@ -277,6 +277,12 @@ async def verify(
         return Verification(Verdict.REPLAYED, card_id=card.id)
     card.last_accepted_step = step
     card.last_accepted_refresh = refresh
+    # The code is spent: every chat showing the card gets the next one at once.
+    await session.execute(
+        update(CardView)
+        .where(CardView.card_id == card.id, CardView.closed_at.is_(None))
+        .values(next_refresh_at=now)
+    )
     await session.flush()
     person = await session.get(Person, card.person_id)
     return Verification(

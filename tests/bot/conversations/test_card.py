@@ -164,6 +164,20 @@ async def test_refresh_now_after_a_scan_shows_a_code_the_verifier_accepts_within
     assert await _check(services, _payload(third)) is Verdict.VALID
 
 
+async def test_a_scanned_code_is_replaced_in_the_open_card_without_a_press(
+    chat: Chat, services: Services, alumnus: int, clock: FakeClock
+) -> None:
+    await _issue(services, alumnus)
+    await _link(services, chat, alumnus)
+    await chat.press("My alumni card")
+    (first,) = _images(chat)
+    assert await _check(services, _payload(first)) is Verdict.VALID
+    clock.advance(seconds=1)
+    (refresh,) = await CardRefresher(services).run_once()
+    assert refresh.edit is not None and refresh.edit.key == first.key
+    assert await _check(services, _payload(refresh.edit.image)) is Verdict.VALID
+
+
 async def test_due_refreshes_are_edits_until_the_card_closes_after_its_open_time(
     chat: Chat, services: Services, alumnus: int, clock: FakeClock
 ) -> None:
