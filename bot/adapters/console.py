@@ -7,23 +7,47 @@ flushed, and exits on end of input, so a script can drive it.
 Each run is its own chat (the OS user and a fresh session name), so a second
 terminal, or a script run beside ``make run``, never lands in another's
 conversation; naming a session (``helpdesk chat --session NAME``) resumes it.
+
+It is an ``Adapter`` like the platforms' but serves no web route: its background
+loop sends the queued mail and shows this chat's notices, and a mail written to the
+outbox is announced with its link or code, so the user can go on without opening it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import getpass
+import re
 import secrets
 import sys
-from collections.abc import Callable
+from email.message import EmailMessage
+from pathlib import Path
 from typing import TextIO
 
 from rich.console import Console
+from starlette.routing import BaseRoute
 
+from bot.adapters.base import Capabilities
+from bot.delivery import BackgroundDelivery
 from bot.engine import Engine
 from bot.types import Choices, DeleteUserMessage, Edit, Image, Incoming, Reply, Text
+from core.background import run_every
+from core.mail import OutboxMailer
 
 CHANNEL = "console"
+# A terminal prints what it is given: no edits, no deletions, no limits on buttons.
+CAPABILITIES = Capabilities(
+    edits_images=False,
+    deletes_user_messages=False,
+    max_buttons=None,
+    max_label_length=None,
+    max_text_length=None,
+)
+URL = re.compile(r"https?://\S+")
+# A linking code: six digits on their own.
+CODE = re.compile(r"(?<!\d)\d{6}(?!\d)")
 
 
 def session_chat_id(session: str | None = None) -> str:
@@ -32,7 +56,10 @@ def session_chat_id(session: str | None = None) -> str:
 
 
 class ConsoleChat:
-    """One person chatting with the bot in this terminal."""
+    """One person chatting with the bot in this terminal: the console's adapter."""
+
+    channel = CHANNEL
+    capabilities = CAPABILITIES
 
     def __init__(
         self,
@@ -42,15 +69,38 @@ class ConsoleChat:
         stdin: TextIO | None = None,
         console: Console | None = None,
         user: str | None = None,
-        after_step: Callable[[], object] | None = None,
     ) -> None:
         self.engine = engine
+        self.services = engine.services
         self.lang = lang
         self.stdin = stdin or sys.stdin
         self.interactive = self.stdin.isatty()
         self.console = console or Console(highlight=False, soft_wrap=True)
         self.user = user or getpass.getuser()
-        self.after_step = after_step
+        self.background = BackgroundDelivery(self.services, CHANNEL, self.send)
+
+    def routes(self) -> list[BaseRoute]:
+        return []
+
+    async def startup(self) -> None:
+        """Announce each mail the outbox writes (on the embedded default) in this chat."""
+        mailer = self.services.mail_worker.mailer
+        if isinstance(mailer, OutboxMailer):
+            mailer.on_written = self.mail_written
+
+    async def shutdown(self) -> None:
+        """Nothing to close: the terminal stays the user's."""
+
+    async def send(self, chat_id: str, replies: list[Reply]) -> None:
+        self.render(replies)
+
+    async def deliver_background(self) -> None:
+        """Send queued mail and show this chat's notices (e.g. from the password page)."""
+        await self.services.mail_worker.run_once()
+        await self.background.run_once(chat_id=self.user)
+
+    async def run_background(self, interval: float = 1.0) -> None:
+        await run_every(interval, self.deliver_background, name="console delivery")
 
     def _incoming(self, text: str | None) -> Incoming:
         return Incoming(
@@ -84,10 +134,7 @@ class ConsoleChat:
     async def _turn(self, text: str | None) -> None:
         replies = await self.engine.handle(self._incoming(text))
         self.render(replies)
-        if self.after_step is not None:
-            result = self.after_step()
-            if asyncio.iscoroutine(result):
-                await result
+        await self.deliver_background()
 
     def render(self, replies: list[Reply]) -> None:
         for reply in replies:
@@ -98,6 +145,25 @@ class ConsoleChat:
     def notice(self, text: str) -> None:
         self.console.print(text, markup=False, style="dim")
         self.console.file.flush()
+
+    def mail_written(self, to: str, path: Path) -> None:
+        """Name the outbox file and show the mail's link or code line."""
+        lines = [f"✉ mail to {to} written to {path}"]
+        lines += [f"  {line}" for line in what_to_use(path)]
+        self.notice("\n".join(lines))
+
+
+def what_to_use(path: Path) -> list[str]:
+    """The lines of a written mail that hold its link, or else its code."""
+    with path.open("rb") as file:
+        message = email.message_from_binary_file(file, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    body = message.get_body(preferencelist=("plain",))
+    text = body.get_content() if isinstance(body, EmailMessage) else ""
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return [line for line in lines if URL.search(line)] or [
+        line for line in lines if CODE.search(line)
+    ]
 
 
 def _format(reply: Reply) -> str:

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import os
 import socket
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,16 +15,13 @@ from sqlalchemy import select
 
 from bot import conversations  # noqa: F401  (registers the flows)
 from bot.adapters.base import configured
-from bot.adapters.console import CHANNEL, ConsoleChat, session_chat_id
+from bot.adapters.console import ConsoleChat, session_chat_id
 from bot.cli.common import err, load_settings, run, setup_logging
 from bot.cli.db import seed
-from bot.delivery import BackgroundDelivery
 from bot.engine import Engine
 from bot.services import Services, build_services
-from bot.types import Reply
 from bot.web import create_app
 from core import migrate
-from core.background import run_every
 from core.models import Person
 from core.settings import Settings
 
@@ -98,40 +94,22 @@ async def _warn_if_empty(services: Services) -> None:
 
 
 async def _chat(services: Services, lang: str | None, session: str | None) -> None:
-    chat: ConsoleChat | None = None
     chat_id = session_chat_id(session)
     name = chat_id.partition("/")[2]
     err.print(f"[dim]Chat session {escape(name)} (resume it with --session {escape(name)})[/dim]")
     await _warn_if_empty(services)
-
-    def on_mail(to: str, path: Path) -> None:
-        if chat is not None:
-            chat.notice(f"✉ mail to {to} written to {path}")
-
-    async def background_work() -> None:
-        """Send queued mail and show notices for this chat (e.g. from the password page)."""
-        assert chat is not None
-        await services.mail_worker.run_once()
-        await background.run_once(chat_id=chat.user)
-
-    services.mail_worker.mailer.on_written = on_mail  # type: ignore[attr-defined]
-
-    async def show(_chat_id: str, replies: list[Reply]) -> None:
-        assert chat is not None
-        chat.render(replies)
-
-    background = BackgroundDelivery(services, CHANNEL, show)
-    chat = ConsoleChat(Engine(services), lang=lang, user=chat_id, after_step=background_work)
-    poller = (
-        asyncio.create_task(run_every(POLL_SECONDS, background_work, name="console delivery"))
-        if chat.interactive
-        else None
-    )
+    chat = ConsoleChat(Engine(services), lang=lang, user=chat_id)
+    await chat.startup()
+    # A script's chat delivers after each of its lines; a person's also while typing.
+    poller = asyncio.create_task(chat.run_background(POLL_SECONDS)) if chat.interactive else None
     try:
         await chat.run()
     finally:
         if poller is not None:
             poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+        await chat.shutdown()
         await services.close()
 
 

@@ -1,18 +1,19 @@
-"""The console adapter in-process: rendering and the outbox notice."""
+"""The console adapter in-process: rendering, the outbox notice, background delivery."""
 
 from __future__ import annotations
 
+import asyncio
 import io
-from pathlib import Path
+import re
 
 from rich.console import Console
 
+from bot.adapters.base import Adapter
 from bot.adapters.console import ConsoleChat
+from bot.cli.db import seed
 from bot.engine import Engine
-from bot.services import Services, build_services
-from core.clock import FakeClock
-from core.mail import enqueue
-from core.settings import Settings
+from bot.services import Services
+from core.models import ChatNotice
 
 
 class Script(io.StringIO):
@@ -20,35 +21,86 @@ class Script(io.StringIO):
         return False
 
 
-async def test_numbered_choices_and_a_mail_notice_with_the_outbox_path(
-    settings: Settings, clock: FakeClock
+def console_chat(services: Services, script: str, output: io.StringIO) -> ConsoleChat:
+    return ConsoleChat(
+        Engine(services),
+        lang="en",
+        stdin=Script(script),
+        console=Console(file=output, width=200, color_system=None),
+        user="tester/s1",
+    )
+
+
+async def test_the_console_is_an_adapter_that_neither_edits_nor_deletes_and_serves_no_route(
+    services: Services,
 ) -> None:
+    chat = console_chat(services, "", io.StringIO())
+    assert isinstance(chat, Adapter) and chat.channel == "console"
+    assert not chat.capabilities.edits_images
+    assert not chat.capabilities.deletes_user_messages
+    assert chat.routes() == []
+
+
+async def test_a_reset_mail_in_the_outbox_is_announced_with_its_link(services: Services) -> None:
+    await seed(services)
     output = io.StringIO()
-    chat: ConsoleChat | None = None
-
-    def notice(to: str, path: Path) -> None:
-        assert chat is not None
-        chat.notice(f"mail to {to} written to {path}")
-
-    services: Services = build_services(settings, clock=clock, on_mail_written=notice)
-    try:
-        async with services.sessions() as session, session.begin():
-            enqueue(
-                session, to="a211303001@grad.demo.edu.tw", subject="s", body="b", now=clock.now()
-            )
-        chat = ConsoleChat(
-            Engine(services),
-            lang="en",
-            stdin=Script("/menu\n"),
-            console=Console(file=output, width=200, color_system=None),
-            user="tester",
-            after_step=services.mail_worker.run_once,
-        )
-        await chat.run()
-    finally:
-        await services.close()
+    chat = console_chat(services, "I forgot my password\n211303001\nA128573490\n", output)
+    await chat.startup()
+    await chat.run()
     text = output.getvalue()
     assert "What can I help you with?\n  1. Look up my student ID\n" in text
-    eml = sorted((settings.home / "outbox").glob("*.eml"))
-    assert len(eml) == 1
-    assert f"mail to a211303001@grad.demo.edu.tw written to {eml[0]}" in text
+    (eml,) = sorted((services.settings.home / "outbox").glob("*.eml"))
+    assert f"written to {eml}" in text
+    # The link itself, so the user can open it without reading the .eml file.
+    (link,) = re.findall(r"^  (http://\S+/password/\S+)$", text, re.MULTILINE)
+    assert link in eml.read_text(encoding="utf-8")
+
+
+async def test_a_linking_mail_in_the_outbox_is_announced_with_its_code(
+    services: Services,
+) -> None:
+    await seed(services)
+    output = io.StringIO()
+    chat = console_chat(services, "Link this chat to my account\n211303001\n", output)
+    await chat.startup()
+    await chat.run()
+    (code,) = re.findall(r"^  .*?(?<!\d)(\d{6})(?!\d)", output.getvalue(), re.MULTILINE)
+    (eml,) = sorted((services.settings.home / "outbox").glob("*.eml"))
+    assert code in eml.read_text(encoding="utf-8")
+
+
+class Screen(io.StringIO):
+    """What the terminal shows; ``shown`` is set once ``expected`` appears."""
+
+    def __init__(self, expected: str) -> None:
+        super().__init__()
+        self.expected = expected
+        self.shown = asyncio.Event()
+
+    def write(self, text: str) -> int:
+        written = super().write(text)
+        if self.expected in self.getvalue():
+            self.shown.set()
+        return written
+
+
+async def test_the_background_loop_shows_this_chats_notices_as_they_come(
+    services: Services,
+) -> None:
+    screen = Screen("Your password was changed.")
+    chat = console_chat(services, "", screen)
+    notices = {"tester/s1": "Your password was changed.", "other/s2": "Not yours"}
+    async with services.sessions() as session, session.begin():
+        for chat_id, text in notices.items():
+            session.add(
+                ChatNotice(
+                    channel="console", chat_id=chat_id, text=text, created_at=services.clock.now()
+                )
+            )
+    loop = asyncio.create_task(chat.run_background(0.01))
+    try:
+        async with asyncio.timeout(5):
+            await screen.shown.wait()
+    finally:
+        loop.cancel()
+    assert "Not yours" not in screen.getvalue()
