@@ -10,6 +10,7 @@ from bot.cli.audit import audit
 from bot.cli.card import card_app
 from bot.cli.common import private_files
 from bot.cli.db import db_app
+from bot.cli.directory import directory_app
 from bot.cli.doctor import doctor
 from bot.cli.faq import faq_app
 from bot.cli.mailbox import mailbox_app
@@ -35,6 +36,7 @@ app.add_typer(mailbox_app, name="mailbox")
 app.add_typer(card_app, name="card")
 app.add_typer(alumni_app, name="alumni")
 app.add_typer(faq_app, name="faq")
+app.add_typer(directory_app, name="directory")
 app.command()(audit)
 app.command()(doctor)
 app.add_typer(retention_app, name="retention")

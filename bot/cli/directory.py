@@ -1,0 +1,148 @@
+"""``helpdesk directory check|sync``: set up an LDAP or AD directory and keep its index."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bot.cli.common import err, fail, load_settings, out, require_database, run
+from bot.services import Services, build_services
+from core.directory import DirectoryUnavailable
+from core.directory.ldap import LdapDirectory
+from core.directory.sync import SyncReport
+from core.directory.sync import sync as sync_index
+from core.directory.wiring import Directories
+from core.settings import Settings
+
+directory_app = typer.Typer(
+    help="The institution's LDAP or AD directory: check the settings, sync the index.",
+    no_args_is_help=True,
+)
+
+
+def _remote(settings: Settings) -> tuple[Services, LdapDirectory]:
+    """The profile's LDAP or AD directory, or exit 2 when the profile keeps accounts in SQL."""
+    services = build_services(settings)
+    directories = Directories(
+        services.profile,
+        settings,
+        pii=services.pii,
+        hasher=services.passwords,
+        clock=services.clock,
+        sessions=services.sessions,
+    )
+    if directories.remote is None:
+        raise fail(
+            f"Profile {services.profile.name!r} keeps accounts in the bot's own database "
+            '([directory] backend = "sql"): there is no directory to check or sync.',
+            2,
+        )
+    return services, directories.remote
+
+
+def _unavailable(directory: LdapDirectory, exc: DirectoryUnavailable) -> typer.Exit:
+    config = directory.profile.directory
+    return fail(
+        f"The directory cannot be used: {exc}.\n"
+        f"Servers tried: {', '.join(config.uris)}; bind DN: {config.bind_dn or '(anonymous)'} "
+        "(its password from HELPDESK_DIRECTORY_BIND_PASSWORD); base: "
+        f"{config.base_dn}.",
+    )
+
+
+@directory_app.command("check")
+def check(
+    name: Annotated[str, typer.Argument(help="An account name or address to look up.")],
+) -> None:
+    """Bind as the service, find NAME and show what each mapped attribute yields.
+
+    The ID number and birthday are shown masked. Exit 1 with the reason when the
+    directory cannot be reached, the bind fails or NAME is not exactly one entry.
+    """
+    services, directory = _remote(load_settings())
+
+    async def main() -> list[tuple[str, str, str | None]]:
+        try:
+            return await directory.check(name)
+        finally:
+            await directory.close()
+            await services.close()
+
+    try:
+        rows = run(main)
+    except DirectoryUnavailable as exc:
+        raise _unavailable(directory, exc) from None
+    table = Table("fact", "attribute", "value", title=f"{escape(name)} in the directory")
+    for fact, attribute, value in rows:
+        shown = escape(value) if value else "[dim](nothing)[/dim]"
+        table.add_row(escape(fact), escape(attribute), shown)
+    out.print(table)
+
+
+@directory_app.command("sync")
+def sync(
+    full: Annotated[
+        bool, typer.Option("--full", help="Read every entry again, not only the changed ones.")
+    ] = False,
+) -> None:
+    """Bring the local index (lookups by ID number and birthday) up to date.
+
+    The first run reads the whole directory; later ones only entries modified since
+    the last, and drop entries that are gone. Run it from cron, e.g. every 10 minutes.
+    """
+    settings = load_settings()
+    require_database(settings)
+    services, directory = _remote(settings)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+
+    async def main() -> SyncReport:
+        with Progress(*columns, console=err, transient=True) as progress:
+            task = progress.add_task("Syncing the directory", total=None)
+
+            def advance(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            try:
+                async with services.sessions() as session, session.begin():
+                    return await sync_index(
+                        session,
+                        directory,
+                        services.pii,
+                        now=services.clock.now(),
+                        full=full,
+                        progress=advance,
+                    )
+            finally:
+                await directory.close()
+                await services.close()
+
+    try:
+        report = run(main)
+    except DirectoryUnavailable as exc:
+        raise _unavailable(directory, exc) from None
+    table = Table(
+        "",
+        "entries",
+        title=(
+            "Full sync of the directory index" if report.full else "Changes synced into the index"
+        ),
+        title_justify="left",
+    )
+    table.columns[1].justify = "right"
+    for label, number in (
+        ("added", report.added),
+        ("updated", report.updated),
+        ("removed", report.removed),
+        ("skipped (no ID number or birthday)", report.skipped),
+    ):
+        table.add_row(label, str(number))
+    out.print(table)
