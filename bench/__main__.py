@@ -1,6 +1,7 @@
 """``python -m bench [SECTION ...]`` (``make bench``): run, print the tables, write JSON.
 
-Sections: telegram, slack, hashing, directory, cards, memory (all when none is named).
+Sections: telegram, slack, hashing, directory, cards, memory, faq, ldap (all when none is
+named; ldap needs Debian's slapd).
 ``BENCH_QUICK=1`` makes every count small, to try the bench itself in seconds.
 Progress goes to stderr; the markdown tables to stdout and ``bench/results/latest.md``;
 every figure with its runs to ``bench/results/<time>.json`` and ``latest.json``.
@@ -15,11 +16,12 @@ import platform
 import sys
 import time
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from bench import cards, directory, hashing, memory, slack_ack, telegram_turn
+from bench import cards, directory, faq, hashing, ldap, memory, slack_ack, telegram_turn
 from bench.common import (
     BENCH_DIR,
     Databases,
@@ -32,9 +34,11 @@ from bench.common import (
     workdir,
     write_json,
 )
+from tests.ldap_server import SLAPD
 
-SECTIONS = ("telegram", "slack", "hashing", "directory", "cards", "memory")
+SECTIONS = ("telegram", "slack", "hashing", "directory", "cards", "memory", "faq", "ldap")
 QUICK = os.environ.get("BENCH_QUICK") == "1"
+HAVE_SLAPD = Path(SLAPD).exists()
 SIZES: dict[str, Any] = {
     "runs": 2 if QUICK else 3,
     "telegram_sequential_chats": 10 if QUICK else 30,
@@ -51,6 +55,10 @@ SIZES: dict[str, Any] = {
     "directory_lookups": 50 if QUICK else 200,
     "cards": 40 if QUICK else 200,
     "memory_conversations": 400 if QUICK else 10_000,
+    "faq_entries": 1000,
+    "faq_rounds": 2 if QUICK else 5,
+    "ldap_rounds": 20 if QUICK else 200,
+    "ldap_change_rounds": 5 if QUICK else 20,
 }
 
 
@@ -203,6 +211,17 @@ def memory_table(result: dict[str, Any]) -> str:
     )
 
 
+def ldap_table(result: dict[str, Any]) -> str:
+    return "\n".join(
+        [
+            "### 8. Directory backends: SQL beside LDAP (slapd on loopback, ppolicy; "
+            f"{SIZES['ldap_rounds']} lookups, {SIZES['ldap_change_rounds']} changes)",
+            "",
+            ldap.table(result),
+        ]
+    )
+
+
 # -- the run ----------------------------------------------------------------------------------
 
 
@@ -327,6 +346,24 @@ async def main(sections: list[str]) -> int:
                     k: v.as_json() if isinstance(v, Figure) else v for k, v in result.items()
                 }
                 tables.append(memory_table(result))
+            if "faq" in sections:
+                log("7. Free-text match")
+                result = faq.measure(
+                    runs=runs, entries=SIZES["faq_entries"], rounds=SIZES["faq_rounds"]
+                )
+                data["faq"] = {
+                    **{k: v for k, v in result.items() if k != "figures"},
+                    **{k: v.as_json() for k, v in result["figures"].items()},
+                }
+                tables.append(faq.table(result))
+            if "ldap" in sections:
+                if HAVE_SLAPD:
+                    log("8. Directory backends: SQL and LDAP")
+                    result = await ldap.measure(SIZES["ldap_rounds"], SIZES["ldap_change_rounds"])
+                    data["ldap"] = result
+                    tables.append(ldap_table(result))
+                else:
+                    log("8. skipped: slapd is not installed (apt-get install slapd ldap-utils)")
             if "directory" in sections:
                 log("4. Directory scale")
                 result = await directory.measure(
