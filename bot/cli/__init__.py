@@ -18,6 +18,7 @@ from bot.cli.policy import policy_app
 from bot.cli.profiles import profiles
 from bot.cli.retention import retention_app
 from bot.cli.run import chat, run_command, serve
+from bot.cli.workers import worker
 
 # Tracebacks never print local variables: they may hold personal data or secrets.
 app = typer.Typer(
@@ -29,6 +30,7 @@ app.callback()(private_files)
 app.command("run")(run_command)
 app.command()(chat)
 app.command()(serve)
+app.command()(worker)
 app.command()(profiles)
 app.add_typer(db_app, name="db")
 app.add_typer(policy_app, name="policy")
