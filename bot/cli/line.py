@@ -13,13 +13,13 @@ from bot.adapters.line_menu import render, request
 from bot.adapters.line_messages import MENU_NAMES
 from bot.cli.common import err, load_settings, out, run
 from bot.engine import Engine
-from bot.services import build_services
+from bot.services import Services, build_services
 from core.i18n import Translator
 
 line_app = typer.Typer(help="LINE: the rich menu and the webhook.")
 
 
-def _adapter() -> LineAdapter:
+def _services() -> Services:
     settings = load_settings()
     if settings.line_channel_access_token is None or settings.line_channel_secret is None:
         err.print(
@@ -27,7 +27,11 @@ def _adapter() -> LineAdapter:
             "(LINE Developers console, Messaging API channel) first.[/red]"
         )
         raise typer.Exit(2)
-    services = build_services(settings)
+    return build_services(settings)
+
+
+def _adapter(services: Services) -> LineAdapter:
+    """The adapter, built in the running event loop its HTTP client binds to."""
     return LineAdapter.build(services, Engine(services))
 
 
@@ -54,9 +58,10 @@ async def install_rich_menus(adapter: LineAdapter) -> dict[str, str]:
 @line_app.command("rich-menu")
 def rich_menu() -> None:
     """Build the main menu's image in zh-TW and English, upload both, set zh-TW as default."""
-    adapter = _adapter()
+    services = _services()
 
     async def main() -> None:
+        adapter = _adapter(services)
         try:
             created = await install_rich_menus(adapter)
         finally:
@@ -73,9 +78,10 @@ def set_webhook(
     url: Annotated[str, typer.Argument(help="Public HTTPS URL ending in /line/webhook.")],
 ) -> None:
     """Tell LINE where to post events, then have LINE test the endpoint."""
-    adapter = _adapter()
+    services = _services()
 
     async def main() -> None:
+        adapter = _adapter(services)
         try:
             await adapter.api.set_webhook_endpoint(SetWebhookEndpointRequest(endpoint=url))
             result = await adapter.api.test_webhook_endpoint(

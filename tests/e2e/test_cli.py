@@ -201,3 +201,39 @@ def test_the_home_folder_and_every_file_with_secrets_are_private_to_the_owner(
     assert stat.S_IMODE((home / "outbox").stat().st_mode) == 0o700
     for path in files:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_serve_mounts_each_configured_platform_and_only_those(env: dict[str, str]) -> None:
+    port = free_port()
+    env = {
+        **env,
+        "HELPDESK_WEB_PORT": str(port),
+        "HELPDESK_LINE_CHANNEL_SECRET": "line-channel-secret",
+        "HELPDESK_LINE_CHANNEL_ACCESS_TOKEN": "line-access-token",
+        # Nothing is called at start; an address where nothing listens, to be sure.
+        "HELPDESK_LINE_API_URL": f"http://127.0.0.1:{free_port()}",
+    }
+    env.pop("HELPDESK_TELEGRAM_TOKEN", None)
+    assert helpdesk(env, "db", "upgrade").returncode == 0
+    server = subprocess.Popen(
+        [HELPDESK, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{base}/healthz", timeout=2)
+                break
+            except httpx.ConnectError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        # LINE's webhook is served and refuses an unsigned event; Telegram's is not served.
+        line = httpx.post(f"{base}/line/webhook", content=b'{"events": []}', timeout=5)
+        telegram = httpx.post(f"{base}/telegram/webhook", content=b"{}", timeout=5)
+        assert line.status_code in (400, 401)
+        assert telegram.status_code == 404
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
