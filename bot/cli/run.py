@@ -19,9 +19,11 @@ from bot.adapters.base import configured
 from bot.adapters.console import ConsoleChat, session_chat_id
 from bot.cli.common import err, load_settings, run, setup_logging
 from bot.cli.db import seed
+from bot.cli.workers import serve_workers, uvicorn_options
 from bot.engine import Engine
 from bot.services import Services, build_services
 from bot.web import create_app
+from bot.web.security import server_options
 from core import migrate
 from core.models import Person
 from core.settings import Settings
@@ -123,24 +125,34 @@ def chat(lang: LangOption = None, session: SessionOption = None) -> None:
     run(lambda: _chat(services, _lang(lang), session))
 
 
-def serve(host: HostOption = None, port: PortOption = None) -> None:
-    """Run the web app (health check, pages, platform webhooks)."""
+def serve(
+    host: HostOption = None,
+    port: PortOption = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Worker processes (PostgreSQL for more than 1).")
+    ] = 1,
+    background: Annotated[
+        bool,
+        typer.Option(
+            "--background/--no-background",
+            help="Also run the background jobs (off when `helpdesk worker` runs them).",
+        ),
+    ] = True,
+) -> None:
+    """Run the web app (health checks, metrics, pages, platform webhooks)."""
     settings = _listening(load_settings(), host, port)
     setup_logging(settings)
+    if workers > 1:
+        serve_workers(settings, workers, background=background)
+        return
     services = build_services(settings)
 
     def app() -> Starlette:
         # Built in uvicorn's event loop: a platform's HTTP client (LINE's) binds to it.
         adapters = configured(services, Engine(services))
-        return create_app(services, adapters=adapters, mail_worker=True)
+        return create_app(services, adapters=adapters, mail_worker=background)
 
-    uvicorn.run(
-        app,
-        factory=True,
-        host=settings.web_host,
-        port=settings.web_port,
-        log_level=settings.log_level.lower(),
-    )
+    uvicorn.run(app, factory=True, **uvicorn_options(settings))
 
 
 def run_command(
@@ -165,6 +177,7 @@ def run_command(
             port=settings.web_port,
             log_level="warning",
             lifespan="off",
+            **server_options(settings.trusted_proxies),
         )
         server = uvicorn.Server(config)
         web = asyncio.create_task(server.serve())
