@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import signal
 from typing import Any
 
 import typer
@@ -90,13 +91,18 @@ def worker() -> None:
     settings = load_settings()
     setup_logging(settings)
     services = build_services(settings)
-    app = create_app(services, adapters=configured(services, Engine(services)), mail_worker=True)
 
     async def main() -> None:
+        # Built inside the loop: a platform's HTTP client (LINE's) binds to it.
+        adapters = configured(services, Engine(services))
+        app = create_app(services, adapters=adapters, mail_worker=True)
         # The app's lifespan starts and stops exactly what a web worker runs beside HTTP.
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)  # systemd's stop
         async with app.router.lifespan_context(app):
             err.print("Background jobs running (mail, notices, card refreshes, retention).")
-            await asyncio.Event().wait()
+            await stop.wait()
+        await services.close()
 
-    with contextlib.suppress(KeyboardInterrupt):  # systemd's stop, or Ctrl-C
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C
         run(main)
