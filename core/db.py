@@ -38,6 +38,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     the start of each transaction, so two processes stepping the same conversation
     are serialised instead of failing on upgrade from a read lock.
     """
+    # SQL parameters (typed answers, mail bodies, hashes) stay out of exception messages
+    # and SQL echo unless a caller asks for them.
+    kwargs.setdefault("hide_parameters", True)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(url, pool_pre_ping=True, **kwargs)
