@@ -70,7 +70,7 @@ def outcome(replies: list[Reply]) -> str:
     texts = [reply.text for reply in replies if isinstance(reply, Text)]
     if any(text.startswith(MATCH_PREFIX) for text in texts):
         return "match"
-    if MISS in texts:
+    if any(text.startswith(MISS) for text in texts):  # then whom to contact
         return "miss"
     if any(text.startswith(LOCKED_PREFIX) for text in texts):
         return "locked"
@@ -79,6 +79,12 @@ def outcome(replies: list[Reply]) -> str:
     if BUSY in texts:
         return "busy"
     raise AssertionError(f"an unexpected answer: {texts}")
+
+
+def _offers(replies: list[Reply], value: str) -> bool:
+    return any(
+        c.action.endswith(f":{value}") for r in replies if isinstance(r, Choices) for c in r.choices
+    )
 
 
 @dataclass
@@ -107,7 +113,8 @@ class Attacker:
 
     async def _attempt(self, user: str, id_number: str, birthday: dt.date) -> str:
         send = self.driver.send
-        if user not in self.last:
+        if user not in self.last or not _offers(self.last[user], "flow:student_id"):
+            # First, or after a miss (which offers "try again"): from the menu each time.
             self.last[user] = await send(user, text="/start")
         replies = await send(user, action=action_for(self.last[user], "flow:student_id"))
         offered = [c for r in replies if isinstance(r, Choices) for c in r.choices]
