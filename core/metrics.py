@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+import aiohttp
 from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
@@ -88,6 +89,27 @@ def observe_turn(channel: str, flow: str, outcome: str, seconds: float) -> None:
 def count_platform_call(platform: str, result: str) -> None:
     """Count one call to a platform's API (``ok``, ``error`` or ``rate_limited``)."""
     PLATFORM_CALLS.labels(platform=platform, result=result).inc()
+
+
+def platform_trace(platform: str) -> aiohttp.TraceConfig:
+    """Counts every request of an aiohttp session to ``platform``'s API by its result.
+
+    Give it to the adapter's session: ``ClientSession(trace_configs=[platform_trace("telegram")])``.
+    Only the status is read, never the URL (Telegram's holds the bot token).
+    """
+
+    async def on_end(_session: Any, _context: Any, params: aiohttp.TraceRequestEndParams) -> None:
+        status = params.response.status
+        result = "rate_limited" if status == 429 else "error" if status >= 400 else "ok"
+        count_platform_call(platform, result)
+
+    async def on_exception(_session: Any, _context: Any, _params: Any) -> None:
+        count_platform_call(platform, "error")
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_end.append(on_end)
+    trace.on_request_exception.append(on_exception)
+    return trace
 
 
 def _audit_written(_mapper: Any, _connection: Any, target: AuditEvent) -> None:
