@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
 from core.settings import Settings
 from tests.bot.cli.conftest import helpdesk
+from tests.bot.cli.test_directory_commands import ldap_profile_file
+from tests.ldap_server import SERVICE_PASSWORD, SlapdServer, slapd_server
 from tests.line_stub import ACCESS_TOKEN, LineApiStub
 from tests.live import free_port
 from tests.slack_stub import WebApiStub
@@ -15,6 +18,7 @@ from tests.smtp import SmtpSink
 from tests.telegram_stub import BotApiStub
 
 pytest_plugins = ["tests.telegram_fixtures", "tests.slack_fixtures", "tests.line_fixtures"]
+__all__ = ["slapd_server"]
 
 TELEGRAM_TOKEN = "123456:doctor-test-token"
 
@@ -93,3 +97,19 @@ def test_doctor_says_to_upgrade_a_database_that_is_not_migrated(
     result = helpdesk("doctor")
     assert result.exit_code == 1
     assert "no helpdesk tables" in result.output and "helpdesk db upgrade" in result.output
+
+
+def test_doctor_binds_to_an_ldap_directory_and_names_a_wrong_bind_password(
+    cli_env: Settings, slapd_server: SlapdServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HELPDESK_PROFILE", str(ldap_profile_file(tmp_path, slapd_server.uri)))
+    monkeypatch.setenv("HELPDESK_DIRECTORY_BIND_PASSWORD", SERVICE_PASSWORD)
+    good = helpdesk("doctor")
+    monkeypatch.setenv("HELPDESK_DIRECTORY_BIND_PASSWORD", "not-the-password")
+    bad = helpdesk("doctor")
+    assert good.exit_code == 0, good.output
+    assert f"ldap: bound and searched {slapd_server.uri}" in good.output
+    assert bad.exit_code == 1
+    row = next(line for line in bad.output.splitlines() if line.startswith("│ directory "))
+    assert "FAIL" in row and "HELPDESK_DIRECTORY_BIND_PASSWORD" in bad.output
+    assert "not-the-password" not in bad.output
