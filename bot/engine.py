@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import commands
+from bot.choices import match_choice, offered_choices
 from bot.conversations.common import contact_text, sentences
 from bot.flow import (
     CHOICE_WORDS_KEY,
@@ -39,7 +40,6 @@ from core.deliveries import RETENTION
 from core.faq import Candidate
 from core.i18n import DEFAULT_LOCALE, LOCALES, N_, Translator, normalise_locale
 from core.models import ChatIdentity, ConversationState, ProcessedDelivery
-from core.text import fold
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +246,7 @@ class Engine:
             flow, state = None, None
             ctx.data.clear()
 
-        offered = _offered(ctx.data.pop(CHOICES_KEY, []), ctx.data.pop(CHOICE_WORDS_KEY, {}))
+        offered = offered_choices(ctx.data.pop(CHOICES_KEY, []), ctx.data.pop(CHOICE_WORDS_KEY, {}))
         answer: Answer | None = None
         if incoming.action is not None:
             nonce, _, value = incoming.action.partition(":")
@@ -263,12 +263,12 @@ class Engine:
                 answer = Answer(choice=command)
             elif not text:
                 replies.append(Text(ctx._("I can only read text. Please type your answer.")))
-            elif looks_like_password(text) and _match_choice(text, offered) is None:
+            elif looks_like_password(text) and match_choice(text, offered) is None:
                 # Chat history lives on the platform's servers: never keep a password there.
                 replies.append(DeleteUserMessage(incoming.message_id))
                 replies.append(Text(ctx._(PASTED_PASSWORD)))
             else:
-                answer = Answer(text=text, choice=_match_choice(text, offered))
+                answer = Answer(text=text, choice=match_choice(text, offered))
 
         if answer is not None and answer.choice is not None and _is_global(answer.choice):
             flow, state = await self._global(ctx, flow, state, answer.choice, replies)
@@ -466,34 +466,3 @@ def _prepares(flow: Flow) -> bool:
 
 def _is_global(choice: str) -> bool:
     return choice.startswith(("cmd:", "lang:", "flow:", "faq:", "ask:"))
-
-
-# An offered choice: its label and the other words that choose it.
-Offered = dict[str, tuple[str, tuple[str, ...]]]
-
-
-def _offered(stored: list[list[str]], words: dict[str, list[str]]) -> Offered:
-    """The last question's choices (value, label) with the words that also choose them."""
-    return {
-        value: (label, tuple(fold(word) for word in words.get(value, ())))
-        for value, label in stored
-    }
-
-
-def _match_choice(text: str, offered: Offered) -> str | None:
-    """A typed answer to buttons: the option's number, label, a synonym, or part of a label."""
-    folded = fold(text).rstrip(".。!！")
-    values = list(offered)
-    if folded.isdigit() and 1 <= int(folded) <= len(values):
-        return values[int(folded) - 1]
-    for value, (label, _words) in offered.items():
-        if fold(label) == folded:
-            return value
-    for value, (_label, words) in offered.items():
-        if folded in words:
-            return value
-    if len(folded) >= 2:
-        containing = [value for value, (label, _) in offered.items() if folded in fold(label)]
-        if len(containing) == 1:
-            return containing[0]
-    return None
