@@ -11,6 +11,7 @@ notices and card refreshes, retention) without serving HTTP, for a unit of its o
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
 import shutil
@@ -28,7 +29,7 @@ from bot.engine import Engine
 from bot.services import build_services
 from bot.web import create_app
 from bot.web.security import server_options
-from core.metrics import MULTIPROC_ENV
+from core.metrics import MULTIPROC_ENV, worker_exited
 from core.settings import Settings
 
 BACKGROUND_ENV = "HELPDESK_SERVE_BACKGROUND"
@@ -42,6 +43,8 @@ def worker_app() -> Starlette:
     services = build_services(settings)
     adapters = configured(services, Engine(services))
     background = os.environ.get(BACKGROUND_ENV, "1") == "1"
+    # A worker that exits (a restart) takes its live gauges with it.
+    atexit.register(worker_exited, os.getpid())
     return create_app(services, adapters=adapters, mail_worker=background)
 
 
