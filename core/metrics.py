@@ -12,6 +12,7 @@ Counts only: no label ever holds a chat user, an account, an ID number or an add
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -29,6 +30,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import Pool
 
 from core.models import AuditEvent
 
@@ -125,9 +127,15 @@ def _audit_written(_mapper: Any, _connection: Any, target: AuditEvent) -> None:
 event.listen(AuditEvent, "after_insert", _audit_written)
 
 
+_INSTRUMENTED: weakref.WeakSet[Pool] = weakref.WeakSet()
+
+
 def instrument_pool(engine: AsyncEngine) -> None:
-    """Keep ``helpdesk_db_connections_in_use`` up to date for this engine's pool."""
+    """Keep ``helpdesk_db_connections_in_use`` up to date for this engine's pool (once)."""
     pool = engine.sync_engine.pool
+    if pool in _INSTRUMENTED:
+        return
+    _INSTRUMENTED.add(pool)
 
     @event.listens_for(pool, "checkout")
     def _checkout(*_args: Any) -> None:

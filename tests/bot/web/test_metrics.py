@@ -114,3 +114,11 @@ async def test_the_mail_queue_depth_and_age_are_read_at_scrape_time(
     assert value(samples, "helpdesk_mail_queue_depth") == 2
     assert value(samples, "helpdesk_mail_queue_oldest_seconds") == 90
     assert value(samples, "helpdesk_card_views_open") == 0
+
+
+@pytest.mark.usefixtures("metered")
+async def test_connections_in_use_are_the_ones_checked_out_of_the_pool(services: Services) -> None:
+    idle = value(await scrape(services), "helpdesk_db_connections_in_use")
+    async with services.engine.connect():
+        busy = value(await scrape(services), "helpdesk_db_connections_in_use")
+    assert busy - idle == 1
