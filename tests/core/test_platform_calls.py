@@ -1,4 +1,4 @@
-"""core.metrics: platform API calls counted by result, without reading any URL."""
+"""core.metrics.platform_trace: platform API calls counted by result, reading no URL."""
 
 from __future__ import annotations
 
