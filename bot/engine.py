@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import commands
 from bot.choices import match_choice, offered_choices
-from bot.conversations.common import contact_text, sentences
+from bot.conversations.common import HANDOFF_FLOW, contact_text, offer_person, sentences
+from bot.conversations.handoff import relay_to_case
 from bot.flow import (
     CHOICE_WORDS_KEY,
     CHOICES_KEY,
@@ -51,6 +52,12 @@ PASTED_PASSWORD = N_(
     "link to a page where you set a new one safely."
 )
 LINK_FLOW = "link"
+MISSES_KEY = "_misses"  # free-text questions not understood in a row
+OFFER_PERSON_AFTER = 2
+REACH_A_PERSON = N_(
+    'To reach a person at the help desk, choose "Talk to a person" in the menu; '
+    "they answer in this chat."
+)
 LANGUAGE_NAMES = {"zh_TW": "中文（臺灣）", "en": "English"}
 # What a flow prepared before the step: (flow, state, data), used if the state still is.
 Prepared = tuple[str, str, dict[str, Any]] | None
@@ -277,7 +284,11 @@ class Engine:
             step = await flow.handle(ctx, state, answer)
             flow, state = await self._apply(ctx, flow, step, replies)
         elif answer is not None and flow is None and answer.text is not None:
-            flow, state = await self._free_text(ctx, answer.text, replies)
+            relayed = await relay_to_case(ctx, answer.text)
+            if relayed is not None:
+                replies.extend(relayed)
+            else:
+                flow, state = await self._free_text(ctx, answer.text, replies)
         else:
             replies.extend(await self._ask(ctx, flow, state))
 
@@ -336,6 +347,7 @@ class Engine:
         likely intent is acted on, close ones are offered as "did you mean", and below
         its threshold the menu is offered with the helpdesk to contact.
         """
+        misses = int(ctx.data.pop(MISSES_KEY, 0))
         found = faq.for_profile(self.services.profile.name).match(text)
         candidates = [c for c in found.candidates if c.kind == "faq" or c.key in REGISTRY]
         if len(candidates) == 1:
@@ -352,6 +364,20 @@ class Engine:
             replies.append(ctx.choices(ctx._("Did you mean one of these?"), options))
             return None, None
         ctx.audit("free_text", "not_understood")
+        if misses + 1 >= OFFER_PERSON_AFTER and HANDOFF_FLOW in REGISTRY:
+            # Two misunderstandings in a row: a person may help where the menu did not.
+            replies.append(
+                ctx.choices(
+                    sentences(
+                        ctx,
+                        ctx._("Sorry, I still could not match that."),
+                        ctx._("A person at the help desk can help you in this chat."),
+                    ),
+                    [offer_person(ctx), (f"cmd:{commands.START}", ctx._("Show the menu"))],
+                )
+            )
+            return None, None
+        ctx.data[MISSES_KEY] = misses + 1
         replies.append(
             Text(
                 sentences(
@@ -425,6 +451,8 @@ class Engine:
             return flow, state
         if arg == commands.HELP:
             replies.append(Text(ctx._(commands.HELP_TEXT)))
+            if HANDOFF_FLOW in REGISTRY:
+                replies.append(Text(ctx._(REACH_A_PERSON)))
             replies.extend(await self._ask(ctx, flow, state))
             return flow, state
         if arg == commands.CANCEL:

@@ -455,3 +455,61 @@ class WorkerHeartbeat(Base):
 
     job: Mapped[str] = mapped_column(String(32), primary_key=True)
     seen_at: Mapped[dt.datetime]
+
+
+class CaseStatus(StrEnum):
+    OPEN = "open"  # waiting for a member of staff
+    CLAIMED = "claimed"  # someone at the help desk has taken it
+    CLOSED = "closed"
+
+
+class Case(Base):
+    """A chat handed over to a person at the help desk (issue 21 §2).
+
+    ``actor`` is the chat user's pseudonym; ``channel`` and ``chat_id`` say where
+    staff replies go and are never shown to staff. ``question`` and ``context`` hold
+    only scrubbed text (``core.cases.scrub``) and flow steps, never an ID number.
+    ``staff_posts`` maps a staff desk (``slack``, ``telegram``) to where the case was
+    posted there (channel and message), so replies in that thread find the case.
+    """
+
+    __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_chat", "channel", "chat_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[str] = mapped_column(String(128))
+    actor: Mapped[str] = mapped_column(String(64))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    account: Mapped[str | None] = mapped_column(String(128))
+    locale: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16), default=CaseStatus.OPEN, index=True)
+    question: Mapped[str] = mapped_column(Text)
+    context: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    staff_posts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    opened_at: Mapped[dt.datetime]
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_at: Mapped[dt.datetime | None]
+    first_answer_at: Mapped[dt.datetime | None]
+    last_activity_at: Mapped[dt.datetime]
+    closed_at: Mapped[dt.datetime | None]
+    closed_by: Mapped[str | None] = mapped_column(String(128))
+    rating: Mapped[int | None]
+
+
+class CaseMessage(Base):
+    """One message of a case: from the user, or from staff on a desk (or the CLI).
+
+    ``posted`` records, per staff desk, when the message reached that desk's thread
+    (a staff message counts as posted on the desk it came from).
+    """
+
+    __tablename__ = "case_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(String(16))  # user | slack | telegram | cli
+    author: Mapped[str] = mapped_column(String(128))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]
+    posted: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -6,6 +6,7 @@ from the institution's own help pages; the file says which.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import tomllib
 from functools import cache
@@ -146,6 +147,34 @@ class Contact(_Strict):
     )
 
 
+class Handoff(_Strict):
+    """Where cases for a person at the help desk go, and when someone is there."""
+
+    slack_channel: str | None = Field(
+        default=None, description="Staff Slack channel id (C...) that receives cases."
+    )
+    telegram_group: int | None = Field(
+        default=None, description="Staff Telegram group's chat id (negative) that receives cases."
+    )
+    mail_to: str | None = Field(
+        default=None, description="The help desk's address (often a ticket system's inbox)."
+    )
+    office_days: list[Annotated[int, Field(ge=1, le=7)]] = Field(
+        default_factory=lambda: [1, 2, 3, 4, 5], description="ISO weekdays: 1 is Monday."
+    )
+    office_opens: dt.time = dt.time(9, 0)
+    office_closes: dt.time = dt.time(17, 0)
+    idle_close_minutes: int = Field(default=120, ge=5, le=14 * 24 * 60)
+    cases_per_chat_per_day: int = Field(default=3, ge=1, le=50)
+    messages_per_minute: int = Field(default=6, ge=1, le=60)
+
+    @model_validator(mode="after")
+    def _opens_before_closing(self) -> Handoff:
+        if self.office_opens >= self.office_closes:
+            raise ValueError("office_opens must be before office_closes")
+        return self
+
+
 class Limits(_Strict):
     """Brute-force limits (Taiwan's baseline: lock 15 minutes after 5 failures)."""
 
@@ -271,6 +300,7 @@ class Profile(_Strict):
         default_factory=dict, description="Offices a reply may send the user to."
     )
     directory: DirectoryConfig = DirectoryConfig()
+    handoff: Handoff = Handoff()
 
     @model_validator(mode="after")
     def _never_locks_the_real_account(self) -> Profile:

@@ -405,3 +405,14 @@ async def send_change_link(ctx: Context, account_id: str) -> Text | None:
             minutes=ctx.services.profile.lifetimes.reset_link_minutes,
         )
     )
+
+
+# -- a person at the help desk ----------------------------------------------------------------
+
+HANDOFF_FLOW = "handoff"  # core.cases.FLOW: the "Talk to a person" flow
+TALK_TO_A_PERSON = N_("Talk to a person")
+
+
+def offer_person(ctx: Context) -> tuple[str, str]:
+    """The "Talk to a person" button, for a flow that ends without helping (no match)."""
+    return (f"flow:{HANDOFF_FLOW}", ctx._(TALK_TO_A_PERSON))
