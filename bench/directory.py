@@ -32,7 +32,6 @@ from bot import conversations  # noqa: F401  (registers the flows)
 from bot.engine import Engine
 from bot.services import Services, build_services
 from bot.types import Incoming, Text
-from core.directory import find_student_ids
 from core.idnumbers import make_valid
 from core.models import ConversationState
 from core.pii import PiiHasher
@@ -202,11 +201,9 @@ async def lookup_latencies(
     async with services.sessions() as session:
         for person in people:
             t0 = time.perf_counter()
-            found = await find_student_ids(
-                session,
-                services.pii,
+            found = await services.directories(session).find_student_ids(
                 id_number_hash=services.pii.id_number(id_number(person)),
-                birthday=birthday(person),
+                birthday_hash=services.pii.birthday(birthday(person)),
                 degree_level=level_of(person),
             )
             queries.append(time.perf_counter() - t0)

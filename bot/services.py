@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.clock import Clock, SystemClock
 from core.db import create_engine, session_factory
+from core.directory.wiring import Directories
 from core.mail import Mailer, MailWorker, OutboxMailer, SmtpMailer
 from core.passwords import PasswordHasher
 from core.pii import PiiHasher
@@ -29,8 +30,10 @@ class Services:
     pii: PiiHasher
     passwords: PasswordHasher
     mail_worker: MailWorker
+    directories: Directories  # ``services.directories(session)`` is a step's directory
 
     async def close(self) -> None:
+        await self.directories.close()
         await self.engine.dispose()
 
 
@@ -51,13 +54,18 @@ def build_services(
             mailer = SmtpMailer.from_settings(settings)
         else:
             mailer = OutboxMailer(settings.outbox_dir, on_written=on_mail_written)
+    pii = PiiHasher(settings.pii_key)
+    passwords = PasswordHasher.from_settings(settings)
     return Services(
         settings=settings,
         profile=profile,
         engine=engine,
         sessions=sessions,
         clock=clock,
-        pii=PiiHasher(settings.pii_key),
-        passwords=PasswordHasher.from_settings(settings),
+        pii=pii,
+        passwords=passwords,
         mail_worker=MailWorker(sessions, mailer, clock, settings.mail_from),
+        directories=Directories(
+            profile, settings, pii=pii, hasher=passwords, clock=clock, sessions=sessions
+        ),
     )

@@ -14,8 +14,9 @@ import re
 import secrets
 import unicodedata
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -183,6 +184,51 @@ async def store_password(
     account.password_hash = new_hash
     account.password_changed_at = now
     account.must_change = False
+
+
+async def replace_password_hash(
+    session: AsyncSession, target: Target, read: str | None, new_hash: str, *, now: dt.datetime
+) -> bool:
+    """Store ``new_hash`` if the hash is still ``read``; the old one goes to the history.
+
+    False, changing nothing, when another writer set the password in between.
+    """
+    if target.kind == "mailbox":
+        changed = await session.execute(
+            update(Mailbox)
+            .where(Mailbox.id == target.id, _same(Mailbox.password_hash, read))
+            .values(password_hash=new_hash, password_changed_at=now)
+            .returning(Mailbox.id)
+        )
+        return changed.first() is not None
+    changed = await session.execute(
+        update(Account)
+        .where(Account.id == target.id, _same(Account.password_hash, read))
+        .values(password_hash=new_hash, password_changed_at=now, must_change=False)
+        .returning(Account.id)
+    )
+    if changed.first() is None:
+        return False
+    if read is not None:
+        session.add(PasswordHistory(account_id=target.id, password_hash=read, created_at=now))
+    return True
+
+
+def _same(column: Any, read: str | None) -> Any:
+    return column.is_(None) if read is None else column == read
+
+
+async def target_of(session: AsyncSession, profile: Profile, subject: str) -> Target | None:
+    """The account or mailbox a one-time link's subject (``account:12``) names."""
+    kind, _, key = subject.partition(":")
+    if not key.isdigit():
+        return None
+    row = await session.get(Mailbox if kind == "mailbox" else Account, int(key))
+    if row is None:
+        return None
+    name = row.address if isinstance(row, Mailbox) else row.username
+    found = await find_target(session, profile, name=name, id_number_hash=None)
+    return found if found is not None and found.subject == subject else None
 
 
 async def personal_words(session: AsyncSession, target: Target) -> list[str]:

@@ -26,7 +26,6 @@ from bot.flow import Answer, Context, Flow, Step, register
 from bot.types import Reply, Text
 from core.accounts import record_statuses
 from core.birthdays import InvalidBirthday, parse_birthday
-from core.directory import find_student_ids
 from core.i18n import N_
 from core.idnumbers import IdKind, InvalidIdNumber, parse_id_number
 from core.models import RecordStatus
@@ -183,11 +182,9 @@ class StudentIdLookup(Flow):
             ctx.audit("lookup", "rate_limited_id")
             return Step.done(Text(ctx._(TOO_OFTEN)))
 
-        student_ids = await find_student_ids(
-            ctx.session,
-            services.pii,
+        student_ids = await services.directories(ctx.session).find_student_ids(
             id_number_hash=ctx.data["id_hash"],
-            birthday=birthday,
+            birthday_hash=services.pii.birthday(birthday),
             degree_level=ctx.data["level"],
         )
         if not student_ids:

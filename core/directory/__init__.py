@@ -19,14 +19,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from core.errors import ServiceUnavailable, UserFacingError
+from core.errors import HelpdeskError, ServiceUnavailable, UserFacingError
 from core.i18n import N_
-from core.models import Person, StudentRecord
 from core.password_policy import PasswordPolicy, Violation, describe, must_change
-from core.pii import PiiHasher
 
 
 class TargetKind(StrEnum):
@@ -157,6 +152,21 @@ class PasswordRefused(UserFacingError):
         super().__init__(msgid, **params)
 
 
+class ChangedMeanwhile(HelpdeskError):
+    """Another submission set this password between reading and writing; nothing was changed."""
+
+
+def link_subject(account: DirectoryAccount) -> str:
+    """What a one-time link for ``account`` names: its kind and its reference.
+
+    ``account:12`` in SQL (whose reference already says its kind), ``mailbox:<dn>`` in
+    LDAP, where one entry is both an account and a mailbox.
+    """
+    if account.ref.partition(":")[0] == account.kind:
+        return account.ref
+    return f"{account.kind}:{account.ref}"
+
+
 # --- the port --------------------------------------------------------------------
 
 
@@ -177,6 +187,10 @@ class Directory(Protocol):
         ``id_number_hash=None`` skips the ownership check (a change link, whose page asks
         for the current password).
         """
+        ...
+
+    async def account(self, subject: str) -> DirectoryAccount | None:
+        """The account or mailbox a one-time link names (``link_subject``), if still there."""
         ...
 
     async def verify_password(self, account: DirectoryAccount, password: str) -> bool:
@@ -202,34 +216,10 @@ class Directory(Protocol):
         ...
 
 
-async def find_student_ids(
-    session: AsyncSession,
-    pii: PiiHasher,
-    *,
-    id_number_hash: str,
-    birthday: dt.date,
-    degree_level: str,
-) -> list[str]:
-    """Student IDs of the person with this ID number and birthday in this degree level.
-
-    One query whatever the outcome, so a miss costs what a match costs.
-    """
-    rows = await session.scalars(
-        select(StudentRecord.student_id)
-        .join(Person, StudentRecord.person_id == Person.id)
-        .where(
-            Person.id_number_hash == id_number_hash,
-            Person.birthday_hash == pii.birthday(birthday),
-            StudentRecord.degree_level == degree_level,
-        )
-        .order_by(StudentRecord.entry_year.desc(), StudentRecord.student_id)
-    )
-    return list(rows)
-
-
 __all__ = [
     "AccountExists",
     "AccountLocked",
+    "ChangedMeanwhile",
     "Directory",
     "DirectoryAccount",
     "DirectoryUnavailable",
@@ -238,5 +228,5 @@ __all__ = [
     "Refusal",
     "TargetKind",
     "WrongPassword",
-    "find_student_ids",
+    "link_subject",
 ]

@@ -361,6 +361,15 @@ class LdapDirectory:
             return None
         return self._account(dn, attributes, address=is_address(name))
 
+    async def account(self, subject: str) -> DirectoryAccount | None:
+        kind, _, dn = subject.partition(":")
+        if kind not in (TargetKind.ACCOUNT, TargetKind.MAILBOX) or not dn:
+            return None
+        attributes = await self._run(self._entry, dn)
+        if not attributes:
+            return None
+        return self._account(dn, attributes, address=kind == TargetKind.MAILBOX)
+
     def _account(
         self, dn: str, attributes: Mapping[str, Any], *, address: bool
     ) -> DirectoryAccount:

@@ -1,17 +1,21 @@
 """The directory in the bot's own tables (``people``, ``accounts``, ``mailboxes``).
 
-The embedded default and the demo. It works inside the caller's session, so a
-password set here commits or rolls back with the rest of the step.
+The embedded default and the demo. Lookups work inside the caller's session; see
+``SqlDirectory`` for where passwords are written.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import accounts
 from core.clock import Clock
 from core.directory import (
+    ChangedMeanwhile,
     DirectoryAccount,
     PasswordRefused,
     PasswordState,
@@ -25,15 +29,28 @@ from core.profiles import Profile
 
 
 class SqlDirectory:
-    """``Directory`` over today's tables, reusing ``core.accounts``."""
+    """``Directory`` over today's tables, reusing ``core.accounts``.
+
+    Lookups run in the caller's session. Given ``sessions``, the password methods run in
+    short sessions of their own instead, with argon2 between them and never inside a
+    transaction (SQLite's ``BEGIN IMMEDIATE`` holds the whole database, issue 16.2); the
+    write then stores the new hash only if the one read is still there.
+    """
 
     def __init__(
-        self, session: AsyncSession, *, profile: Profile, hasher: PasswordHasher, clock: Clock
+        self,
+        session: AsyncSession,
+        *,
+        profile: Profile,
+        hasher: PasswordHasher,
+        clock: Clock,
+        sessions: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self._session = session
         self._profile = profile
         self._hasher = hasher
         self._clock = clock
+        self._sessions = sessions
 
     async def find_student_ids(
         self, *, id_number_hash: str, birthday_hash: str, degree_level: str
@@ -57,32 +74,51 @@ class SqlDirectory:
         target = await accounts.find_target(
             self._session, self._profile, name=name, id_number_hash=id_number_hash
         )
-        if target is None:
-            return None
-        return DirectoryAccount(
-            kind=TargetKind(target.kind),
-            ref=target.subject,
-            name=target.name,
-            owner=str(target.person_id),
-            send_to=target.send_to,
-            suspended=target.suspended,
-            notice=target.notice,
-        )
+        return None if target is None else _account(target)
+
+    async def account(self, subject: str) -> DirectoryAccount | None:
+        target = await accounts.target_of(self._session, self._profile, subject)
+        return None if target is None else _account(target)
+
+    @contextlib.asynccontextmanager
+    async def _own(self) -> AsyncIterator[AsyncSession]:
+        """A short session of its own when it has a session factory, else the caller's."""
+        if self._sessions is None:
+            yield self._session
+            return
+        async with self._sessions() as session:
+            yield session
+
+    async def _hashes(self, account: DirectoryAccount, depth: int) -> list[str]:
+        async with self._own() as session:
+            return await accounts.password_hashes(session, _target(account), depth)
 
     async def verify_password(self, account: DirectoryAccount, password: str) -> bool:
-        hashes = await accounts.password_hashes(self._session, _target(account), 0)
+        hashes = await self._hashes(account, 0)
         return bool(hashes) and await self._hasher.verify(hashes[0], password)
 
     async def reset_password(self, account: DirectoryAccount, new_password: str) -> None:
         target = _target(account)
         depth = max(self._profile.password_policy.history, 1)
+        hashes = await self._hashes(account, depth)
         # "Not the last N": the current password is the first of them (seed 003).
-        for stored in (await accounts.password_hashes(self._session, target, depth))[:depth]:
+        for stored in hashes[:depth]:
             if await self._hasher.verify(stored, new_password):
                 raise PasswordRefused(Refusal.IN_HISTORY, self._profile.password_policy)
-        await accounts.store_password(
-            self._session, self._hasher, target, new_password, now=self._clock.now()
-        )
+        new_hash = await self._hasher.hash(new_password)
+        now = self._clock.now()
+        read = hashes[0] if hashes else None
+        if self._sessions is None:
+            stored_it = await accounts.replace_password_hash(
+                self._session, target, read, new_hash, now=now
+            )
+        else:
+            async with self._sessions() as session, session.begin():
+                stored_it = await accounts.replace_password_hash(
+                    session, target, read, new_hash, now=now
+                )
+        if not stored_it:
+            raise ChangedMeanwhile()
 
     async def change_password(
         self, account: DirectoryAccount, current_password: str, new_password: str
@@ -102,7 +138,20 @@ class SqlDirectory:
         return PasswordState(changed_at=row.password_changed_at, must_change=row.must_change)
 
     async def personal_words(self, account: DirectoryAccount) -> list[str]:
-        return await accounts.personal_words(self._session, _target(account))
+        async with self._own() as session:
+            return await accounts.personal_words(session, _target(account))
+
+
+def _account(target: accounts.Target) -> DirectoryAccount:
+    return DirectoryAccount(
+        kind=TargetKind(target.kind),
+        ref=target.subject,
+        name=target.name,
+        owner=str(target.person_id),
+        send_to=target.send_to,
+        suspended=target.suspended,
+        notice=target.notice,
+    )
 
 
 def _target(account: DirectoryAccount) -> accounts.Target:

@@ -35,8 +35,9 @@ class Directories:
         sessions: async_sessionmaker[AsyncSession],
     ) -> None:
         self._profile = profile
-        self._hasher = hasher
+        self.hasher = hasher  # the SQL backend's (tests may swap it)
         self._clock = clock
+        self._sessions = sessions
         self.remote: LdapDirectory | None = None
         backend = profile.directory.backend
         if backend != "sql":
@@ -52,7 +53,13 @@ class Directories:
     def __call__(self, session: AsyncSession) -> Directory:
         if self.remote is not None:
             return self.remote
-        return SqlDirectory(session, profile=self._profile, hasher=self._hasher, clock=self._clock)
+        return SqlDirectory(
+            session,
+            profile=self._profile,
+            hasher=self.hasher,
+            clock=self._clock,
+            sessions=self._sessions,
+        )
 
     async def close(self) -> None:
         if self.remote is not None:
