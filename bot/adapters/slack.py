@@ -9,6 +9,7 @@ every delivery still gets 200, since anything else makes Slack retry again (DESI
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
@@ -31,11 +32,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from bot.adapters import staff_slack
 from bot.adapters.base import Capabilities, read_body, register
 from bot.delivery import BackgroundDelivery
 from bot.engine import Engine
 from bot.services import Services
 from bot.types import Choice, Choices, DeleteUserMessage, Edit, Image, Incoming, Reply, Text
+from core.background import run_every
 from core.deliveries import delivery_key
 from core.i18n import N_, Translator, normalise_locale
 from core.platform_messages import recall, remember
@@ -157,6 +160,9 @@ class SlackAdapter:
         app.event("message")(self._on_event)
         app.event("app_mention")(self._on_event)
         app.action(re.compile(r"^choice-\d+$"))(self._on_action)
+        # The profile's staff channel, if any: cases, their threads and buttons.
+        self.staff = staff_slack.staff_desk(services, app.client)
+        app.action(re.compile(staff_slack.ACTION_PATTERN))(self._on_case_action)
 
     @classmethod
     def build(
@@ -233,7 +239,15 @@ class SlackAdapter:
         return locale, email
 
     async def _on_event(self, body: dict[str, Any]) -> None:
+        if self.staff is not None and staff_slack.is_staff_event(self.staff, body):
+            await staff_slack.on_event(self.staff, body)
+            return
         await self._handle(body)
+
+    async def _on_case_action(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        if self.staff is not None:
+            await staff_slack.on_button(self.staff, body)
 
     async def _on_action(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()  # within Slack's 3 seconds; the work below comes after
@@ -307,9 +321,14 @@ class SlackAdapter:
     async def deliver_background(self) -> None:
         """Send chat notices and due card refreshes for this platform's chats, once each."""
         await self.background.run_once()
+        if self.staff is not None:
+            await self.staff.run_once()
 
     async def run_background(self, interval: float = 1.0) -> None:
-        await self.background.run_forever(interval)
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.background.run_forever(interval))
+            if self.staff is not None:
+                group.create_task(run_every(interval, self.staff.run_once, name="slack staff desk"))
 
     async def events(self, request: Request) -> Response:
         """POST /slack/events: events and interactivity, checked before Bolt parses them.

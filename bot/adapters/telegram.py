@@ -13,6 +13,7 @@ and httpx costs several times more per call, most of all with many in flight
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import json
@@ -38,11 +39,13 @@ from telegram.error import NetworkError, TelegramError, TimedOut
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.request import BaseRequest, RequestData
 
+from bot.adapters import staff_telegram
 from bot.adapters.base import Capabilities, read_body, register
 from bot.delivery import BackgroundDelivery
 from bot.engine import Engine
 from bot.services import Services
 from bot.types import Choice, Choices, DeleteUserMessage, Edit, Image, Incoming, Reply, Text
+from core.background import run_every
 from core.deliveries import delivery_key
 from core.platform_messages import recall, remember
 
@@ -233,6 +236,8 @@ class TelegramAdapter:
         self.bot_id = bot_id(application.bot.token)
         self.background = BackgroundDelivery(services, CHANNEL, self.send)
         application.add_handler(TypeHandler(Update, self._on_update))
+        # The profile's staff group, if any: cases, replies under them, their buttons.
+        self.staff = staff_telegram.staff_desk(services, application.bot)
 
     @classmethod
     def build(cls, services: Services, engine: Engine, *, polling: bool = False) -> TelegramAdapter:
@@ -276,6 +281,9 @@ class TelegramAdapter:
         await self.application.shutdown()
 
     async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        if self.staff is not None and staff_telegram.is_staff_update(self.staff, update):
+            await staff_telegram.on_update(self.staff, update)
+            return
         incoming = to_incoming(update, self.bot_id)
         if incoming is None:
             return
@@ -343,9 +351,16 @@ class TelegramAdapter:
     async def deliver_background(self) -> None:
         """Send chat notices and due card refreshes for this platform's chats, once each."""
         await self.background.run_once()
+        if self.staff is not None:
+            await self.staff.run_once()
 
     async def run_background(self, interval: float = 1.0) -> None:
-        await self.background.run_forever(interval)
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.background.run_forever(interval))
+            if self.staff is not None:
+                group.create_task(
+                    run_every(interval, self.staff.run_once, name="telegram staff desk")
+                )
 
     # -- webhook -------------------------------------------------------------------------
 
