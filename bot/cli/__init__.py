@@ -8,6 +8,7 @@ from bot.adapters.base import registered
 from bot.cli.alumni import alumni_app
 from bot.cli.audit import audit
 from bot.cli.card import card_app
+from bot.cli.cases import cases_app
 from bot.cli.common import private_files
 from bot.cli.db import db_app
 from bot.cli.directory import directory_app
@@ -36,6 +37,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(policy_app, name="policy")
 app.add_typer(mailbox_app, name="mailbox")
 app.add_typer(card_app, name="card")
+app.add_typer(cases_app, name="cases")
 app.add_typer(alumni_app, name="alumni")
 app.add_typer(faq_app, name="faq")
 app.add_typer(directory_app, name="directory")
