@@ -6,9 +6,11 @@ the buttons here (``is_staff_event``, ``on_event``, ``on_button``).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.services import Services
@@ -109,10 +111,12 @@ async def on_event(desk: CaseDesk, body: Mapping[str, Any]) -> None:
         case_id, str(event.get("user")), str(event.get("text") or "")
     )
     if relayed and event.get("ts"):
-        # A tick on the reply: staff see it is on its way to the user.
-        await desk.desk.client.reactions_add(
-            channel=desk.desk.channel, timestamp=str(event["ts"]), name="white_check_mark"
-        )
+        # A tick on the reply: staff see it is on its way to the user (without the
+        # reactions:write scope the reply still goes; only the tick is missing).
+        with contextlib.suppress(SlackApiError):
+            await desk.desk.client.reactions_add(
+                channel=desk.desk.channel, timestamp=str(event["ts"]), name="white_check_mark"
+            )
     if answer:
         await desk.desk.client.chat_postMessage(
             channel=desk.desk.channel, thread_ts=str(thread), text=answer
