@@ -1,11 +1,14 @@
 """The password page a one-time link opens: reset (forgot) or change mode.
 
-GET only looks at the token; the form's POST consumes it, in the same transaction as
-the new password, so two racing submissions cannot both succeed. A failed attempt
-(policy, typo, wrong current password) leaves the link usable up to ``MAX_ATTEMPTS``.
-Hashing and strength checks run outside any transaction: a slow submission never holds
-the database (SQLite's single writer) while other chats wait. Policy is checked live
-in the browser and again here.
+GET only looks at the token. A POST takes one of the link's ``MAX_ATTEMPTS``, checks
+the profile's policy, writes the password to the directory (``core.directory``: the
+bot's tables, or LDAP where the directory's own policy then applies), and only then
+uses up the link and records the change, in one transaction. A failed attempt (policy,
+typo, wrong current password, a refusal by the directory) leaves the link usable up to
+``MAX_ATTEMPTS``; a directory that does not answer changes nothing and leaves it as it
+was. Hashing, strength checks and directory round trips run outside any transaction: a
+slow submission never holds the database (SQLite's single writer) while other chats
+wait. Policy is checked live in the browser and again here.
 """
 
 from __future__ import annotations
@@ -29,10 +32,19 @@ from starlette.templating import Jinja2Templates
 from bot.services import Services
 from bot.web.security import CSRF_COOKIE, SECURITY_HEADERS, csrf_ok
 from core import audit, mailboxes, tokens
-from core.accounts import Target, password_hashes, personal_words
+from core.directory import (
+    AccountLocked,
+    ChangedMeanwhile,
+    DirectoryAccount,
+    DirectoryUnavailable,
+    PasswordRefused,
+    TargetKind,
+    WrongPassword,
+    link_subject,
+)
 from core.i18n import DEFAULT_LOCALE, LOCALES, N_, Translator, normalise_locale
 from core.mail import enqueue, mask_address
-from core.models import Account, ChatNotice, Mailbox, OneTimeToken, PasswordHistory
+from core.models import ChatNotice, OneTimeToken
 from core.password_policy import Requirement, Violation, check, policy_as_json, requirements
 from core.password_words import strength
 
@@ -130,35 +142,24 @@ class PasswordPage:
             )
         return items
 
-    async def _target(self, row: OneTimeToken) -> Target | None:
-        kind, _, raw_id = row.subject.partition(":")
+    async def _target(self, row: OneTimeToken) -> DirectoryAccount | None:
+        """The account or mailbox the link names, as the directory has it now."""
         async with self.services.sessions() as session:
-            if kind == "mailbox":
-                mailbox = await session.get(Mailbox, int(raw_id))
-                if mailbox is None:
-                    return None
-                return Target(
-                    "mailbox",
-                    mailbox.id,
-                    mailbox.address,
-                    mailbox.person_id,
-                    mailbox.notification_address,
-                    mailbox.condition == "suspended",
-                    mailbox.suspension_notice,
-                )
-            account = await session.get(Account, int(raw_id))
-            if account is None:
-                return None
-            return Target(
-                "account", account.id, account.username, account.person_id, None, False, None
-            )
+            return await self.services.directories(session).account(row.subject)
+
+    def _unavailable(self, request: Request, locale: str) -> Response:
+        """The directory did not answer: nothing changed, the link still works."""
+        message = Translator(locale)._(DirectoryUnavailable.msgid)
+        return self._render(
+            request, "password_unavailable.html", locale, status=503, message=message
+        )
 
     def _form(
         self,
         request: Request,
         locale: str,
         row: OneTimeToken,
-        target: Target,
+        target: DirectoryAccount,
         *,
         errors: list[str] | None = None,
         unmet: list[Requirement] | None = None,
@@ -189,7 +190,10 @@ class PasswordPage:
             locale = self._locale(request, row or await tokens.find(session, token))
         if row is None:
             return self._invalid(request, locale)
-        target = await self._target(row)
+        try:
+            target = await self._target(row)
+        except DirectoryUnavailable:
+            return self._unavailable(request, locale)
         if target is None:
             return self._invalid(request, locale)
         if target.suspended and not row.data.get("acknowledged"):
@@ -237,11 +241,14 @@ class PasswordPage:
         services = self.services
         async with services.sessions() as session:
             row = await tokens.peek(session, token, now=services.clock.now())
-        target = await self._target(row) if row is not None else None
-        if row is None or target is None:
-            return Response(status_code=410, headers=SECURITY_HEADERS)
-        async with services.sessions() as session:
-            personal = await personal_words(session, target)
+        try:
+            target = await self._target(row) if row is not None else None
+            if row is None or target is None:
+                return Response(status_code=410, headers=SECURITY_HEADERS)
+            async with services.sessions() as session:
+                personal = await services.directories(session).personal_words(target)
+        except DirectoryUnavailable:
+            return Response(status_code=503, headers=SECURITY_HEADERS)
         form = await request.form()
         if not csrf_ok(request, form.get("csrf")):
             return Response(status_code=403, headers=SECURITY_HEADERS)
@@ -259,14 +266,21 @@ class PasswordPage:
         )
 
     async def _submit(
-        self, request: Request, token: str, locale: str, row: OneTimeToken, target: Target
+        self,
+        request: Request,
+        token: str,
+        locale: str,
+        row: OneTimeToken,
+        target: DirectoryAccount,
     ) -> Response:
-        """Read, release, compute, then write: no hashing inside a database transaction.
+        """Count, check, write to the directory, then use up the link: no hashing and no
+        directory round trip inside a database transaction.
 
         Every submission first takes one of the link's ``MAX_ATTEMPTS`` (so racing
         submissions cannot try more between them); a failure of any kind keeps it
-        spent, and the last one ends the link. The final write re-checks the password
-        hash it read, so a change made meanwhile is never overwritten.
+        spent, and the last one ends the link. The directory cannot share the link's
+        transaction (LDAP), so the link is used up just before the write, which makes
+        racing submissions write at most once, and given back if the write fails.
         """
         services = self.services
         policy = services.profile.password_policy
@@ -282,51 +296,71 @@ class PasswordPage:
         new = str(form.get("new_password", ""))[:MAX_PASSWORD]
         confirm = str(form.get("confirm_password", ""))[:MAX_PASSWORD]
         current = str(form.get("current_password", ""))[:MAX_PASSWORD]
-
-        async with services.sessions() as session:  # read, then release
-            hashes = await password_hashes(session, target, policy.history)
-            personal = await personal_words(session, target)
+        change = reserved.purpose == tokens.Purpose.CHANGE
 
         t = Translator(locale)
         errors: list[str] = []
         unmet: list[Requirement] = []
-        if reserved.purpose == tokens.Purpose.CHANGE and not (
-            hashes and await services.passwords.verify(hashes[0], current)
-        ):
-            errors.append(t._("The current password is not right."))
-        elif new != confirm:
-            errors.append(t._("The two new passwords are not the same."))
-        else:
-            unmet = await asyncio.to_thread(check, policy, new, personal=personal)
-            # "Not the last N": the current password is the first of them (seed 003).
-            depth = hashes[: max(policy.history, 1)]
-            if not unmet and await _reused(services, depth, new):
-                unmet = [r for r in requirements(policy) if r.code == Violation.REUSED]
-            errors += [t._(r.message, **r.params) for r in unmet]
+        async with services.sessions() as session:  # lookups only; released before writing
+            directory = services.directories(session)
+        try:
+            personal = await directory.personal_words(target)
+            first = (await directory.password_state(target)).changed_at is None
+            if change and not await directory.verify_password(target, current):
+                errors.append(t._("The current password is not right."))
+            elif new != confirm:
+                errors.append(t._("The two new passwords are not the same."))
+            else:
+                unmet = await asyncio.to_thread(check, policy, new, personal=personal)
+                errors += [t._(r.message, **r.params) for r in unmet]
+        except DirectoryUnavailable:
+            return self._unavailable(request, locale)
+        except AccountLocked as exc:
+            errors.append(t._(exc.msgid, **exc.params))
         if errors:
-            if await self._end_if_spent(token):
-                return self._invalid(request, locale)
-            return self._form(request, locale, row, target, errors=errors, unmet=unmet, status=422)
+            return await self._refuse(request, token, locale, row, target, errors, unmet)
 
-        new_hash = await services.passwords.hash(new)
+        async with services.sessions() as session, session.begin():
+            consumed = await tokens.consume(session, token, now=services.clock.now())
+        if consumed is None:  # a racing submission took it
+            return self._invalid(request, locale)
+        try:
+            if change:
+                await directory.change_password(target, current, new)
+            else:
+                await directory.reset_password(target, new)
+        except (DirectoryUnavailable, ChangedMeanwhile):
+            await self._give_back(consumed)
+            return self._unavailable(request, locale)
+        except PasswordRefused as refused:
+            errors.append(t._(refused.msgid, **refused.params))
+            if refused.violation is not None:
+                unmet = [r for r in requirements(policy) if r.code == refused.violation]
+        except (WrongPassword, AccountLocked) as exc:
+            errors.append(t._(exc.msgid, **exc.params))
+        if errors:
+            await self._give_back(consumed)
+            return await self._refuse(request, token, locale, row, target, errors, unmet)
+
         now = services.clock.now()
         async with services.sessions() as session, session.begin():
-            consumed = await tokens.consume(session, token, now=now)
-            read = hashes[0] if hashes else None
-            if consumed is None or not await _replace_hash(session, target, read, new_hash, now):
-                await session.rollback()
-                return self._invalid(request, locale)
             await self._record(session, consumed, target, locale, now)
             lifted = False
-            if target.suspended and services.profile.mail.reset_lifts_suspension:
-                lifted = await mailboxes.lift_after_reset(session, target.id, now=now)
+            if (
+                target.suspended
+                and target.kind == TargetKind.MAILBOX
+                and services.profile.mail.reset_lifts_suspension
+                and services.directories.remote is None
+            ):
+                mailbox_id = int(target.ref.partition(":")[2])
+                lifted = await mailboxes.lift_after_reset(session, mailbox_id, now=now)
         minutes = services.profile.mail.takes_effect_minutes
         return self._render(
             request,
             "password_done.html",
             locale,
             minutes=minutes,
-            first=not hashes,
+            first=first,
             lifted=lifted,
             still_suspended=target.suspended and not lifted,
         )
@@ -335,7 +369,7 @@ class PasswordPage:
         self,
         session: AsyncSession,
         consumed: OneTimeToken,
-        target: Target,
+        target: DirectoryAccount,
         locale: str,
         now: dt.datetime,
     ) -> None:
@@ -345,12 +379,12 @@ class PasswordPage:
         stored = consumed.data.get("locale")
         locale = str(stored) if stored in LOCALES else locale
         t = Translator(locale)
-        await tokens.end_outstanding(session, target.subject, now=now)
+        await tokens.end_outstanding(session, link_subject(target), now=now)
         audit.record(
             session,
             at=now,
             channel="web",
-            actor=f"{target.kind}:{target.id}",
+            actor=link_subject(target),
             flow=str(consumed.purpose),
             action="password_set",
             outcome="changed",
@@ -360,7 +394,7 @@ class PasswordPage:
             "helpdesk at once.",
             account=target.name,
         )
-        address = target.send_to or await _address_for(session, services, target)
+        address = target.send_to
         if address:
             enqueue(
                 session,
@@ -375,6 +409,28 @@ class PasswordPage:
         channel, chat_id = consumed.data.get("channel"), consumed.data.get("chat_id")
         if channel and chat_id:
             session.add(ChatNotice(channel=channel, chat_id=chat_id, text=notice, created_at=now))
+
+    async def _refuse(
+        self,
+        request: Request,
+        token: str,
+        locale: str,
+        row: OneTimeToken,
+        target: DirectoryAccount,
+        errors: list[str],
+        unmet: list[Requirement],
+    ) -> Response:
+        """The form again with what was wrong, unless that was the link's last attempt."""
+        if await self._end_if_spent(token):
+            return self._invalid(request, locale)
+        return self._form(request, locale, row, target, errors=errors, unmet=unmet, status=422)
+
+    async def _give_back(self, consumed: OneTimeToken) -> None:
+        """Make a link taken for a write that failed usable again (nothing was changed)."""
+        async with self.services.sessions() as session, session.begin():
+            await session.execute(
+                update(OneTimeToken).where(OneTimeToken.id == consumed.id).values(used_at=None)
+            )
 
     async def _end_if_spent(self, token: str) -> bool:
         """After a failed submission: end the link if that was its last attempt."""
@@ -395,49 +451,6 @@ def _strength_rule(t: Translator, minimum: int) -> str:
     if minimum == 4:
         return t._("Password strength must be STRONG")
     return t._("Password strength at least {level}", level=t._(STRENGTH_LEVELS[minimum]))
-
-
-async def _reused(services: Services, hashes: list[str], password: str) -> bool:
-    for stored in hashes:
-        if await services.passwords.verify(stored, password):
-            return True
-    return False
-
-
-async def _replace_hash(
-    session: AsyncSession, target: Target, read: str | None, new_hash: str, now: dt.datetime
-) -> bool:
-    """Store ``new_hash`` if the password is still the one read; the old one to history."""
-    if target.kind == "mailbox":
-        changed = await session.execute(
-            update(Mailbox)
-            .where(Mailbox.id == target.id, _same(Mailbox.password_hash, read))
-            .values(password_hash=new_hash, password_changed_at=now)
-            .returning(Mailbox.id)
-        )
-        return changed.first() is not None
-    changed = await session.execute(
-        update(Account)
-        .where(Account.id == target.id, _same(Account.password_hash, read))
-        .values(password_hash=new_hash, password_changed_at=now, must_change=False)
-        .returning(Account.id)
-    )
-    if changed.first() is None:
-        return False
-    if read is not None:
-        session.add(PasswordHistory(account_id=target.id, password_hash=read, created_at=now))
-    return True
-
-
-def _same(column: Any, read: str | None) -> Any:
-    return column.is_(None) if read is None else column == read
-
-
-async def _address_for(session: Any, services: Services, target: Target) -> str | None:
-    from core.accounts import find_target
-
-    found = await find_target(session, services.profile, name=target.name, id_number_hash=None)
-    return found.send_to if found is not None else None
 
 
 def _account_line(locale: str, masked: str) -> Markup:

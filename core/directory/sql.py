@@ -7,6 +7,7 @@ The embedded default and the demo. Lookups work inside the caller's session; see
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import AsyncIterator
 
 from sqlalchemy import select
@@ -129,17 +130,29 @@ class SqlDirectory:
 
     async def password_state(self, account: DirectoryAccount) -> PasswordState:
         kind, _, key = account.ref.partition(":")
-        if kind == TargetKind.MAILBOX:
-            mailbox = await self._session.get(Mailbox, int(key))
-            return PasswordState(changed_at=mailbox.password_changed_at if mailbox else None)
-        row = await self._session.get(Account, int(key))
-        if row is None:
-            return PasswordState(changed_at=None)
-        return PasswordState(changed_at=row.password_changed_at, must_change=row.must_change)
+        async with self._own() as session:
+            if kind == TargetKind.MAILBOX:
+                mailbox = await session.get(Mailbox, int(key))
+                return PasswordState(
+                    changed_at=_aware(mailbox.password_changed_at if mailbox else None)
+                )
+            row = await session.get(Account, int(key))
+            if row is None:
+                return PasswordState(changed_at=None)
+            return PasswordState(
+                changed_at=_aware(row.password_changed_at), must_change=row.must_change
+            )
 
     async def personal_words(self, account: DirectoryAccount) -> list[str]:
         async with self._own() as session:
             return await accounts.personal_words(session, _target(account))
+
+
+def _aware(moment: dt.datetime | None) -> dt.datetime | None:
+    """SQLite gives back naive datetimes; they were stored in UTC."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.UTC)
+    return moment
 
 
 def _account(target: accounts.Target) -> DirectoryAccount:

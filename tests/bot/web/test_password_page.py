@@ -437,7 +437,9 @@ async def test_another_chat_can_take_a_turn_while_the_page_hashes(
         turns.append(time.perf_counter() - started)
 
     token = await _link(services, account, purpose)
-    services.passwords = _ProbingHasher(services.passwords, probe)  # type: ignore[assignment]
+    probing = _ProbingHasher(services.passwords, probe)
+    services.passwords = probing  # type: ignore[assignment]
+    services.directories.hasher = probing  # type: ignore[assignment]
     refused = await _submit(client, token, OLD, current=OLD)  # the current one again
     assert refused.status_code == 422
     done = await _submit(client, token, NEW, current=OLD)
