@@ -13,9 +13,11 @@ import logging
 import secrets
 from typing import Any
 
-from sqlalchemy import literal, select
+from sqlalchemy import Row, Select, Table, exists, literal, select, true, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from bot import commands
 from bot.choices import match_choice, offered_choices
@@ -40,7 +42,7 @@ from core.db import insert
 from core.deliveries import RETENTION
 from core.faq import Candidate
 from core.i18n import DEFAULT_LOCALE, LOCALES, N_, Translator, normalise_locale
-from core.models import ChatIdentity, ConversationState, ProcessedDelivery
+from core.models import Base, ChatIdentity, ConversationState, ProcessedDelivery
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,19 @@ REACH_A_PERSON = N_(
 LANGUAGE_NAMES = {"zh_TW": "中文（臺灣）", "en": "English"}
 # What a flow prepared before the step: (flow, state, data), used if the state still is.
 Prepared = tuple[str, str, dict[str, Any]] | None
+# The hot path's statements are SQLAlchemy Core over the tables themselves.
+_CONVERSATIONS: Table = Base.metadata.tables[ConversationState.__tablename__]
+_IDENTITIES: Table = Base.metadata.tables[ChatIdentity.__tablename__]
+_IDENTITY_PREFIX = "identity_"
+
+
+class _PrepareFirst(Exception):
+    """The chat is in a flow with slow preparation: roll back, prepare, step again."""
+
+    def __init__(self, flow: Flow, state: str) -> None:
+        super().__init__(flow.name, state)
+        self.flow = flow
+        self.state = state
 
 
 def _new_nonce() -> str:
@@ -77,16 +92,15 @@ class Engine:
     async def handle(self, incoming: Incoming) -> list[Reply]:
         """Process one message or button press; an empty one re-asks the current question."""
         try:
-            prepared = await self._prepare(incoming)
-            async with self.services.sessions() as session, session.begin():
-                if incoming.delivery_id is not None and not await self._claim_delivery(
-                    session, incoming
-                ):
-                    log.info("duplicate delivery skipped channel=%s", incoming.channel)
-                    return []
-                conversation = await self._lock_conversation(session, incoming)
-                identity = await self._identity(session, incoming)
-                return await self._step(session, conversation, identity, incoming, prepared)
+            try:
+                return await self._turn(incoming)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                # A pooled connection the server had dropped (a restart; there is no
+                # pre-ping): nothing was committed, so the turn runs again on a new one.
+                log.info("stale database connection replaced")
+                return await self._turn(incoming)
         except (OperationalError, DBAPIError, OSError) as exc:
             log.warning("database unavailable: %s", type(exc).__name__)
             translator = Translator(normalise_locale(incoming.locale_hint) or DEFAULT_LOCALE)
@@ -99,23 +113,39 @@ class Engine:
                 )
             ]
 
-    async def _prepare(self, incoming: Incoming) -> Prepared:
-        """Run the current flow's slow work for a typed answer before any lock is taken.
+    async def _turn(self, incoming: Incoming) -> list[Reply]:
+        """One transaction: claim the delivery, lock the chat, step, store the state.
 
-        Hashing inside the step's transaction would hold SQLite's write lock (or the
-        chat's row lock) for its whole duration; here it holds nothing. The state is
-        read without a lock, so the step uses the result only if it has not changed.
+        A plain turn is three statements: the claim, the lock (creating the chat's rows
+        on its first turn) and the state's update. A typed answer in a flow that
+        prepares (``Flow.prepare``: hashing) rolls the first attempt back as soon as it
+        sees the state, prepares with no transaction open and steps again, so no other
+        turn pays for reading the state twice.
         """
-        if incoming.text is None or not any(_prepares(f) for f in REGISTRY.values()):
-            return None
-        async with self.services.sessions() as session:
-            row = await session.get(ConversationState, (incoming.channel, incoming.chat_id))
-            flow_name, state = (row.flow, row.state) if row is not None else (None, None)
-        flow = REGISTRY.get(flow_name or "")
-        if flow is None or state is None or not _prepares(flow):
-            return None
-        data = await flow.prepare(self.services, state, clean_input(incoming.text))
-        return (flow.name, state, data) if data else None
+        prepared: Prepared = None
+        attempted = False
+        while True:
+            try:
+                async with self.services.sessions() as session, session.begin():
+                    if incoming.delivery_id is not None and not await self._claim_delivery(
+                        session, incoming
+                    ):
+                        log.info("duplicate delivery skipped channel=%s", incoming.channel)
+                        return []
+                    conversation, identity = await self._lock(session, incoming)
+                    if not attempted:
+                        _check_prepared(conversation, incoming)
+                    version = conversation.version
+                    replies = await self._step(session, conversation, identity, incoming, prepared)
+                    if conversation.version != version:
+                        await self._store(session, conversation)
+                    return replies
+            except _PrepareFirst as first:
+                attempted = True
+                assert incoming.text is not None
+                text = clean_input(incoming.text)
+                data = await first.flow.prepare(self.services, first.state, text)
+                prepared = (first.flow.name, first.state, data) if data else None
 
     # -- storage -------------------------------------------------------------------
 
@@ -143,51 +173,93 @@ class Engine:
         )
         return (await session.execute(statement)).scalar() is not None
 
-    async def _lock_conversation(
+    async def _lock(
         self, session: AsyncSession, incoming: Incoming
-    ) -> ConversationState:
+    ) -> tuple[ConversationState, ChatIdentity]:
+        """Lock the chat's conversation and its user's identity, creating them if new.
+
+        One statement in the usual case: on PostgreSQL a CTE that locks both rows (the
+        conversation ``FOR UPDATE``, the identity ``FOR NO KEY UPDATE``, so a step that
+        waited for another reads what that one committed) and inserts whichever is
+        missing; on SQLite, whose ``BEGIN IMMEDIATE`` already holds the database, a
+        join. Two first turns of one chat racing each other fall back to inserting and
+        locking one statement at a time.
+        """
+        now = self.services.clock.now()
+        nonce = _new_nonce()
+        if session.get_bind().dialect.name == "postgresql":
+            statement = _lock_or_create(incoming, now, nonce)
+        else:
+            statement = _select_both(incoming)
+        row = (await session.execute(statement)).first()
+        if row is None or row.chat_id is None or getattr(row, f"{_IDENTITY_PREFIX}id") is None:
+            return await self._create_and_lock(session, incoming, now, nonce)
+        return _conversation(row), _attach(session, row)
+
+    async def _create_and_lock(
+        self, session: AsyncSession, incoming: Incoming, now: dt.datetime, nonce: str
+    ) -> tuple[ConversationState, ChatIdentity]:
+        conversations, identities = _CONVERSATIONS, _IDENTITIES
         await session.execute(
             insert(session, ConversationState)
             .values(
                 channel=incoming.channel,
                 chat_id=incoming.chat_id,
                 data={},
-                nonce=_new_nonce(),
+                nonce=nonce,
                 version=0,
-                updated_at=self.services.clock.now(),
+                updated_at=now,
             )
             .on_conflict_do_nothing()
         )
-        conversation = await session.scalar(
-            select(ConversationState)
-            .where(
-                ConversationState.channel == incoming.channel,
-                ConversationState.chat_id == incoming.chat_id,
-            )
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-        assert conversation is not None
-        return conversation
-
-    async def _identity(self, session: AsyncSession, incoming: Incoming) -> ChatIdentity:
         await session.execute(
             insert(session, ChatIdentity)
             .values(
                 channel=incoming.channel,
                 platform_user_id=incoming.user_id,
-                created_at=self.services.clock.now(),
+                locale=normalise_locale(incoming.locale_hint),
+                created_at=now,
             )
             .on_conflict_do_nothing()
         )
-        identity = await session.scalar(
-            select(ChatIdentity).where(
-                ChatIdentity.channel == incoming.channel,
-                ChatIdentity.platform_user_id == incoming.user_id,
+        conversation = (
+            await session.execute(
+                select(*conversations.c)
+                .where(
+                    conversations.c.channel == incoming.channel,
+                    conversations.c.chat_id == incoming.chat_id,
+                )
+                .with_for_update()
+            )
+        ).one()
+        identity = (
+            await session.execute(
+                select(*_identity_columns(identities)).where(
+                    identities.c.channel == incoming.channel,
+                    identities.c.platform_user_id == incoming.user_id,
+                )
+            )
+        ).one()
+        return _conversation(conversation), _attach(session, identity)
+
+    async def _store(self, session: AsyncSession, conversation: ConversationState) -> None:
+        """Write the step's new state (its other writes are flushed at commit)."""
+        table = _CONVERSATIONS
+        await session.execute(
+            update(table)
+            .where(
+                table.c.channel == conversation.channel,
+                table.c.chat_id == conversation.chat_id,
+            )
+            .values(
+                flow=conversation.flow,
+                state=conversation.state,
+                data=conversation.data,
+                nonce=conversation.nonce,
+                version=conversation.version,
+                updated_at=conversation.updated_at,
             )
         )
-        assert identity is not None
-        return identity
 
     # -- one step --------------------------------------------------------------------
 
@@ -494,3 +566,116 @@ def _prepares(flow: Flow) -> bool:
 
 def _is_global(choice: str) -> bool:
     return choice.startswith(("cmd:", "lang:", "flow:", "faq:", "ask:"))
+
+
+def _check_prepared(conversation: ConversationState, incoming: Incoming) -> None:
+    """Raise ``_PrepareFirst`` if the chat's flow prepares typed answers and one came."""
+    flow = REGISTRY.get(conversation.flow or "")
+    if incoming.text is not None and flow is not None and conversation.state and _prepares(flow):
+        raise _PrepareFirst(flow, conversation.state)
+
+
+def _identity_columns(table: Table) -> list[Any]:
+    return [column.label(f"{_IDENTITY_PREFIX}{column.name}") for column in table.c]
+
+
+def _lock_or_create(incoming: Incoming, now: dt.datetime, nonce: str) -> Select[Any]:
+    """PostgreSQL: lock the conversation and the identity, inserting what is missing.
+
+    ``INSERT ... SELECT ... WHERE NOT EXISTS`` rather than ``ON CONFLICT`` alone, so
+    an existing identity does not use up a value of its id sequence on every turn.
+    """
+    conversations, identities = _CONVERSATIONS, _IDENTITIES
+    locked = (
+        select(*conversations.c)
+        .where(
+            conversations.c.channel == incoming.channel,
+            conversations.c.chat_id == incoming.chat_id,
+        )
+        .with_for_update()
+        .cte("locked")
+    )
+    created = (
+        postgresql.insert(conversations)
+        .from_select(
+            ["channel", "chat_id", "data", "nonce", "version", "updated_at"],
+            select(
+                literal(incoming.channel, conversations.c.channel.type),
+                literal(incoming.chat_id, conversations.c.chat_id.type),
+                literal({}, conversations.c.data.type),
+                literal(nonce, conversations.c.nonce.type),
+                literal(0, conversations.c.version.type),
+                literal(now, conversations.c.updated_at.type),
+            ).where(~exists(select(locked.c.channel))),
+        )
+        .on_conflict_do_nothing()
+        .returning(*conversations.c)
+        .cte("created")
+    )
+    conversation = select(*locked.c).union_all(select(*created.c)).cte("conversation")
+    known = (
+        select(*identities.c)
+        .where(
+            identities.c.channel == incoming.channel,
+            identities.c.platform_user_id == incoming.user_id,
+        )
+        .with_for_update(key_share=True)
+        .cte("known")
+    )
+    joined = (
+        postgresql.insert(identities)
+        .from_select(
+            ["channel", "platform_user_id", "locale", "locale_chosen", "created_at"],
+            select(
+                literal(incoming.channel, identities.c.channel.type),
+                literal(incoming.user_id, identities.c.platform_user_id.type),
+                # The platform's hint, as the step would remember it (no second write).
+                literal(normalise_locale(incoming.locale_hint), identities.c.locale.type),
+                literal(False, identities.c.locale_chosen.type),
+                literal(now, identities.c.created_at.type),
+            ).where(~exists(select(known.c.id))),
+        )
+        .on_conflict_do_nothing()
+        .returning(*identities.c)
+        .cte("joined")
+    )
+    identity = select(*known.c).union_all(select(*joined.c)).cte("identity")
+    return select(*conversation.c, *_identity_columns(identity)).select_from(
+        conversation.join(identity, true(), full=True)
+    )
+
+
+def _select_both(incoming: Incoming) -> Select[Any]:
+    """SQLite: the conversation and the identity in one read (the write lock is held)."""
+    conversations, identities = _CONVERSATIONS, _IDENTITIES
+    return (
+        select(*conversations.c, *_identity_columns(identities))
+        .select_from(
+            conversations.outerjoin(
+                identities,
+                (identities.c.channel == incoming.channel)
+                & (identities.c.platform_user_id == incoming.user_id),
+            )
+        )
+        .where(
+            conversations.c.channel == incoming.channel,
+            conversations.c.chat_id == incoming.chat_id,
+        )
+    )
+
+
+def _conversation(row: Row[Any]) -> ConversationState:
+    """The conversation as a plain object: ``Engine._store`` writes it, not the ORM."""
+    values = row._mapping
+    return ConversationState(**{column.name: values[column.name] for column in _CONVERSATIONS.c})
+
+
+def _attach(session: AsyncSession, row: Row[Any]) -> ChatIdentity:
+    """The identity as a loaded ORM object: a step's changes to it are flushed at commit."""
+    values = row._mapping
+    identity = ChatIdentity(
+        **{column.name: values[f"{_IDENTITY_PREFIX}{column.name}"] for column in _IDENTITIES.c}
+    )
+    make_transient_to_detached(identity)
+    session.add(identity)
+    return identity

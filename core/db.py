@@ -43,7 +43,10 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("hide_parameters", True)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_pre_ping=True, **kwargs)
+        # No pre-ping: it is a round trip before every checkout, on every turn. A
+        # connection the server dropped fails its first statement instead; SQLAlchemy
+        # then invalidates the pool, and the engine retries the turn once on a new one.
+        return create_async_engine(url, **kwargs)
 
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
