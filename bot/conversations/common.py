@@ -14,8 +14,9 @@ from sqlalchemy import select, update
 from bot.flow import Context
 from bot.types import Choices, Text
 from core import tokens
-from core.accounts import Target, find_target
+from core.accounts import Target
 from core.birthdays import BirthdayProblem
+from core.directory import DirectoryAccount, link_subject
 from core.i18n import N_, Translator
 from core.idnumbers import IdKind, IdProblem, InvalidIdNumber
 from core.mail import enqueue, mask_address
@@ -240,7 +241,12 @@ def sent_to(ctx: Context, shown: str | None) -> str:
 
 
 async def send_password_link(
-    ctx: Context, target: Target, purpose: tokens.Purpose, now: dt.datetime, *, proven: bool
+    ctx: Context,
+    target: Target | DirectoryAccount,
+    purpose: tokens.Purpose,
+    now: dt.datetime,
+    *,
+    proven: bool,
 ) -> bool:
     """Issue a one-time link for ``target`` and queue the mail that carries it.
 
@@ -255,7 +261,7 @@ async def send_password_link(
     token = await tokens.issue(
         ctx.session,
         purpose=purpose,
-        subject=target.subject,
+        subject=target.subject if isinstance(target, Target) else link_subject(target),
         lifetime=dt.timedelta(minutes=services.profile.lifetimes.reset_link_minutes),
         now=now,
         data={
@@ -388,8 +394,8 @@ async def send_change_link(ctx: Context, account_id: str) -> Text | None:
     refused = await too_many_requests(ctx, now) or await too_many_proven(ctx, account.username, now)
     if refused is not None:
         return refused
-    target = await find_target(
-        ctx.session, ctx.services.profile, name=account.username, id_number_hash=None
+    target = await ctx.services.directories(ctx.session).find_target(
+        account.username, id_number_hash=None
     )
     if target is None or target.send_to is None:
         ctx.audit("change_link", "no_address")

@@ -25,7 +25,8 @@ from bot.conversations.common import (
 from bot.flow import Answer, Context, Flow, Step, register
 from bot.types import Reply, Text
 from core import tokens
-from core.accounts import find_target, normalise_name, shown_address
+from core.accounts import normalise_name, shown_address
+from core.directory import DirectoryUnavailable
 from core.i18n import N_
 from core.idnumbers import InvalidIdNumber, parse_id_number
 
@@ -88,9 +89,13 @@ class PasswordLinkFlow(Flow):
         refused = await too_many_requests(ctx, now)
         if refused is not None:
             return [refused]
-        target = await find_target(
-            ctx.session, services.profile, name=name, id_number_hash=id_number_hash
-        )
+        try:
+            target = await services.directories(ctx.session).find_target(
+                name, id_number_hash=id_number_hash
+            )
+        except DirectoryUnavailable as exc:
+            ctx.audit("link_request", "unavailable")
+            return [Text(ctx._(exc.msgid))]
         proven = id_number_hash is not None and target is not None
         sent = False
         if proven and target is not None and target.send_to:
