@@ -201,3 +201,16 @@ class CaseDesk:
             text, status = cases.summary(case, self.services.profile), case.status
         if where is not None and PENDING not in where:
             await self.desk.update_case(where, case_id, text, status)
+
+
+async def staff_round(services: Services, desk: CaseDesk | None) -> None:
+    """One round of case work for an adapter's loop: its staff desk, or idle closing alone.
+
+    Without a staff channel (cases only mailed) idle cases must still close.
+    """
+    if desk is not None:
+        await desk.run_once()
+    else:
+        await cases.close_idle(
+            services.sessions, profile=services.profile, now=services.clock.now()
+        )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hmac
 import json
 import logging
@@ -44,6 +45,7 @@ from bot.adapters.base import Capabilities, read_body, register
 from bot.delivery import BackgroundDelivery
 from bot.engine import Engine
 from bot.services import Services
+from bot.staffdesk import staff_round
 from bot.types import Choice, Choices, DeleteUserMessage, Edit, Image, Incoming, Reply, Text
 from core.background import run_every
 from core.deliveries import delivery_key
@@ -351,16 +353,18 @@ class TelegramAdapter:
     async def deliver_background(self) -> None:
         """Send chat notices and due card refreshes for this platform's chats, once each."""
         await self.background.run_once()
-        if self.staff is not None:
-            await self.staff.run_once()
+        await staff_round(self.services, self.staff)
 
     async def run_background(self, interval: float = 1.0) -> None:
         async with asyncio.TaskGroup() as group:
             group.create_task(self.background.run_forever(interval))
-            if self.staff is not None:
-                group.create_task(
-                    run_every(interval, self.staff.run_once, name="telegram staff desk")
+            group.create_task(
+                run_every(
+                    interval,
+                    functools.partial(staff_round, self.services, self.staff),
+                    name="telegram cases",
                 )
+            )
 
     # -- webhook -------------------------------------------------------------------------
 
