@@ -87,9 +87,7 @@ def _one(case_id: int, close: bool) -> tuple[str, list[str], bool]:
                 now = dt.datetime.now(dt.UTC)
                 changed = False
                 if close:
-                    changed = await cases.close(
-                        session, case, by=actor(), channel="cli", now=now
-                    )
+                    changed = await cases.close(session, case, by=actor(), channel="cli", now=now)
                 else:
                     audit.record(
                         session,
