@@ -48,6 +48,7 @@ from core.models import ChatNotice, OneTimeToken
 from core.password_policy import Requirement, Violation, check, policy_as_json, requirements
 from core.password_words import strength
 
+LOCKED = AccountLocked()
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 MAX_PASSWORD = 1024
 MAX_ATTEMPTS = 5  # submissions per link, whatever made them fail
@@ -147,11 +148,15 @@ class PasswordPage:
         async with self.services.sessions() as session:
             return await self.services.directories(session).account(row.subject)
 
-    def _unavailable(self, request: Request, locale: str) -> Response:
-        """The directory did not answer: nothing changed, the link still works."""
-        message = Translator(locale)._(DirectoryUnavailable.msgid)
+    def _unavailable(
+        self, request: Request, locale: str, *, msgid: str = DirectoryUnavailable.msgid
+    ) -> Response:
+        """The directory did not answer (or the account is locked there): nothing changed,
+        and the link still works later."""
+        status = 423 if msgid == LOCKED.msgid else 503
+        message = Translator(locale)._(msgid)
         return self._render(
-            request, "password_unavailable.html", locale, status=503, message=message
+            request, "password_unavailable.html", locale, status=status, message=message
         )
 
     def _form(
@@ -196,6 +201,8 @@ class PasswordPage:
             return self._unavailable(request, locale)
         if target is None:
             return self._invalid(request, locale)
+        if target.locked:  # by the directory, after too many wrong passwords
+            return self._unavailable(request, locale, msgid=LOCKED.msgid)
         if target.suspended and not row.data.get("acknowledged"):
             return self._render(
                 request,
