@@ -1,12 +1,23 @@
-"""argon2id hashing: OWASP floor, rehash on verify, off the event loop."""
+"""argon2id hashing: OWASP floor, rehash on verify, in a pool of processes."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 
 from argon2 import extract_parameters
 
-from core.passwords import PasswordHasher
+from core.password_policy import Violation
+from core.passwords import (
+    PasswordHasher,
+    check_policy,
+    pool_size,
+    rate,
+    run_in_pool,
+    shutdown_pool,
+)
+from core.profiles import load_profile
 
 WEAK = PasswordHasher(time_cost=2, memory_kib=19456, parallelism=1)
 STRONGER = PasswordHasher(time_cost=3, memory_kib=19456, parallelism=1)
@@ -42,3 +53,39 @@ async def test_hashing_runs_off_the_event_loop() -> None:
     task.cancel()
     # Had hashing blocked the loop, the ticker could not have run meanwhile.
     assert ticks >= 3
+
+
+async def test_hashing_runs_in_other_processes_at_a_lower_priority() -> None:
+    assert await run_in_pool(os.getpid) != os.getpid()
+    assert await run_in_pool(os.nice, 0) > os.nice(0)
+
+
+async def test_a_password_from_the_history_is_found_among_many_hashes() -> None:
+    history = [WEAK.hash_sync(f"old password {n}") for n in range(4)]
+    assert await WEAK.matches_any(history, "old password 2")
+    assert not await WEAK.matches_any(history, "a new password")
+    assert not await WEAK.matches_any([], "anything")
+
+
+async def test_a_hashing_process_killed_is_replaced_and_the_hash_still_made() -> None:
+    await WEAK.hash("warm up")
+    for pid in {await run_in_pool(os.getpid) for _ in range(pool_size())}:
+        os.kill(pid, signal.SIGKILL)
+    stored = await WEAK.hash("correct horse")
+    assert WEAK.verify_sync(stored, "correct horse")
+
+
+async def test_the_pool_starts_again_after_it_was_shut_down() -> None:
+    await WEAK.hash("before")
+    shutdown_pool()
+    assert await WEAK.verify(await WEAK.hash("after"), "after")
+
+
+async def test_the_policy_check_and_the_strength_meter_answer_from_the_pool() -> None:
+    policy = load_profile("demo").password_policy
+    assert policy.zxcvbn_min_score > 0
+    weak = await check_policy(policy, "alice1", personal=["alice"])
+    assert Violation.TOO_SHORT in {r.code for r in weak}
+    assert await check_policy(policy, "Tram-Violet-Harbour-1987!", personal=["alice"]) == []
+    assert await rate("password") == 0
+    assert await rate("tram-violet-harbour-1987") >= 3
