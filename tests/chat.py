@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import itertools
 
+from sqlalchemy import update
+
 from bot.engine import Engine
+from bot.services import Services
 from bot.types import Choice, Choices, Edit, Image, Incoming, Reply, Text
+from core.models import ChatIdentity
 
 _deliveries = itertools.count(1)
 
@@ -74,3 +78,15 @@ class Chat:
             elif isinstance(reply, Image):
                 parts.append(reply.caption)
         return "\n".join(parts)
+
+
+async def link_directly(services: Services, chat: Chat, person_id: int) -> None:
+    """Start ``chat`` and link it to ``person_id`` as a finished linking would, without
+    the code round trip (for tests about what a linked chat can do)."""
+    await chat.say("/start")  # creates the chat identity
+    async with services.sessions() as session, session.begin():
+        await session.execute(
+            update(ChatIdentity)
+            .where(ChatIdentity.platform_user_id == chat.user)
+            .values(person_id=person_id, linked_at=services.clock.now())
+        )

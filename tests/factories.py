@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from bot.services import Services
+from core import tokens
+from core.directory import link_subject
 from core.idnumbers import parse_id_number
 from core.models import Account, Mailbox, MailboxCondition, Person, Role, StudentRecord
+
+# Seed 001's master's student Lin Ming-Zhi, the one most tests talk as.
+LIN_ID_NUMBER = "F131104093"
+LIN_BIRTHDAY = dt.date(1996, 1, 2)
+LIN_STUDENT_ID = "211300001"
 
 
 async def add_student(
@@ -73,3 +81,36 @@ async def add_student(
                 )
             )
     return person
+
+
+async def add_lin(services: Services, **extra: Any) -> Person:
+    """Seed 001's student Lin Ming-Zhi (F131104093, born 1996-01-02, student ID 211300001)."""
+    return await add_student(
+        services,
+        id_number=LIN_ID_NUMBER,
+        birthday=LIN_BIRTHDAY,
+        student_id=LIN_STUDENT_ID,
+        **extra,
+    )
+
+
+async def password_link(
+    services: Services,
+    name: str,
+    *,
+    purpose: tokens.Purpose = tokens.Purpose.RESET,
+    locale: str = "en",
+) -> str:
+    """The token of a one-time password link for the account or mailbox ``name``, as the
+    chat would have mailed it to the user ``alice`` of the ``test`` channel."""
+    async with services.sessions() as session, session.begin():
+        account = await services.directories(session).find_target(name, id_number_hash=None)
+        assert account is not None, name
+        return await tokens.issue(
+            session,
+            purpose=purpose,
+            subject=link_subject(account),
+            lifetime=dt.timedelta(minutes=15),
+            now=services.clock.now(),
+            data={"locale": locale, "channel": "test", "chat_id": "alice"},
+        )

@@ -19,8 +19,8 @@ from bot.services import Services
 from bot.types import Edit, Image
 from core.cards import Verdict, issue_card, verify
 from core.clock import FakeClock
-from core.models import AlumniCard, CardStatus, CardView, ChatIdentity
-from tests.chat import Chat
+from core.models import AlumniCard, CardStatus, CardView
+from tests.chat import Chat, link_directly
 from tests.factories import add_student
 
 
@@ -35,16 +35,6 @@ async def alumnus(services: Services) -> int:
         name_en="Wang Da-Tong",
     )
     return person.id
-
-
-async def _link(services: Services, chat: Chat, person_id: int) -> None:
-    await chat.say("/start")  # creates the chat identity
-    async with services.sessions() as session, session.begin():
-        await session.execute(
-            update(ChatIdentity)
-            .where(ChatIdentity.platform_user_id == chat.user)
-            .values(person_id=person_id, linked_at=services.clock.now())
-        )
 
 
 async def _issue(services: Services, person_id: int) -> int:
@@ -70,11 +60,20 @@ def _images(chat: Chat) -> list[Image]:
     return found
 
 
+async def _open_card(services: Services, chat: Chat, alumnus: int) -> Image:
+    """Issue the alumnus a card, link ``chat`` to them and open it: the one image shown."""
+    await _issue(services, alumnus)
+    await link_directly(services, chat, alumnus)
+    await chat.press("My alumni card")
+    (image,) = _images(chat)
+    return image
+
+
 async def test_the_card_shows_a_qr_that_decodes_to_a_valid_code_with_a_countdown(
     chat: Chat, services: Services, alumnus: int, clock: FakeClock
 ) -> None:
     await _issue(services, alumnus)
-    await _link(services, chat, alumnus)
+    await link_directly(services, chat, alumnus)
     clock.advance(seconds=20)
     await chat.press("My alumni card")
     (image,) = _images(chat)
@@ -100,7 +99,7 @@ async def test_the_card_in_chinese_shows_the_seed_countdown(
 ) -> None:
     chat = Chat(engine, user="zh", locale="zh-TW")
     await _issue(services, alumnus)
-    await _link(services, chat, alumnus)
+    await link_directly(services, chat, alumnus)
     clock.advance(seconds=20)
     await chat.press("我的校友證")
     (image,) = _images(chat)
@@ -111,10 +110,7 @@ async def test_the_card_in_chinese_shows_the_seed_countdown(
 async def test_refresh_now_replaces_the_image_in_place(
     chat: Chat, services: Services, alumnus: int, clock: FakeClock
 ) -> None:
-    await _issue(services, alumnus)
-    await _link(services, chat, alumnus)
-    await chat.press("My alumni card")
-    (first,) = _images(chat)
+    first = await _open_card(services, chat, alumnus)
     clock.advance(seconds=301)
     replies = await chat.press("Refresh now")
     assert len(replies) == 1 and isinstance(replies[0], Edit)
@@ -144,10 +140,7 @@ async def _check(services: Services, payload: str) -> Verdict:
 async def test_refresh_now_after_a_scan_shows_a_code_the_verifier_accepts_within_the_step(
     chat: Chat, services: Services, alumnus: int, clock: FakeClock
 ) -> None:
-    await _issue(services, alumnus)
-    await _link(services, chat, alumnus)
-    await chat.press("My alumni card")
-    (first,) = _images(chat)
+    first = await _open_card(services, chat, alumnus)
     used = _payload(first)
     assert await _check(services, used) is Verdict.VALID
     clock.advance(seconds=5)  # still the same 300 s step
@@ -167,10 +160,7 @@ async def test_refresh_now_after_a_scan_shows_a_code_the_verifier_accepts_within
 async def test_a_scanned_code_is_replaced_in_the_open_card_without_a_press(
     chat: Chat, services: Services, alumnus: int, clock: FakeClock
 ) -> None:
-    await _issue(services, alumnus)
-    await _link(services, chat, alumnus)
-    await chat.press("My alumni card")
-    (first,) = _images(chat)
+    first = await _open_card(services, chat, alumnus)
     assert await _check(services, _payload(first)) is Verdict.VALID
     clock.advance(seconds=1)
     (refresh,) = await CardRefresher(services).run_once()
@@ -181,10 +171,7 @@ async def test_a_scanned_code_is_replaced_in_the_open_card_without_a_press(
 async def test_due_refreshes_are_edits_until_the_card_closes_after_its_open_time(
     chat: Chat, services: Services, alumnus: int, clock: FakeClock
 ) -> None:
-    await _issue(services, alumnus)
-    await _link(services, chat, alumnus)
-    await chat.press("My alumni card")
-    (image,) = _images(chat)
+    image = await _open_card(services, chat, alumnus)
     refresher = CardRefresher(services)
     assert await refresher.run_once() == []  # nothing due inside the step
     clock.advance(seconds=300)
@@ -202,7 +189,7 @@ async def test_closing_the_card_stops_its_refreshes_and_old_buttons_are_stale(
     chat: Chat, services: Services, alumnus: int, clock: FakeClock
 ) -> None:
     await _issue(services, alumnus)
-    await _link(services, chat, alumnus)
+    await link_directly(services, chat, alumnus)
     await chat.press("My alumni card")
     refresh_action = chat.action_for("Refresh now")
     await chat.press("Close the card")
@@ -215,7 +202,7 @@ async def test_closing_the_card_stops_its_refreshes_and_old_buttons_are_stale(
 async def test_an_alumnus_without_a_card_can_apply_once(
     chat: Chat, services: Services, alumnus: int
 ) -> None:
-    await _link(services, chat, alumnus)
+    await link_directly(services, chat, alumnus)
     await chat.press("My alumni card")
     assert "You have no electronic alumni card yet. Apply for one?" in chat.text()
     await chat.press("Apply")
@@ -239,7 +226,7 @@ async def test_after_a_revocation_the_card_is_said_to_be_revoked_not_missing(
         )
     revoked_on = clock.now().astimezone(services.profile.zone).date()
     chat = Chat(engine, user="zh", locale="zh-TW")
-    await _link(services, chat, alumnus)
+    await link_directly(services, chat, alumnus)
     await chat.press("我的校友證")
     text = chat.text()
     assert f"您的電子校友證（編號 {card_id}）已於 {revoked_on} 停用" in text
@@ -251,7 +238,7 @@ async def test_the_question_to_apply_names_the_card_one_way_in_chinese(
     engine: Engine, services: Services, alumnus: int
 ) -> None:
     chat = Chat(engine, user="zh", locale="zh-TW")
-    await _link(services, chat, alumnus)
+    await link_directly(services, chat, alumnus)
     await chat.press("我的校友證")
     assert "您還沒有電子校友證。要申請嗎？" in chat.text()
     assert "數位" not in chat.text()
@@ -276,7 +263,7 @@ async def test_someone_elses_card_is_never_shown(
         campus_mail=False,
     )
     chat = Chat(engine, user="other")
-    await _link(services, chat, other.id)
+    await link_directly(services, chat, other.id)
     await chat.press("My alumni card")
     assert _images(chat) == [] and "Wang" not in chat.text()
 
@@ -296,7 +283,7 @@ async def test_two_workers_refresh_each_due_card_exactly_once(
         )
         await _issue(services, person.id)
         chat = Chat(engine, user=f"alum{n}")
-        await _link(services, chat, person.id)
+        await link_directly(services, chat, person.id)
         await chat.press("My alumni card")
     clock.advance(seconds=300)
     first, second = CardRefresher(services), CardRefresher(services)

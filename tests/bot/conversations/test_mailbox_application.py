@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 import pytest
 from sqlalchemy import select, update
@@ -13,7 +12,6 @@ from bot.services import Services
 from core.clock import FakeClock
 from core.localized import LocalizedText
 from core.models import (
-    ChatIdentity,
     Mailbox,
     OneTimeToken,
     OutboundMail,
@@ -21,20 +19,15 @@ from core.models import (
     Role,
     StudentRecord,
 )
-from tests.chat import Chat
-from tests.factories import add_student
+from tests.chat import Chat, link_directly
+from tests.factories import add_lin, add_student
+from tests.outbox import code_in, outbox
 
 NOTIFY = "ming@example.org"
 
 
 async def _person(services: Services, *, status: str = "enrolled", role: str = Role.STUDENT) -> int:
-    person = await add_student(
-        services,
-        id_number="F131104093",
-        birthday=dt.date(1996, 1, 2),
-        student_id="211300001",
-        campus_mail=False,
-    )
+    person = await add_lin(services, campus_mail=False)
     async with services.sessions() as session, session.begin():
         await session.execute(update(StudentRecord).values(status=status))
         await session.execute(update(Person).values(role=role, notification_email=NOTIFY))
@@ -43,13 +36,7 @@ async def _person(services: Services, *, status: str = "enrolled", role: str = R
 
 async def _linked(engine: Engine, services: Services, person_id: int, locale: str = "en") -> Chat:
     chat = Chat(engine, user=f"user-{locale}", locale=locale)
-    await chat.say("/start")
-    async with services.sessions() as session, session.begin():
-        await session.execute(
-            update(ChatIdentity)
-            .where(ChatIdentity.platform_user_id == chat.user)
-            .values(person_id=person_id, linked_at=services.clock.now())
-        )
+    await link_directly(services, chat, person_id)
     return chat
 
 
@@ -96,19 +83,16 @@ async def test_accepting_both_texts_and_choosing_a_name_creates_a_pending_mailbo
     assert "mzlin@demo.edu.tw" in mail.subject
 
 
-async def _apply(chat: Chat, name: str = "mzlin@demo.edu.tw") -> None:
+async def _to_the_names(chat: Chat) -> None:
+    """Open the application and accept both texts: the names are offered next."""
     await chat.press("Apply for a new mailbox")
     await _read_to_the_end(chat)
     await _read_to_the_end(chat)
+
+
+async def _apply(chat: Chat, name: str = "mzlin@demo.edu.tw") -> None:
+    await _to_the_names(chat)
     await chat.press(name)
-
-
-async def _mails_to(services: Services, address: str) -> list[OutboundMail]:
-    async with services.sessions() as session:
-        rows = await session.scalars(
-            select(OutboundMail).where(OutboundMail.to_address == address).order_by(OutboundMail.id)
-        )
-        return list(rows)
 
 
 async def test_the_last_step_keeps_the_address_on_file_for_notifications(
@@ -139,13 +123,12 @@ async def test_another_address_is_designated_only_once_its_mailed_code_is_typed_
     assert "Please type the 6-digit code sent to Mi****in@example.net." in chat.text()
     (mailbox,) = await _mailboxes(services)
     assert mailbox.notification_address == NOTIFY  # nothing changes before the code
-    (mail,) = await _mails_to(services, "Ming.Lin@example.net")
-    code = re.search(r"\b(\d{6})\b", mail.body)
-    assert code is not None
-    wrong = "000000" if code.group(1) != "000000" else "111111"
+    (mail,) = await outbox(services, to="Ming.Lin@example.net")
+    code = code_in(mail.body)
+    wrong = "000000" if code != "000000" else "111111"
     await chat.say(wrong)
     assert "That code is not right." in chat.text()
-    await chat.say(code.group(1))
+    await chat.say(code)
     assert "Notifications for mzlin@demo.edu.tw go to Mi****in@example.net." in chat.text()
     (mailbox,) = await _mailboxes(services)
     assert mailbox.notification_address == "Ming.Lin@example.net"
@@ -159,10 +142,9 @@ async def test_a_designation_whose_code_ends_keeps_the_address_on_file(
     await chat.press("Another address")
     await chat.say("ming.lin@example.net")
     attempts = services.profile.lifetimes.link_code_attempts
-    (mail,) = await _mails_to(services, "ming.lin@example.net")
-    code = re.search(r"\b(\d{6})\b", mail.body)
-    assert code is not None
-    wrong = "000000" if code.group(1) != "000000" else "111111"
+    (mail,) = await outbox(services, to="ming.lin@example.net")
+    code = code_in(mail.body)
+    wrong = "000000" if code != "000000" else "111111"
     for _ in range(attempts):
         await chat.say(wrong)
     assert "That code no longer works, so nothing was changed." in chat.text()
@@ -177,13 +159,9 @@ async def test_the_set_password_link_never_goes_into_a_chat_linked_today(
     # A chat linked minutes ago (for instance to an account an application just
     # created) must not receive the link: it goes only to the address on file.
     chat = await _linked(engine, services, await _person(services))
-    await chat.press("Apply for a new mailbox")
-    await _read_to_the_end(chat)
-    await _read_to_the_end(chat)
-    await chat.press("mzlin@demo.edu.tw")
+    await _apply(chat)
     assert "/password/" not in chat.text() and "was sent to" in chat.text()
-    async with services.sessions() as session:
-        (mail,) = (await session.scalars(select(OutboundMail))).all()
+    (mail,) = await outbox(services)
     assert mail.to_address == NOTIFY
 
 
@@ -272,9 +250,7 @@ async def test_a_taken_name_is_never_offered(engine: Engine, services: Services)
             )
         )
     chat = await _linked(engine, services, person_id)
-    await chat.press("Apply for a new mailbox")
-    await _read_to_the_end(chat)
-    await _read_to_the_end(chat)
+    await _to_the_names(chat)
     assert "mzlin@demo.edu.tw" not in chat.labels()
     assert "mingzhi.lin@demo.edu.tw" in chat.labels()
 
@@ -282,9 +258,7 @@ async def test_a_taken_name_is_never_offered(engine: Engine, services: Services)
 async def test_a_name_taken_meanwhile_is_refused(engine: Engine, services: Services) -> None:
     person_id = await _person(services)
     chat = await _linked(engine, services, person_id)
-    await chat.press("Apply for a new mailbox")
-    await _read_to_the_end(chat)
-    await _read_to_the_end(chat)
+    await _to_the_names(chat)
     async with services.sessions() as session, session.begin():
         session.add(
             Mailbox(
@@ -349,10 +323,7 @@ async def test_the_new_mailbox_is_pending_in_status_until_it_takes_effect(
     engine: Engine, services: Services, clock: FakeClock
 ) -> None:
     chat = await _linked(engine, services, await _person(services))
-    await chat.press("Apply for a new mailbox")
-    await _read_to_the_end(chat)
-    await _read_to_the_end(chat)
-    await chat.press("mzlin@demo.edu.tw")
+    await _apply(chat)
     await chat.press("Keep m**g@example.org")
     await chat.press("My mailbox status")
     assert "mzlin@demo.edu.tw\nBeing created" in chat.text()
