@@ -223,10 +223,14 @@ async def target_of(session: AsyncSession, profile: Profile, subject: str) -> Ta
     kind, _, key = subject.partition(":")
     if not key.isdigit():
         return None
-    row = await session.get(Mailbox if kind == "mailbox" else Account, int(key))
-    if row is None:
+    if kind == "mailbox":
+        mailbox = await session.get(Mailbox, int(key))
+        name = mailbox.address if mailbox is not None else None
+    else:
+        account = await session.get(Account, int(key))
+        name = account.username if account is not None else None
+    if name is None:
         return None
-    name = row.address if isinstance(row, Mailbox) else row.username
     found = await find_target(session, profile, name=name, id_number_hash=None)
     return found if found is not None and found.subject == subject else None
 
