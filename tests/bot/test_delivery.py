@@ -19,7 +19,7 @@ from core.clock import FakeClock
 from core.models import Account, ChatIdentity, ProcessedDelivery
 from core.notices import EXPIRY_REMINDER_DAYS
 from core.settings import Settings
-from tests.factories import add_student
+from tests.factories import add_lin
 
 
 async def _nowhere(_chat_id: str, _replies: list[Reply]) -> None:
@@ -79,11 +79,8 @@ async def test_the_background_loop_forgets_deliveries_older_than_a_day(
 async def test_a_password_about_to_expire_is_reminded_once_in_each_linked_chats_language(
     services: Services, clock: FakeClock
 ) -> None:
-    person = await add_student(
+    person = await add_lin(
         services,
-        id_number="F131104093",
-        birthday=dt.date(1996, 1, 2),
-        student_id="211300001",
         with_account=True,
     )
     async with services.sessions() as session, session.begin():

@@ -15,7 +15,6 @@ import hmac
 import io
 import itertools
 import json
-import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -34,8 +33,9 @@ from bot.web import create_app
 from core.cards import issue_card
 from core.clock import FakeClock
 from core.settings import Settings
-from tests.factories import add_student
+from tests.factories import add_lin, add_student
 from tests.line_stub import ACCESS_TOKEN, SPEC_HOST, LineApiStub, webhook_api
+from tests.outbox import code_in, password_link_in
 from tests.smtp import SmtpSink
 
 pytest_plugins = ["tests.line_fixtures"]
@@ -134,19 +134,9 @@ async def line(
             await services.close()
 
 
-async def _student(services: Services, **extra: Any) -> Any:
-    return await add_student(
-        services,
-        id_number="F131104093",
-        birthday=dt.date(1996, 1, 2),
-        student_id="211300001",
-        **extra,
-    )
-
-
 async def test_id_lookup_in_english_by_quick_replies_and_reply_tokens(line: Any) -> None:
     user, services, _sink, _adapter = line
-    await _student(services)
+    await add_lin(services)
     await user.say("menu")
     assert "Demo University" in user.texts()
     await user.press("Look up my student ID")
@@ -161,7 +151,7 @@ async def test_id_lookup_in_english_by_quick_replies_and_reply_tokens(line: Any)
 async def test_id_lookup_in_chinese_for_a_chinese_line_app(line: Any) -> None:
     user, services, _sink, _adapter = line
     user.stub.languages[USER] = "zh-TW"
-    await _student(services)
+    await add_lin(services)
     await user.say("選單")
     assert "請問需要什麼協助？" in user.texts()
     await user.press("查詢學號")
@@ -186,7 +176,7 @@ async def test_labels_too_long_for_a_quick_reply_are_numbered_and_a_typed_number
 
 async def test_forgot_password_link_arrives_by_smtp(line: Any) -> None:
     user, services, sink, _adapter = line
-    await _student(services, with_account=True)
+    await add_lin(services, with_account=True)
     await user.say("menu")
     await user.press("I forgot my password")
     await user.say("211300001")
@@ -194,7 +184,7 @@ async def test_forgot_password_link_arrives_by_smtp(line: Any) -> None:
     assert "a2******01@grad.demo.edu.tw" in user.texts()
     assert await services.mail_worker.run_once() == 1
     (mail,) = await sink.wait_for(1)
-    assert re.search(r"/password/\S{40,}", mail.get_content())
+    assert password_link_in(mail.get_content())
 
 
 async def test_a_pasted_password_is_answered_with_how_to_unsend_it(line: Any) -> None:
@@ -211,14 +201,12 @@ async def _link(user: LineUser, services: Services, sink: SmtpSink, flow: str) -
     await user.say("211300001" if flow != "My alumni card" else "109205003")
     await services.mail_worker.run_once()
     (mail,) = await sink.wait_for(1)
-    code = re.search(r"\b(\d{6})\b", mail.get_content())
-    assert code is not None
-    await user.say(code.group(1))
+    await user.say(code_in(mail.get_content()))
 
 
 async def test_linking_and_mailbox_status(line: Any) -> None:
     user, services, sink, _adapter = line
-    await _student(services, with_account=True)
+    await add_lin(services, with_account=True)
     await _link(user, services, sink, "My mailbox status")
     assert "a211300001@grad.demo.edu.tw\nWorking normally." in user.texts()
 

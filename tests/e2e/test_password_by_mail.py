@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import AsyncIterator
 
@@ -19,8 +18,9 @@ from core.models import Account
 from core.notices import take_pending
 from core.settings import Settings
 from tests.chat import Chat
-from tests.factories import add_student
+from tests.factories import add_lin
 from tests.live import free_port, serving
+from tests.outbox import password_link_in
 from tests.smtp import SmtpSink
 
 NEW = "Blue-Harbor-Lantern-42"
@@ -51,11 +51,8 @@ async def test_the_mailed_link_sets_a_password_that_verifies(
     live: tuple[Services, SmtpSink],
 ) -> None:
     services, sink = live
-    await add_student(
+    await add_lin(
         services,
-        id_number="F131104093",
-        birthday=dt.date(1996, 1, 2),
-        student_id="211300001",
         with_account=True,
     )
     chat = Chat(Engine(services), user="alice")
@@ -69,20 +66,20 @@ async def test_the_mailed_link_sets_a_password_that_verifies(
     (mail,) = await sink.wait_for(1)
     assert mail["To"] == "a211300001@grad.demo.edu.tw"
     body = mail.get_content()
-    link = re.search(r"http://127\.0\.0\.1:\d+/password/\S+", body)
-    assert link is not None
+    link = password_link_in(body)
+    assert link.startswith("http://127.0.0.1:")
 
     async with httpx.AsyncClient(timeout=10) as browser:
-        page = await browser.get(link.group(0))
+        page = await browser.get(link)
         assert page.status_code == 200 and "21*****01" in page.text
         csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
         assert csrf is not None
         done = await browser.post(
-            link.group(0),
+            link,
             data={"csrf": csrf.group(1), "new_password": NEW, "confirm_password": NEW},
         )
         assert done.status_code == 200 and "Password changed" in done.text
-        assert (await browser.get(link.group(0))).status_code == 410
+        assert (await browser.get(link)).status_code == 410
 
     async with services.sessions() as session:
         account = await session.scalar(select(Account).where(Account.username == "211300001"))

@@ -10,7 +10,6 @@ import datetime as dt
 import itertools
 import json
 import logging
-import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -26,9 +25,10 @@ from bot.services import Services, build_services
 from bot.web import create_app
 from core.cards import issue_card
 from core.clock import FakeClock
-from core.models import ChatIdentity, OutboundMail
+from core.models import ChatIdentity
 from core.settings import Settings
-from tests.factories import add_student
+from tests.factories import add_lin
+from tests.outbox import last_code, password_link_in
 from tests.slack_stub import WebApiStub, block_action, event_callback, form_payload, signed_headers
 from tests.smtp import SmtpSink
 
@@ -135,23 +135,12 @@ async def slack(
 
 
 async def _student(services: Services, **extra: Any) -> int:
-    person = await add_student(
+    person = await add_lin(
         services,
-        id_number="F131104093",
-        birthday=dt.date(1996, 1, 2),
-        student_id="211300001",
         with_account=True,
         **extra,
     )
     return person.id
-
-
-async def _code(services: Services) -> str:
-    async with services.sessions() as session:
-        body = (await session.scalars(select(OutboundMail.body).order_by(OutboundMail.id))).all()
-    code = re.search(r"\b(\d{6})\b", body[-1])
-    assert code is not None
-    return code.group(1)
 
 
 async def test_id_lookup_with_buttons(slack: Any) -> None:
@@ -182,7 +171,7 @@ async def test_forgot_password_link_arrives_by_smtp(slack: Any) -> None:
     await user.say("F131104093")
     assert await services.mail_worker.run_once() == 1
     (mail,) = await sink.wait_for(1)
-    assert re.search(r"/password/\S{40,}", mail.get_content())
+    assert password_link_in(mail.get_content())
 
 
 async def test_linking_by_code_then_mailbox_status(slack: Any) -> None:
@@ -191,7 +180,7 @@ async def test_linking_by_code_then_mailbox_status(slack: Any) -> None:
     await user.say("menu")
     await user.press("My mailbox status")
     await user.say("211300001")
-    await user.say(await _code(services))
+    await user.say(await last_code(services))
     assert "a211300001@grad.demo.edu.tw\nWorking normally." in user.texts()
 
 
@@ -238,7 +227,7 @@ async def test_the_card_is_uploaded_and_refreshed_by_chat_update(
     await user.say("menu")
     await user.press("My alumni card")
     await user.say("211300001")
-    await user.say(await _code(services))
+    await user.say(await last_code(services))
 
     def cards() -> list[dict[str, Any]]:
         calls = user.stub.calls

@@ -10,7 +10,6 @@ import asyncio
 import datetime as dt
 import itertools
 import logging
-import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -25,7 +24,8 @@ from bot.web import create_app
 from core.cards import issue_card
 from core.clock import FakeClock
 from core.settings import Settings
-from tests.factories import add_student
+from tests.factories import add_lin, add_student
+from tests.outbox import code_in, password_link_in
 from tests.smtp import SmtpSink
 from tests.telegram_stub import BotApiStub
 
@@ -130,9 +130,7 @@ async def telegram(
 
 async def test_id_lookup_through_the_webhook(telegram: Any) -> None:
     user, services, _sink, _adapter = telegram
-    await add_student(
-        services, id_number="F131104093", birthday=dt.date(1996, 1, 2), student_id="211300001"
-    )
+    await add_lin(services)
     await user.say("/start")
     assert "Demo University" in user.texts()
     await user.press("Look up my student ID")
@@ -152,11 +150,8 @@ async def test_chinese_language_code_gets_chinese(telegram: Any) -> None:
 
 async def test_forgot_password_link_arrives_by_smtp(telegram: Any) -> None:
     user, services, sink, _adapter = telegram
-    await add_student(
+    await add_lin(
         services,
-        id_number="F131104093",
-        birthday=dt.date(1996, 1, 2),
-        student_id="211300001",
         with_account=True,
     )
     await user.say("/start")
@@ -166,7 +161,7 @@ async def test_forgot_password_link_arrives_by_smtp(telegram: Any) -> None:
     assert "a2******01@grad.demo.edu.tw" in user.texts()
     assert await services.mail_worker.run_once() == 1
     (mail,) = await sink.wait_for(1)
-    assert re.search(r"/password/\S{40,}", mail.get_content())
+    assert password_link_in(mail.get_content())
 
 
 async def test_a_pasted_password_is_deleted(telegram: Any) -> None:
@@ -181,11 +176,8 @@ async def test_a_pasted_password_is_deleted(telegram: Any) -> None:
 
 async def test_linking_and_mailbox_status(telegram: Any) -> None:
     user, services, sink, _adapter = telegram
-    await add_student(
+    await add_lin(
         services,
-        id_number="F131104093",
-        birthday=dt.date(1996, 1, 2),
-        student_id="211300001",
         with_account=True,
     )
     await user.say("/start")
@@ -193,9 +185,7 @@ async def test_linking_and_mailbox_status(telegram: Any) -> None:
     await user.say("211300001")
     await services.mail_worker.run_once()
     (mail,) = await sink.wait_for(1)
-    code = re.search(r"\b(\d{6})\b", mail.get_content())
-    assert code is not None
-    await user.say(code.group(1))
+    await user.say(code_in(mail.get_content()))
     assert "a211300001@grad.demo.edu.tw\nWorking normally." in user.texts()
 
 
@@ -227,9 +217,7 @@ async def test_the_alumni_card_is_a_photo_refreshed_by_edit_message_media(
     await user.say("109205003")
     await services.mail_worker.run_once()
     (mail,) = await sink.wait_for(1)  # the code, sent to the campus mailbox's address
-    code = re.search(r"\b(\d{6})\b", mail.get_content())
-    assert code is not None
-    await user.say(code.group(1))
+    await user.say(code_in(mail.get_content()))
     (photo,) = user.stub.calls_to("sendPhoto")
     assert "Wang Da-Tong" in photo["caption"] and photo["photo"]["size"] > 100
     await user.press("Refresh now")

@@ -13,7 +13,6 @@ case (a console process killed while waiting for input).
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import os
 import signal
@@ -40,7 +39,7 @@ from core.models import (
 from core.settings import Settings
 from tests.chat import Chat
 from tests.conftest import TEST_SECRET
-from tests.factories import add_student
+from tests.factories import add_lin
 
 ROOT = Path(__file__).resolve().parents[2]
 PAUSED = "IN-TRANSACTION"
@@ -110,11 +109,8 @@ async def _version(services: Services) -> int:
 
 
 async def _at_the_id_number_question(services: Services) -> None:
-    await add_student(
+    await add_lin(
         services,
-        id_number="F131104093",
-        birthday=dt.date(1996, 1, 2),
-        student_id="211300001",
         with_account=True,
     )
     chat = Chat(Engine(services), user="alice")

@@ -25,10 +25,8 @@ from sqlalchemy import select, update
 from bot.services import Services
 from bot.web import create_app
 from bot.web.security import CSRF_COOKIE
-from core import tokens
-from core.accounts import find_target
 from core.models import Account, Mailbox
-from tests.factories import add_student
+from tests.factories import add_student, password_link
 
 STUDENT_ID = "211303001"
 OLD = "Old-Passw0rd!"
@@ -97,20 +95,6 @@ async def account(services: Services) -> str:
     return STUDENT_ID
 
 
-async def _link(services: Services, name: str) -> str:
-    async with services.sessions() as session, session.begin():
-        target = await find_target(session, services.profile, name=name, id_number_hash=None)
-        assert target is not None
-        return await tokens.issue(
-            session,
-            purpose=tokens.Purpose.RESET,
-            subject=target.subject,
-            lifetime=dt.timedelta(minutes=15),
-            now=services.clock.now(),
-            data={"locale": "en", "channel": "test", "chat_id": "alice"},
-        )
-
-
 async def _password_hash(services: Services) -> str:
     async with services.sessions() as session:
         stored = await session.scalar(
@@ -131,7 +115,7 @@ async def _form_token(client: httpx.AsyncClient, token: str) -> str:
 async def test_every_answer_of_the_reset_page_sends_the_security_headers(
     client: httpx.AsyncClient, services: Services, account: str
 ) -> None:
-    token = await _link(services, account)
+    token = await password_link(services, account)
     form = await client.get(f"/password/{token}")
     assert form.status_code == 200
     cookie = form.headers["set-cookie"].lower()
@@ -178,7 +162,7 @@ async def test_the_notice_step_of_a_suspended_mailbox_sends_the_headers_and_chec
                 notification_address="lin@example.org",
             )
         )
-    token = await _link(services, address)
+    token = await password_link(services, address)
     notice = await client.get(f"/password/{token}")
     assert notice.status_code == 200 and "read this first" in notice.text
     csrf = CSRF_FIELD.search(notice.text)
@@ -208,7 +192,7 @@ async def test_the_notice_step_of_a_suspended_mailbox_sends_the_headers_and_chec
 async def test_a_reset_post_without_the_matching_csrf_token_is_refused_and_changes_nothing(
     client: httpx.AsyncClient, services: Services, account: str, forgery: str
 ) -> None:
-    token = await _link(services, account)
+    token = await password_link(services, account)
     before = await _password_hash(services)
     good = await _form_token(client, token)
     form = {"new_password": NEW, "confirm_password": NEW}
@@ -252,7 +236,7 @@ async def test_methods_a_page_does_not_serve_get_405_and_change_nothing(
     methods: list[str],
     allowed: set[str],
 ) -> None:
-    token = await _link(services, account)
+    token = await password_link(services, account)
     before = await _password_hash(services)
     for method in methods:
         response = await client.request(
