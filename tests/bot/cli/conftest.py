@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 import pytest
 from typer.testing import CliRunner, Result
 
 from bot.cli import app
+from bot.services import Services, build_services
 from core.settings import Settings
 from tests.conftest import TEST_SECRET
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -26,3 +33,16 @@ def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 def helpdesk(*args: str, stdin: str | None = None) -> Result:
     return CliRunner().invoke(app, list(args), input=stdin)
+
+
+def in_database(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> T:
+    """Run ``work`` on the test's database in an event loop of its own, as the CLI does."""
+
+    async def main() -> T:
+        services = build_services(settings)
+        try:
+            return await work(services)
+        finally:
+            await services.close()
+
+    return asyncio.run(main())

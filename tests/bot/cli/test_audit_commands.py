@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
-from bot.services import Services, build_services
+from bot.services import Services
 from core import audit
 from core.settings import Settings
-from tests.bot.cli.conftest import helpdesk
-
-T = TypeVar("T")
-
-
-def in_database(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> T:
-    """Run ``work`` on the test's database in an event loop of its own, as the CLI does."""
-
-    async def main() -> T:
-        services = build_services(settings)
-        try:
-            return await work(services)
-        finally:
-            await services.close()
-
-    return asyncio.run(main())
+from tests.bot.cli.conftest import helpdesk, in_database
 
 
 async def _events(services: Services) -> None:

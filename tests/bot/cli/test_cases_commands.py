@@ -2,47 +2,37 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from sqlalchemy import select
 
 from bot.engine import Engine
-from bot.services import build_services
+from bot.services import Services
 from core.models import AuditEvent, Case, CaseStatus, ChatNotice
 from core.settings import Settings
-from tests.bot.cli.conftest import helpdesk
+from tests.bot.cli.conftest import helpdesk, in_database
 from tests.chat import Chat
 
 
 def _open_case(settings: Settings, question: str) -> None:
-    async def main() -> None:
-        services = build_services(settings)
-        try:
-            chat = Chat(Engine(services), user="ming", locale="en")
-            await chat.say("/menu")
-            await chat.press("Talk to a person")
-            await chat.say(question)
-            await chat.say("it says error 809")
-        finally:
-            await services.close()
+    async def main(services: Services) -> None:
+        chat = Chat(Engine(services), user="ming", locale="en")
+        await chat.say("/menu")
+        await chat.press("Talk to a person")
+        await chat.say(question)
+        await chat.say("it says error 809")
 
-    asyncio.run(main())
+    in_database(settings, main)
 
 
 def _read(settings: Settings) -> tuple[Case, list[str], list[str]]:
-    async def main() -> tuple[Case, list[str], list[str]]:
-        services = build_services(settings)
-        try:
-            async with services.sessions() as session:
-                case = await session.scalar(select(Case))
-                assert case is not None
-                actions = list(await session.scalars(select(AuditEvent.action)))
-                notices = list(await session.scalars(select(ChatNotice.text)))
-                return case, actions, notices
-        finally:
-            await services.close()
+    async def main(services: Services) -> tuple[Case, list[str], list[str]]:
+        async with services.sessions() as session:
+            case = await session.scalar(select(Case))
+            assert case is not None
+            actions = list(await session.scalars(select(AuditEvent.action)))
+            notices = list(await session.scalars(select(ChatNotice.text)))
+            return case, actions, notices
 
-    return asyncio.run(main())
+    return in_database(settings, main)
 
 
 def test_staff_list_show_and_close_a_case_and_the_user_is_asked_to_rate(

@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 from sqlalchemy import func, select
 
-from bot.services import Services, build_services
+from bot.services import Services
 from core import audit
 from core.models import AuditEvent
 from core.settings import Settings
-from tests.bot.cli.conftest import helpdesk
-
-T = TypeVar("T")
-
-
-def in_database(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> T:
-    """Run ``work`` on the test's database in an event loop of its own, as the CLI does."""
-
-    async def main() -> T:
-        services = build_services(settings)
-        try:
-            return await work(services)
-        finally:
-            await services.close()
-
-    return asyncio.run(main())
+from tests.bot.cli.conftest import helpdesk, in_database
 
 
 async def _old_and_new_events(services: Services) -> None:
