@@ -83,14 +83,19 @@ async def suspend(
     return mailbox
 
 
-async def unsuspend(
-    session: AsyncSession, address: str, *, actor: str, now: dt.datetime
-) -> Mailbox:
-    mailbox = await by_address(session, address)
+def _lift(mailbox: Mailbox) -> None:
+    """Back to normal, with nothing left of the suspension."""
     mailbox.condition = MailboxCondition.NORMAL
     mailbox.suspended_reason = None
     mailbox.suspended_at = None
     mailbox.suspension_notice = None
+
+
+async def unsuspend(
+    session: AsyncSession, address: str, *, actor: str, now: dt.datetime
+) -> Mailbox:
+    mailbox = await by_address(session, address)
+    _lift(mailbox)
     audit.record(
         session,
         at=now,
@@ -109,10 +114,7 @@ async def lift_after_reset(session: AsyncSession, mailbox_id: int, *, now: dt.da
     mailbox = await session.get(Mailbox, mailbox_id)
     if mailbox is None or mailbox.condition != MailboxCondition.SUSPENDED:
         return False
-    mailbox.condition = MailboxCondition.NORMAL
-    mailbox.suspended_reason = None
-    mailbox.suspended_at = None
-    mailbox.suspension_notice = None
+    _lift(mailbox)
     audit.record(
         session,
         at=now,
