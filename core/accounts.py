@@ -245,6 +245,14 @@ async def personal_words(session: AsyncSession, target: Target) -> list[str]:
     return password_words.personal_words(person, [target.name])
 
 
+async def account_names(session: AsyncSession, person_id: int) -> list[str]:
+    """The names of a person's accounts, oldest first."""
+    rows = await session.scalars(
+        select(Account.username).where(Account.person_id == person_id).order_by(Account.id)
+    )
+    return list(rows)
+
+
 async def person_by_address(session: AsyncSession, address: str) -> int | None:
     """The person whose mailbox or notification address this is, if exactly one."""
     address = address.strip().lower()

@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from bot.flow import Context
 from bot.types import Choices, Text
 from core import tokens
-from core.accounts import Target
+from core.accounts import Target, account_names
 from core.birthdays import BirthdayProblem
 from core.directory import DirectoryAccount, link_subject
 from core.i18n import N_, Translator
 from core.idnumbers import IdKind, IdProblem, InvalidIdNumber
 from core.mail import enqueue, mask_address
-from core.models import Account, CardView
-from core.password_policy import Violation, must_change
+from core.models import CardView
+from core.password_policy import Violation
 from core.profiles import Office
 from core.ratelimit import MailRequests, RateLimiter
 
@@ -331,33 +331,34 @@ SET_BEFORE_CUTOFF = N_(
 EXPIRED = N_("The password of {account} is older than {days} days and has expired.")
 
 
-async def forced_changes(ctx: Context) -> list[tuple[Account, str]]:
-    """The linked person's accounts whose password must be changed, each with the reason."""
+async def forced_changes(ctx: Context) -> list[tuple[DirectoryAccount, str]]:
+    """The linked person's accounts whose password must be changed, each with the reason.
+
+    What the directory says of each password (``Directory.password_state``: its own
+    must-change flag and maximum age) under the profile's rules.
+    """
     if ctx.identity.person_id is None:
         return []
     policy = ctx.services.profile.password_policy
     zone = ctx.services.profile.zone
     now = ctx.services.clock.now()
-    accounts = await ctx.session.scalars(
-        select(Account).where(Account.person_id == ctx.identity.person_id).order_by(Account.id)
-    )
-    out: list[tuple[Account, str]] = []
-    for account in accounts:
-        changed = account.password_changed_at
-        if changed.tzinfo is None:
-            changed = changed.replace(tzinfo=dt.UTC)
-        why = must_change(
-            policy, changed_at=changed, now=now, must_change_flag=account.must_change, zone=zone
-        )
+    directory = ctx.services.directories(ctx.session)
+    out: list[tuple[DirectoryAccount, str]] = []
+    for name in await account_names(ctx.session, ctx.identity.person_id):
+        account = await directory.find_target(name, id_number_hash=None)
+        if account is None:
+            continue
+        state = await directory.password_state(account)
+        why = state.reason(policy, now=now, zone=zone)
         if why is None:
             continue
-        if account.must_change:
-            reason = ctx._(SET_BY_SCHOOL, account=account.username)
+        if state.must_change:
+            reason = ctx._(SET_BY_SCHOOL, account=account.name)
         elif why is Violation.EXPIRED:
-            reason = ctx._(EXPIRED, account=account.username, days=policy.max_age_days)
+            reason = ctx._(EXPIRED, account=account.name, days=policy.max_age_days)
         else:
             cutoff = policy.changed_before_must_change
-            reason = ctx._(SET_BEFORE_CUTOFF, account=account.username, date=str(cutoff))
+            reason = ctx._(SET_BEFORE_CUTOFF, account=account.name, date=str(cutoff))
         out.append((account, reason))
     return out
 
@@ -376,37 +377,34 @@ def no_address(ctx: Context, address: str) -> Text:
     )
 
 
-def change_now_option(ctx: Context, account: Account) -> tuple[str, str]:
+def change_now_option(ctx: Context, account: DirectoryAccount) -> tuple[str, str]:
     """The button that mails a link to change ``account``'s password now."""
     return (
-        f"change:{account.id}",
-        ctx._("Change the password of {account} now", account=account.username),
+        f"change:{account.name}",
+        ctx._("Change the password of {account} now", account=account.name),
     )
 
 
-async def send_change_link(ctx: Context, account_id: str) -> Text | None:
+async def send_change_link(ctx: Context, name: str) -> Text | None:
     """Mail a change link for one of the linked person's accounts; None if not theirs."""
-    account = next((a for a, _ in await forced_changes(ctx) if str(a.id) == account_id), None)
-    if account is None:
+    target = next((a for a, _ in await forced_changes(ctx) if a.name == name), None)
+    if target is None:
         return None
     now = ctx.services.clock.now()
     # A linked chat has proved control of the address on file: the owner is asking.
-    refused = await too_many_requests(ctx, now) or await too_many_proven(ctx, account.username, now)
+    refused = await too_many_requests(ctx, now) or await too_many_proven(ctx, target.name, now)
     if refused is not None:
         return refused
-    target = await ctx.services.directories(ctx.session).find_target(
-        account.username, id_number_hash=None
-    )
-    if target is None or target.send_to is None:
+    if target.send_to is None:
         ctx.audit("change_link", "no_address")
-        return no_address(ctx, account.username)
+        return no_address(ctx, target.name)
     await send_password_link(ctx, target, tokens.Purpose.CHANGE, now, proven=True)
     ctx.audit("change_link", "sent")
     return Text(
         ctx._(
             "A link to set the password of {address} was sent to {notify}. It works "
             "once, for {minutes} minutes.",
-            address=account.username,
+            address=target.name,
             notify=mask_address(target.send_to),
             minutes=ctx.services.profile.lifetimes.reset_link_minutes,
         )

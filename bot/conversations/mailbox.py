@@ -55,7 +55,8 @@ class MailboxStatus(Flow):
             if forced:
                 return Step.goto(State.ACTION, *forced)
             return Step.done(Text(ctx._("There is no mailbox in your name.")))
-        return Step.goto(State.ACTION, *(Text(self._describe(ctx, box)) for box in boxes), *forced)
+        described = [Text(await self._describe(ctx, box)) for box in boxes]
+        return Step.goto(State.ACTION, *described, *forced)
 
     async def prompt(self, ctx: Context, state: str) -> list[Reply]:
         options: list[tuple[str, str]] = []
@@ -135,7 +136,7 @@ class MailboxStatus(Flow):
             )
         )
 
-    def _describe(self, ctx: Context, box: Mailbox) -> str:
+    async def _describe(self, ctx: Context, box: Mailbox) -> str:
         profile = ctx.services.profile
         zone = profile.zone
 
@@ -176,15 +177,21 @@ class MailboxStatus(Flow):
         )
         if percent >= 90:
             lines.append(ctx._("The mailbox is nearly full: new mail may be refused."))
-        lines.extend(self._password_age(ctx, box))
+        lines.extend(await self._password_age(ctx, box))
         return "\n".join(lines)
 
-    def _password_age(self, ctx: Context, box: Mailbox) -> list[str]:
-        if box.password_changed_at is None:
+    async def _password_age(self, ctx: Context, box: Mailbox) -> list[str]:
+        """When the password was set and when it expires, as the directory says."""
+        directory = ctx.services.directories(ctx.session)
+        account = await directory.find_target(box.address, id_number_hash=None)
+        if account is None:
+            return []
+        state = await directory.password_state(account)
+        if state.changed_at is None:
             return []
         now = ctx.services.clock.now()
-        days = (now - box.password_changed_at).days
-        changed = box.password_changed_at.astimezone(ctx.services.profile.zone).date()
+        days = (now - state.changed_at).days
+        changed = state.changed_at.astimezone(ctx.services.profile.zone).date()
         if changed == now.astimezone(ctx.services.profile.zone).date():
             lines = [ctx._("Password last changed today ({date}).", date=changed.isoformat())]
         else:
@@ -197,16 +204,19 @@ class MailboxStatus(Flow):
                 )
             ]
         max_age = ctx.services.profile.password_policy.max_age_days
-        if max_age is not None:
-            left = max_age - days
-            if left <= 0:
-                lines.append(ctx._("The password has expired: please set a new one."))
-            elif left <= EXPIRY_WARNING_DAYS:
-                lines.append(
-                    ctx.ngettext(
-                        "The password expires in {n} day: please set a new one soon.",
-                        "The password expires in {n} days: please set a new one soon.",
-                        left,
-                    )
+        left: int | None = None if max_age is None else max_age - days
+        if state.expires_at is not None:
+            directory_left = (state.expires_at - now).days
+            left = directory_left if left is None else min(left, directory_left)
+        expired = state.expires_at is not None and now >= state.expires_at
+        if expired or (left is not None and left <= 0):
+            lines.append(ctx._("The password has expired: please set a new one."))
+        elif left is not None and left <= EXPIRY_WARNING_DAYS:
+            lines.append(
+                ctx.ngettext(
+                    "The password expires in {n} day: please set a new one soon.",
+                    "The password expires in {n} days: please set a new one soon.",
+                    max(left, 1),
                 )
+            )
         return lines

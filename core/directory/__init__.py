@@ -56,14 +56,27 @@ class PasswordState:
     expires_at: dt.datetime | None = None  # the directory's own maximum age
     locked: bool = False
 
-    def reason(self, policy: PasswordPolicy, *, now: dt.datetime) -> Violation | None:
-        """Why the password must change now, under the directory's and the profile's rules."""
+    def reason(
+        self, policy: PasswordPolicy, *, now: dt.datetime, zone: dt.tzinfo | None = None
+    ) -> Violation | None:
+        """Why the password must change now, under the directory's and the profile's rules.
+
+        ``zone`` is the institution's: a cutoff date is a date there.
+        """
         if self.expires_at is not None and now >= self.expires_at:
             return Violation.EXPIRED
         if self.changed_at is None:
             return Violation.MUST_CHANGE if self.must_change else None
+        if zone is None:
+            return must_change(
+                policy, changed_at=self.changed_at, now=now, must_change_flag=self.must_change
+            )
         return must_change(
-            policy, changed_at=self.changed_at, now=now, must_change_flag=self.must_change
+            policy,
+            changed_at=self.changed_at,
+            now=now,
+            must_change_flag=self.must_change,
+            zone=zone,
         )
 
 

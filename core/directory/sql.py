@@ -83,8 +83,12 @@ class SqlDirectory:
 
     @contextlib.asynccontextmanager
     async def _own(self) -> AsyncIterator[AsyncSession]:
-        """A short session of its own when it has a session factory, else the caller's."""
-        if self._sessions is None:
+        """A short session of its own when it has a session factory, else the caller's.
+
+        A caller already in a transaction (a chat turn) is read in: under SQLite that
+        transaction holds the database's write lock, which a second session would wait on.
+        """
+        if self._sessions is None or self._session.in_transaction():
             yield self._session
             return
         async with self._sessions() as session:
