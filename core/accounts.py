@@ -28,7 +28,6 @@ from core.models import (
     OneTimeToken,
     PasswordHistory,
     Person,
-    StudentRecord,
 )
 from core.passwords import PasswordHasher
 from core.profiles import Profile
@@ -267,16 +266,6 @@ async def person_by_address(session: AsyncSession, address: str) -> int | None:
         )
     )
     return owners.pop() if len(owners) == 1 else None
-
-
-async def record_statuses(session: AsyncSession, student_ids: list[str]) -> dict[str, str]:
-    """The enrolment status (``RecordStatus``) of each of these student IDs on record."""
-    rows = await session.execute(
-        select(StudentRecord.student_id, StudentRecord.status).where(
-            StudentRecord.student_id.in_(student_ids)
-        )
-    )
-    return {student_id: status for student_id, status in rows}
 
 
 # -- enrolment codes: what a new member of staff with no address on file can prove ----------

@@ -24,8 +24,8 @@ from bot.conversations.common import (
 )
 from bot.flow import Answer, Context, Flow, Step, register
 from bot.types import Reply, Text
-from core.accounts import record_statuses
 from core.birthdays import InvalidBirthday, parse_birthday
+from core.directory import StudentMatch
 from core.i18n import N_
 from core.idnumbers import IdKind, InvalidIdNumber, parse_id_number
 from core.models import RecordStatus
@@ -182,12 +182,12 @@ class StudentIdLookup(Flow):
             ctx.audit("lookup", "rate_limited_id")
             return Step.done(Text(ctx._(TOO_OFTEN)))
 
-        student_ids = await services.directories(ctx.session).find_student_ids(
+        found = await services.directories(ctx.session).find_students(
             id_number_hash=ctx.data["id_hash"],
             birthday_hash=services.pii.birthday(birthday),
             degree_level=ctx.data["level"],
         )
-        if not student_ids:
+        if not found:
             locked_until = await self.limiter.record_failure(
                 ctx.session,
                 f"lookup:{ctx.actor}",
@@ -201,15 +201,15 @@ class StudentIdLookup(Flow):
                 return Step.done(miss, self._locked_text(ctx, locked_until))
             return Step.goto(State.RETRY, miss)
         ctx.audit("lookup", "match")
-        return Step.done(*await self._found(ctx, student_ids))
+        return Step.done(*self._found(ctx, found))
 
-    async def _found(self, ctx: Context, student_ids: list[str]) -> list[Reply]:
+    def _found(self, ctx: Context, found: list[StudentMatch]) -> list[Reply]:
         """The student ID, and what this person logs in with: the profile's rules for
         students, students with a resident certificate, or alumni (seeds 001, 003)."""
         profile = ctx.services.profile
-        statuses = await record_statuses(ctx.session, student_ids)
+        student_ids = [match.student_id for match in found]
         first = student_ids[0]
-        if statuses.get(first) == RecordStatus.GRADUATED:
+        if found[0].status == RecordStatus.GRADUATED:
             group: LookupGroup = "alumnus"
         elif ctx.data.get("resident"):
             group = "resident_student"

@@ -48,6 +48,18 @@ class DirectoryAccount:
 
 
 @dataclass(frozen=True, slots=True)
+class StudentMatch:
+    """A student ID found by ID number and birthday, with its enrolment status if known.
+
+    ``status`` is a ``core.models.RecordStatus`` value ("graduated" makes the answer the
+    alumni one), or None where the directory does not say.
+    """
+
+    student_id: str
+    status: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PasswordState:
     """What the directory says about the current password."""
 
@@ -192,6 +204,12 @@ class Directory(Protocol):
         """Student IDs of the person with this ID number and birthday in this degree level."""
         ...
 
+    async def find_students(
+        self, *, id_number_hash: str, birthday_hash: str, degree_level: str
+    ) -> list[StudentMatch]:
+        """``find_student_ids`` with each ID's enrolment status, newest first, one lookup."""
+        ...
+
     async def find_target(
         self, name: str, *, id_number_hash: str | None
     ) -> DirectoryAccount | None:
@@ -239,6 +257,7 @@ __all__ = [
     "PasswordRefused",
     "PasswordState",
     "Refusal",
+    "StudentMatch",
     "TargetKind",
     "WrongPassword",
     "link_subject",

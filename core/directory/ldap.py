@@ -32,6 +32,7 @@ from core.directory import (
     PasswordRefused,
     PasswordState,
     Refusal,
+    StudentMatch,
     TargetKind,
     WrongPassword,
 )
@@ -346,6 +347,15 @@ class LdapDirectory:
         return await self._index.find_student_ids(
             id_number_hash=id_number_hash, birthday_hash=birthday_hash, degree_level=degree_level
         )
+
+    async def find_students(
+        self, *, id_number_hash: str, birthday_hash: str, degree_level: str
+    ) -> list[StudentMatch]:
+        # The local index holds no status yet: the answer is the student one.
+        found = await self.find_student_ids(
+            id_number_hash=id_number_hash, birthday_hash=birthday_hash, degree_level=degree_level
+        )
+        return [StudentMatch(student_id) for student_id in found]
 
     async def find_target(
         self, name: str, *, id_number_hash: str | None

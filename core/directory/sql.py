@@ -21,6 +21,7 @@ from core.directory import (
     PasswordRefused,
     PasswordState,
     Refusal,
+    StudentMatch,
     TargetKind,
     WrongPassword,
 )
@@ -56,9 +57,17 @@ class SqlDirectory:
     async def find_student_ids(
         self, *, id_number_hash: str, birthday_hash: str, degree_level: str
     ) -> list[str]:
+        found = await self.find_students(
+            id_number_hash=id_number_hash, birthday_hash=birthday_hash, degree_level=degree_level
+        )
+        return [match.student_id for match in found]
+
+    async def find_students(
+        self, *, id_number_hash: str, birthday_hash: str, degree_level: str
+    ) -> list[StudentMatch]:
         # One query whatever the outcome, so a miss costs what a match costs.
-        rows = await self._session.scalars(
-            select(StudentRecord.student_id)
+        rows = await self._session.execute(
+            select(StudentRecord.student_id, StudentRecord.status)
             .join(Person, StudentRecord.person_id == Person.id)
             .where(
                 Person.id_number_hash == id_number_hash,
@@ -67,7 +76,7 @@ class SqlDirectory:
             )
             .order_by(StudentRecord.entry_year.desc(), StudentRecord.student_id)
         )
-        return list(rows)
+        return [StudentMatch(student_id, status) for student_id, status in rows]
 
     async def find_target(
         self, name: str, *, id_number_hash: str | None
