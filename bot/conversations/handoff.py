@@ -14,14 +14,13 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import select
-
 from bot.conversations.common import TALK_TO_A_PERSON, contact_text, sentences
 from bot.flow import Answer, Context, Flow, Step, register
 from bot.types import Reply, Text
 from core import cases
+from core.accounts import account_names
 from core.i18n import N_
-from core.models import Account, Case, CaseStatus
+from core.models import Case, CaseStatus
 
 TALK = TALK_TO_A_PERSON
 END = N_("End the conversation with the help desk")
@@ -101,12 +100,8 @@ class Handoff(Flow):
         now = services.clock.now()
         account = None
         if ctx.identity.person_id is not None:
-            account = await ctx.session.scalar(
-                select(Account.username)
-                .where(Account.person_id == ctx.identity.person_id)
-                .order_by(Account.id)
-                .limit(1)
-            )
+            names = await account_names(ctx.session, ctx.identity.person_id)
+            account = names[0] if names else None
         case = await cases.open_case(
             ctx.session,
             profile=services.profile,
