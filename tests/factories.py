@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from bot.card_images import cipher_of
 from bot.services import Services
 from core import tokens
+from core.cards import issue_card
 from core.directory import link_subject
 from core.idnumbers import parse_id_number
 from core.models import Account, Mailbox, MailboxCondition, Person, Role, StudentRecord
@@ -15,6 +17,8 @@ from core.models import Account, Mailbox, MailboxCondition, Person, Role, Studen
 LIN_ID_NUMBER = "F131104093"
 LIN_BIRTHDAY = dt.date(1996, 1, 2)
 LIN_STUDENT_ID = "211300001"
+# An alumnus with an alumni card in most card tests.
+WANG_STUDENT_ID = "109205003"
 
 
 async def add_student(
@@ -114,3 +118,32 @@ async def password_link(
             now=services.clock.now(),
             data={"locale": locale, "channel": "test", "chat_id": "alice"},
         )
+
+
+async def add_wang(services: Services, **extra: Any) -> Person:
+    """The alumnus Wang Da-Tong (born 1985-11-05, student ID 109205003), with a campus
+    mailbox to receive a linking code."""
+    fields: dict[str, Any] = {"name_zh": "王大同", "name_en": "Wang Da-Tong", **extra}
+    return await add_student(
+        services,
+        id_number="F131104093",
+        birthday=dt.date(1985, 11, 5),
+        student_id=WANG_STUDENT_ID,
+        **fields,
+    )
+
+
+async def issue_electronic_card(
+    services: Services, person_id: int, *, valid_until: dt.date = dt.date(2030, 6, 30)
+) -> int:
+    """Issue ``person_id`` an electronic alumni card; returns its id."""
+    async with services.sessions() as session, session.begin():
+        card = await issue_card(
+            session,
+            cipher_of(services),
+            person_id=person_id,
+            card_type="electronic",
+            valid_until=valid_until,
+            now=services.clock.now(),
+        )
+        return card.id

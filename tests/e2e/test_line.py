@@ -9,7 +9,6 @@ them (HMAC-SHA256 of the raw body under the channel secret, base64).
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import hmac
 import io
@@ -25,15 +24,13 @@ from PIL import Image as PILImage
 from pydantic import SecretStr
 
 from bot.adapters.line import LineAdapter
-from bot.card_images import cipher_of
 from bot.cli.line import install_rich_menus
 from bot.engine import Engine
 from bot.services import Services, build_services
 from bot.web import create_app
-from core.cards import issue_card
 from core.clock import FakeClock
 from core.settings import Settings
-from tests.factories import add_lin, add_student
+from tests.factories import add_lin, add_wang, issue_electronic_card
 from tests.line_stub import ACCESS_TOKEN, SPEC_HOST, LineApiStub, webhook_api
 from tests.outbox import code_in, password_link_in
 from tests.smtp import SmtpSink
@@ -215,23 +212,8 @@ async def test_the_card_is_an_image_by_url_that_expires_with_its_code(
     line: Any, clock: FakeClock
 ) -> None:
     user, services, sink, adapter = line
-    person = await add_student(
-        services,
-        id_number="F131104093",
-        birthday=dt.date(1985, 11, 5),
-        student_id="109205003",
-        name_en="Wang Da-Tong",
-        with_account=True,
-    )
-    async with services.sessions() as session, session.begin():
-        await issue_card(
-            session,
-            cipher_of(services),
-            person_id=person.id,
-            card_type="electronic",
-            valid_until=dt.date(2030, 6, 30),
-            now=clock.now(),
-        )
+    person = await add_wang(services, with_account=True)
+    await issue_electronic_card(services, person.id)
     await _link(user, services, sink, "My alumni card")
     (image,) = [m for m in user.stub.sent_messages() if m["type"] == "image"]
     url = image["originalContentUrl"]

@@ -6,7 +6,6 @@ stand-in Web API on loopback that checks every call against Slack's method descr
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import itertools
 import json
 import logging
@@ -19,15 +18,13 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from bot.adapters.slack import SlackAdapter
-from bot.card_images import cipher_of
 from bot.engine import Engine
 from bot.services import Services, build_services
 from bot.web import create_app
-from core.cards import issue_card
 from core.clock import FakeClock
 from core.models import ChatIdentity
 from core.settings import Settings
-from tests.factories import add_lin
+from tests.factories import add_lin, issue_electronic_card
 from tests.outbox import last_code, password_link_in
 from tests.slack_stub import WebApiStub, block_action, event_callback, form_payload, signed_headers
 from tests.smtp import SmtpSink
@@ -215,15 +212,7 @@ async def test_the_card_is_uploaded_and_refreshed_by_chat_update(
 ) -> None:
     user, services, _sink, adapter = slack
     person_id = await _student(services, name_en="Wang Da-Tong")
-    async with services.sessions() as session, session.begin():
-        await issue_card(
-            session,
-            cipher_of(services),
-            person_id=person_id,
-            card_type="electronic",
-            valid_until=dt.date(2030, 6, 30),
-            now=clock.now(),
-        )
+    await issue_electronic_card(services, person_id)
     await user.say("menu")
     await user.press("My alumni card")
     await user.say("211300001")

@@ -21,10 +21,9 @@ from bot.adapters.telegram import SECRET_HEADER, TelegramAdapter
 from bot.engine import Engine
 from bot.services import Services, build_services
 from bot.web import create_app
-from core.cards import issue_card
 from core.clock import FakeClock
 from core.settings import Settings
-from tests.factories import add_lin, add_student
+from tests.factories import add_lin, add_wang, issue_electronic_card
 from tests.outbox import code_in, password_link_in
 from tests.smtp import SmtpSink
 from tests.telegram_stub import BotApiStub
@@ -193,25 +192,8 @@ async def test_the_alumni_card_is_a_photo_refreshed_by_edit_message_media(
     telegram: Any, clock: FakeClock
 ) -> None:
     user, services, sink, adapter = telegram
-    person = await add_student(
-        services,
-        id_number="F131104093",
-        birthday=dt.date(1985, 11, 5),
-        student_id="109205003",
-        name_en="Wang Da-Tong",
-        with_account=True,
-    )
-    async with services.sessions() as session, session.begin():
-        from bot.card_images import cipher_of
-
-        await issue_card(
-            session,
-            cipher_of(services),
-            person_id=person.id,
-            card_type="electronic",
-            valid_until=dt.date(2030, 6, 30),
-            now=clock.now(),
-        )
+    person = await add_wang(services, with_account=True)
+    await issue_electronic_card(services, person.id)
     await user.say("/start")
     await user.press("My alumni card")
     await user.say("109205003")

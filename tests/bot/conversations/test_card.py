@@ -17,37 +17,16 @@ from bot.card_refresh import CardRefresher
 from bot.engine import Engine
 from bot.services import Services
 from bot.types import Edit, Image
-from core.cards import Verdict, issue_card, verify
+from core.cards import Verdict, verify
 from core.clock import FakeClock
 from core.models import AlumniCard, CardStatus, CardView
 from tests.chat import Chat, link_directly
-from tests.factories import add_student
+from tests.factories import add_student, add_wang, issue_electronic_card
 
 
 @pytest.fixture
 async def alumnus(services: Services) -> int:
-    person = await add_student(
-        services,
-        id_number="F131104093",
-        birthday=dt.date(1985, 11, 5),
-        student_id="109205003",
-        name_zh="王大同",
-        name_en="Wang Da-Tong",
-    )
-    return person.id
-
-
-async def _issue(services: Services, person_id: int) -> int:
-    async with services.sessions() as session, session.begin():
-        card = await issue_card(
-            session,
-            cipher_of(services),
-            person_id=person_id,
-            card_type="electronic",
-            valid_until=dt.date(2030, 6, 30),
-            now=services.clock.now(),
-        )
-        return card.id
+    return (await add_wang(services)).id
 
 
 def _images(chat: Chat) -> list[Image]:
@@ -62,7 +41,7 @@ def _images(chat: Chat) -> list[Image]:
 
 async def _open_card(services: Services, chat: Chat, alumnus: int) -> Image:
     """Issue the alumnus a card, link ``chat`` to them and open it: the one image shown."""
-    await _issue(services, alumnus)
+    await issue_electronic_card(services, alumnus)
     await link_directly(services, chat, alumnus)
     await chat.press("My alumni card")
     (image,) = _images(chat)
@@ -72,7 +51,7 @@ async def _open_card(services: Services, chat: Chat, alumnus: int) -> Image:
 async def test_the_card_shows_a_qr_that_decodes_to_a_valid_code_with_a_countdown(
     chat: Chat, services: Services, alumnus: int, clock: FakeClock
 ) -> None:
-    await _issue(services, alumnus)
+    await issue_electronic_card(services, alumnus)
     await link_directly(services, chat, alumnus)
     clock.advance(seconds=20)
     await chat.press("My alumni card")
@@ -98,7 +77,7 @@ async def test_the_card_in_chinese_shows_the_seed_countdown(
     engine: Engine, services: Services, alumnus: int, clock: FakeClock
 ) -> None:
     chat = Chat(engine, user="zh", locale="zh-TW")
-    await _issue(services, alumnus)
+    await issue_electronic_card(services, alumnus)
     await link_directly(services, chat, alumnus)
     clock.advance(seconds=20)
     await chat.press("我的校友證")
@@ -188,7 +167,7 @@ async def test_due_refreshes_are_edits_until_the_card_closes_after_its_open_time
 async def test_closing_the_card_stops_its_refreshes_and_old_buttons_are_stale(
     chat: Chat, services: Services, alumnus: int, clock: FakeClock
 ) -> None:
-    await _issue(services, alumnus)
+    await issue_electronic_card(services, alumnus)
     await link_directly(services, chat, alumnus)
     await chat.press("My alumni card")
     refresh_action = chat.action_for("Refresh now")
@@ -218,7 +197,7 @@ async def test_an_alumnus_without_a_card_can_apply_once(
 async def test_after_a_revocation_the_card_is_said_to_be_revoked_not_missing(
     engine: Engine, services: Services, alumnus: int, clock: FakeClock
 ) -> None:
-    card_id = await _issue(services, alumnus)
+    card_id = await issue_electronic_card(services, alumnus)
     clock.advance(days=3)
     async with services.sessions() as session, session.begin():
         await session.execute(
@@ -253,7 +232,7 @@ async def test_an_unlinked_user_is_asked_to_link_first(chat: Chat) -> None:
 async def test_someone_elses_card_is_never_shown(
     engine: Engine, services: Services, alumnus: int
 ) -> None:
-    await _issue(services, alumnus)
+    await issue_electronic_card(services, alumnus)
     other = await add_student(
         services,
         id_number="A800000014",
@@ -281,7 +260,7 @@ async def test_two_workers_refresh_each_due_card_exactly_once(
             name_en=f"Alum {n}",
             campus_mail=False,
         )
-        await _issue(services, person.id)
+        await issue_electronic_card(services, person.id)
         chat = Chat(engine, user=f"alum{n}")
         await link_directly(services, chat, person.id)
         await chat.press("My alumni card")
