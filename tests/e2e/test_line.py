@@ -30,9 +30,10 @@ from bot.services import Services, build_services
 from bot.web import create_app
 from core.clock import FakeClock
 from core.settings import Settings
+from tests.e2e.stories import forget_the_password, look_up_the_student_id
 from tests.factories import add_lin, add_wang, issue_electronic_card
 from tests.line_stub import ACCESS_TOKEN, SPEC_HOST, LineApiStub, webhook_api
-from tests.outbox import code_in, password_link_in
+from tests.outbox import code_in
 from tests.smtp import SmtpSink
 
 pytest_plugins = ["tests.line_fixtures"]
@@ -134,13 +135,7 @@ async def line(
 async def test_id_lookup_in_english_by_quick_replies_and_reply_tokens(line: Any) -> None:
     user, services, _sink, _adapter = line
     await add_lin(services)
-    await user.say("menu")
-    assert "Demo University" in user.texts()
-    await user.press("Look up my student ID")
-    await user.press("Master's programme")
-    await user.say("F131104093")
-    await user.say("85/01/02")
-    assert "Your student ID is 211300001." in user.texts()
+    await look_up_the_student_id(user, menu="menu")
     # Every answer went with its event's free reply token: nothing was pushed.
     assert user.stub.calls_to("/v2/bot/message/push") == []
 
@@ -174,14 +169,7 @@ async def test_labels_too_long_for_a_quick_reply_are_numbered_and_a_typed_number
 async def test_forgot_password_link_arrives_by_smtp(line: Any) -> None:
     user, services, sink, _adapter = line
     await add_lin(services, with_account=True)
-    await user.say("menu")
-    await user.press("I forgot my password")
-    await user.say("211300001")
-    await user.say("F131104093")
-    assert "a2******01@grad.demo.edu.tw" in user.texts()
-    assert await services.mail_worker.run_once() == 1
-    (mail,) = await sink.wait_for(1)
-    assert password_link_in(mail.get_content())
+    await forget_the_password(user, services, sink, menu="menu")
 
 
 async def test_a_pasted_password_is_answered_with_how_to_unsend_it(line: Any) -> None:

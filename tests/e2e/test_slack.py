@@ -24,8 +24,9 @@ from bot.web import create_app
 from core.clock import FakeClock
 from core.models import ChatIdentity
 from core.settings import Settings
+from tests.e2e.stories import forget_the_password, look_up_the_student_id
 from tests.factories import add_lin, issue_electronic_card
-from tests.outbox import last_code, password_link_in
+from tests.outbox import last_code
 from tests.slack_stub import WebApiStub, block_action, event_callback, form_payload, signed_headers
 from tests.smtp import SmtpSink
 
@@ -132,24 +133,13 @@ async def slack(
 
 
 async def _student(services: Services, **extra: Any) -> int:
-    person = await add_lin(
-        services,
-        with_account=True,
-        **extra,
-    )
-    return person.id
+    return (await add_lin(services, with_account=True, **extra)).id
 
 
 async def test_id_lookup_with_buttons(slack: Any) -> None:
     user, services, *_ = slack
     await _student(services)
-    await user.say("menu")
-    assert "Demo University" in user.texts()
-    await user.press("Look up my student ID")
-    await user.press("Master's programme")
-    await user.say("F131104093")
-    await user.say("85/01/02")
-    assert "Your student ID is 211300001." in user.texts()
+    await look_up_the_student_id(user, menu="menu")
 
 
 async def test_the_slack_locale_picks_chinese(slack: Any) -> None:
@@ -162,13 +152,7 @@ async def test_the_slack_locale_picks_chinese(slack: Any) -> None:
 async def test_forgot_password_link_arrives_by_smtp(slack: Any) -> None:
     user, services, sink, _ = slack
     await _student(services)
-    await user.say("menu")
-    await user.press("I forgot my password")
-    await user.say("211300001")
-    await user.say("F131104093")
-    assert await services.mail_worker.run_once() == 1
-    (mail,) = await sink.wait_for(1)
-    assert password_link_in(mail.get_content())
+    await forget_the_password(user, services, sink, menu="menu")
 
 
 async def test_linking_by_code_then_mailbox_status(slack: Any) -> None:

@@ -23,8 +23,9 @@ from bot.services import Services, build_services
 from bot.web import create_app
 from core.clock import FakeClock
 from core.settings import Settings
+from tests.e2e.stories import forget_the_password, look_up_the_student_id
 from tests.factories import add_lin, add_wang, issue_electronic_card
-from tests.outbox import code_in, password_link_in
+from tests.outbox import code_in
 from tests.smtp import SmtpSink
 from tests.telegram_stub import BotApiStub
 
@@ -130,14 +131,9 @@ async def telegram(
 async def test_id_lookup_through_the_webhook(telegram: Any) -> None:
     user, services, _sink, _adapter = telegram
     await add_lin(services)
-    await user.say("/start")
-    assert "Demo University" in user.texts()
-    await user.press("Look up my student ID")
-    assert user.stub.calls_to("answerCallbackQuery")  # every press is answered
-    await user.press("Master's programme")
-    await user.say("F131104093")
-    await user.say("85/01/02")
-    assert "Your student ID is 211300001." in user.texts()
+    await look_up_the_student_id(user, menu="/start")
+    presses = user.stub.calls_to("answerCallbackQuery")
+    assert len(presses) == 2  # every press is answered
 
 
 async def test_chinese_language_code_gets_chinese(telegram: Any) -> None:
@@ -149,18 +145,8 @@ async def test_chinese_language_code_gets_chinese(telegram: Any) -> None:
 
 async def test_forgot_password_link_arrives_by_smtp(telegram: Any) -> None:
     user, services, sink, _adapter = telegram
-    await add_lin(
-        services,
-        with_account=True,
-    )
-    await user.say("/start")
-    await user.press("I forgot my password")
-    await user.say("211300001")
-    await user.say("F131104093")
-    assert "a2******01@grad.demo.edu.tw" in user.texts()
-    assert await services.mail_worker.run_once() == 1
-    (mail,) = await sink.wait_for(1)
-    assert password_link_in(mail.get_content())
+    await add_lin(services, with_account=True)
+    await forget_the_password(user, services, sink, menu="/start")
 
 
 async def test_a_pasted_password_is_deleted(telegram: Any) -> None:
