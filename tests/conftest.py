@@ -13,12 +13,14 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import text
 
 from bot import conversations  # noqa: F401  (registers the flows)
 from bot.engine import Engine
 from bot.services import Services, build_services
+from bot.web import create_app
 from core import migrate
 from core.clock import FakeClock
 from core.db import create_engine
@@ -126,6 +128,14 @@ def engine(services: Services) -> Engine:
 @pytest.fixture
 def chat(engine: Engine) -> Chat:
     return Chat(engine, user="alice", locale="en")
+
+
+@pytest.fixture
+async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
+    """A browser of the web app (no chat adapters) over ``services``, in-process."""
+    transport = httpx.ASGITransport(app=create_app(services))
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        yield client
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from sqlalchemy import select, update
 
 from bot.services import Services
-from bot.web import create_app
 from bot.web.security import CSRF_COOKIE
 from core.models import Account, Mailbox
 from tests.factories import add_student, password_link
@@ -73,13 +71,6 @@ def assert_needs_nothing_the_policy_forbids(html: str) -> None:
     assert not re.search(r"""(src|href|action)\s*=\s*["']?(https?:)?//""", html, flags=re.I), (
         "a resource from another site"
     )
-
-
-@pytest.fixture
-async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(services))
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-        yield client
 
 
 @pytest.fixture
