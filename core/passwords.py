@@ -53,17 +53,18 @@ def _lower_priority() -> None:
 def _get_pool() -> ProcessPoolExecutor:
     """The process's pool, started on first use.
 
-    ``spawn``, not ``fork``: the workers start from a fresh interpreter, so they
-    inherit no event loop, database connection, lock or thread of the process using
-    them. The processes themselves start as work arrives.
+    ``forkserver``, not ``fork``: the workers are forked from a small server process
+    that imported only this module, so they inherit no event loop, database
+    connection, lock or thread of the process using them, and (unlike ``spawn``) do
+    not import that process's main module again. They start as work arrives.
     """
     global _pool
     with _pool_lock:
         if _pool is None:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload([__name__])
             _pool = ProcessPoolExecutor(
-                max_workers=pool_size(),
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_lower_priority,
+                max_workers=pool_size(), mp_context=context, initializer=_lower_priority
             )
         return _pool
 
