@@ -54,9 +54,11 @@ def _get_pool() -> ProcessPoolExecutor:
     """The process's pool, started on first use.
 
     ``forkserver``, not ``fork``: the workers are forked from a small server process
-    that imported only this module, so they inherit no event loop, database
-    connection, lock or thread of the process using them, and (unlike ``spawn``) do
-    not import that process's main module again. They start as work arrives.
+    that preloaded only this module, so they inherit no event loop, database
+    connection, lock or thread of the process using them. As with ``spawn``, each
+    worker imports a main script once (a ``python -m`` module is skipped), so a script
+    that hashes needs multiprocessing's ``if __name__ == "__main__"`` guard (the
+    ``helpdesk`` entry point has it). Workers start as work arrives.
     """
     global _pool
     with _pool_lock:
