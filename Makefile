@@ -62,7 +62,7 @@ catalogs: update compile
 BENCH_STAMP := $(VENV)/.bench-installed
 
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet 'pyinstrument>=5'
+	$(BIN)/python -m pip install --quiet 'pyinstrument>=5' 'redis>=5'
 	$(BIN)/python -m pip install --quiet --no-deps 'aiogram>=3.20,<4' 'magic-filter>=1.0.12' \
 		'aiofiles>=23.2.1'
 	touch $(BENCH_STAMP)

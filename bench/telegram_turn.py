@@ -15,6 +15,8 @@ The flow is the student-ID lookup's first three steps, each one update and one r
   same updates through ``Application.process_update``; each handler sends one message.
 - aiogram: the same three states with aiogram 3's FSM and ``MemoryStorage``, fed the
   same updates through ``Dispatcher.feed_raw_update``; each handler sends one message.
+- aiogram + Redis: the same, with ``RedisStorage`` (Redis on 127.0.0.1:6379): the
+  durable peer, which like ours stores every step outside the process.
 
 All three run in this process, one after another, against the same stand-in process.
 The peers do the same domain work per step as ours (the ID number's check digit and
@@ -160,6 +162,7 @@ ASK_ID = (
 )
 ASK_BIRTHDAY = "Please type your birthday, for example 1996-01-02, or in the ROC calendar 85/01/02."
 PII = PiiHasher(b"bench-peer-key-0123456789abcdef")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def _ptb_keyboard(labels: list[str]) -> InlineKeyboardMarkup:
@@ -229,8 +232,12 @@ async def ptb_peer(api: str) -> AsyncIterator[Turn]:
 
 
 @asynccontextmanager
-async def aiogram_peer(api: str) -> AsyncIterator[Turn]:
-    """The flow with aiogram 3's FSM and MemoryStorage."""
+async def aiogram_peer(api: str, *, redis: bool = False) -> AsyncIterator[Turn]:
+    """The flow with aiogram 3's FSM and MemoryStorage, or RedisStorage (``redis``).
+
+    RedisStorage is the durable peer: like ours it persists every step (to Redis on
+    127.0.0.1:6379, under a key prefix of this run that is deleted afterwards).
+    """
     from aiogram import Bot, Dispatcher, F, Router
     from aiogram.client.session.aiohttp import AiohttpSession
     from aiogram.client.telegram import TelegramAPIServer
@@ -238,6 +245,7 @@ async def aiogram_peer(api: str) -> AsyncIterator[Turn]:
     from aiogram.fsm.context import FSMContext
     from aiogram.fsm.state import State, StatesGroup
     from aiogram.fsm.storage.memory import MemoryStorage
+    from aiogram.fsm.storage.redis import RedisStorage
     from aiogram.types import InlineKeyboardButton as Button
     from aiogram.types import InlineKeyboardMarkup as Markup
     from aiogram.types import Message
@@ -282,7 +290,18 @@ async def aiogram_peer(api: str) -> AsyncIterator[Turn]:
         await state.set_state(Lookup.birthday)
         await message.answer(ASK_BIRTHDAY)
 
-    dispatcher = Dispatcher(storage=MemoryStorage())
+    storage: RedisStorage | MemoryStorage
+    prefix = f"helpdesk-bench-{os.getpid()}-{time.monotonic_ns()}"
+    if redis:
+        from aiogram.fsm.storage.base import DefaultKeyBuilder
+        from redis.asyncio import Redis
+
+        storage = RedisStorage(
+            Redis.from_url(REDIS_URL), key_builder=DefaultKeyBuilder(prefix=prefix)
+        )
+    else:
+        storage = MemoryStorage()
+    dispatcher = Dispatcher(storage=storage)
     dispatcher.include_router(router)
     bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(api)))
 
@@ -293,6 +312,26 @@ async def aiogram_peer(api: str) -> AsyncIterator[Turn]:
         yield turn
     finally:
         await bot.session.close()
+        if isinstance(storage, RedisStorage):
+            client = storage.redis
+            keys = [key async for key in client.scan_iter(match=f"{prefix}:*")]
+            if keys:
+                await client.delete(*keys)
+        await storage.close()
+
+
+@asynccontextmanager
+async def aiogram_redis_peer(api: str) -> AsyncIterator[Turn]:
+    async with aiogram_peer(api, redis=True) as turn:
+        yield turn
+
+
+# (name, where its state lives, peer)
+PEERS: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
+    ("ptb", "memory", ptb_peer),
+    ("aiogram", "memory", aiogram_peer),
+    ("aiogram", "redis", aiogram_redis_peer),
+)
 
 
 # -- one run ------------------------------------------------------------------------------------
@@ -417,11 +456,11 @@ async def measure(
                     raise RuntimeError(f"{at_birthday} chats stored at the birthday step")
                 results.add(("ours", kind, mode), run)
                 log(f"  run {n + 1} ours {kind} {mode}: {_brief(run)}")
-            for name, peer in (("ptb", ptb_peer), ("aiogram", aiogram_peer)):
+            for name, store, peer in PEERS:
                 async with peer(api) as turn:
                     run = await one(turn, workers, chats)
-                results.add((name, "memory", mode), run)
-                log(f"  run {n + 1} {name} {mode}: {_brief(run)}")
+                results.add((name, store, mode), run)
+                log(f"  run {n + 1} {name} {store} {mode}: {_brief(run)}")
     return results
 
 
