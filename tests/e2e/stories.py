@@ -7,7 +7,7 @@ from typing import Protocol
 
 from bot.services import Services
 from tests.factories import LIN_ID_NUMBER, LIN_STUDENT_ID
-from tests.outbox import password_link_in
+from tests.outbox import code_in, password_link_in
 from tests.smtp import SmtpSink
 
 
@@ -45,3 +45,16 @@ async def forget_the_password(
     (mail,) = await sink.wait_for(1)
     assert mail["To"] == "a211300001@grad.demo.edu.tw"
     assert password_link_in(mail.get_content())
+
+
+async def link_with_the_mailed_code(
+    user: PlatformUser, services: Services, sink: SmtpSink, *, menu: str, flow: str, account: str
+) -> None:
+    """Choose ``flow``, which needs a linked chat, and link it to ``account`` with the code
+    mailed to the account's campus mailbox."""
+    await user.say(menu)
+    await user.press(flow)
+    await user.say(account)
+    await services.mail_worker.run_once()
+    (mail,) = await sink.wait_for(1)
+    await user.say(code_in(mail.get_content()))

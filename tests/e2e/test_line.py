@@ -30,10 +30,19 @@ from bot.services import Services, build_services
 from bot.web import create_app
 from core.clock import FakeClock
 from core.settings import Settings
-from tests.e2e.stories import forget_the_password, look_up_the_student_id
-from tests.factories import add_lin, add_wang, issue_electronic_card
+from tests.e2e.stories import (
+    forget_the_password,
+    link_with_the_mailed_code,
+    look_up_the_student_id,
+)
+from tests.factories import (
+    LIN_STUDENT_ID,
+    WANG_STUDENT_ID,
+    add_lin,
+    add_wang,
+    issue_electronic_card,
+)
 from tests.line_stub import ACCESS_TOKEN, SPEC_HOST, LineApiStub, webhook_api
-from tests.outbox import code_in
 from tests.smtp import SmtpSink
 
 pytest_plugins = ["tests.line_fixtures"]
@@ -180,19 +189,12 @@ async def test_a_pasted_password_is_answered_with_how_to_unsend_it(line: Any) ->
     assert "收回" in user.texts()
 
 
-async def _link(user: LineUser, services: Services, sink: SmtpSink, flow: str) -> None:
-    await user.say("menu")
-    await user.press(flow)
-    await user.say("211300001" if flow != "My alumni card" else "109205003")
-    await services.mail_worker.run_once()
-    (mail,) = await sink.wait_for(1)
-    await user.say(code_in(mail.get_content()))
-
-
 async def test_linking_and_mailbox_status(line: Any) -> None:
     user, services, sink, _adapter = line
     await add_lin(services, with_account=True)
-    await _link(user, services, sink, "My mailbox status")
+    await link_with_the_mailed_code(
+        user, services, sink, menu="menu", flow="My mailbox status", account=LIN_STUDENT_ID
+    )
     assert "a211300001@grad.demo.edu.tw\nWorking normally." in user.texts()
 
 
@@ -202,7 +204,9 @@ async def test_the_card_is_an_image_by_url_that_expires_with_its_code(
     user, services, sink, adapter = line
     person = await add_wang(services, with_account=True)
     await issue_electronic_card(services, person.id)
-    await _link(user, services, sink, "My alumni card")
+    await link_with_the_mailed_code(
+        user, services, sink, menu="menu", flow="My alumni card", account=WANG_STUDENT_ID
+    )
     (image,) = [m for m in user.stub.sent_messages() if m["type"] == "image"]
     url = image["originalContentUrl"]
     assert url.startswith("https://helpdesk.example.edu.tw/media/") and url.endswith(".png")

@@ -23,9 +23,18 @@ from bot.services import Services, build_services
 from bot.web import create_app
 from core.clock import FakeClock
 from core.settings import Settings
-from tests.e2e.stories import forget_the_password, look_up_the_student_id
-from tests.factories import add_lin, add_wang, issue_electronic_card
-from tests.outbox import code_in
+from tests.e2e.stories import (
+    forget_the_password,
+    link_with_the_mailed_code,
+    look_up_the_student_id,
+)
+from tests.factories import (
+    LIN_STUDENT_ID,
+    WANG_STUDENT_ID,
+    add_lin,
+    add_wang,
+    issue_electronic_card,
+)
 from tests.smtp import SmtpSink
 from tests.telegram_stub import BotApiStub
 
@@ -165,12 +174,9 @@ async def test_linking_and_mailbox_status(telegram: Any) -> None:
         services,
         with_account=True,
     )
-    await user.say("/start")
-    await user.press("My mailbox status")
-    await user.say("211300001")
-    await services.mail_worker.run_once()
-    (mail,) = await sink.wait_for(1)
-    await user.say(code_in(mail.get_content()))
+    await link_with_the_mailed_code(
+        user, services, sink, menu="/start", flow="My mailbox status", account=LIN_STUDENT_ID
+    )
     assert "a211300001@grad.demo.edu.tw\nWorking normally." in user.texts()
 
 
@@ -180,12 +186,9 @@ async def test_the_alumni_card_is_a_photo_refreshed_by_edit_message_media(
     user, services, sink, adapter = telegram
     person = await add_wang(services, with_account=True)
     await issue_electronic_card(services, person.id)
-    await user.say("/start")
-    await user.press("My alumni card")
-    await user.say("109205003")
-    await services.mail_worker.run_once()
-    (mail,) = await sink.wait_for(1)  # the code, sent to the campus mailbox's address
-    await user.say(code_in(mail.get_content()))
+    await link_with_the_mailed_code(
+        user, services, sink, menu="/start", flow="My alumni card", account=WANG_STUDENT_ID
+    )
     (photo,) = user.stub.calls_to("sendPhoto")
     assert "Wang Da-Tong" in photo["caption"] and photo["photo"]["size"] > 100
     await user.press("Refresh now")
