@@ -102,15 +102,16 @@ def rendered(replies: list[Reply]) -> bytes:
     return "\n".join(parts).encode()
 
 
+async def _add_her(services: Services) -> None:
+    """The student whose account the strangers name."""
+    await add_student(
+        services, id_number=ID_NUMBER, birthday=BIRTHDAY, student_id=STUDENT_ID, with_account=True
+    )
+
+
 @pytest.fixture
 async def driver(engine: Engine, services: Services) -> AsyncIterator[ChatDriver]:
-    await add_student(
-        services,
-        id_number=ID_NUMBER,
-        birthday=BIRTHDAY,
-        student_id=STUDENT_ID,
-        with_account=True,
-    )
+    await _add_her(services)
     async with services.sessions() as session, session.begin():
         await session.execute(
             update(Person).values(notification_email="lin@example.org"),
@@ -212,13 +213,7 @@ async def test_strangers_asking_for_a_victims_account_cannot_stop_her_proven_res
     reset link. Each stranger reads the same reply a stranger asking about an account
     that does not exist reads, and her address got one mail from all of them.
     """
-    await add_student(
-        services,
-        id_number=ID_NUMBER,
-        birthday=BIRTHDAY,
-        student_id=STUDENT_ID,
-        with_account=True,
-    )
+    await _add_her(services)
     strangers = services.profile.limits.lookups_per_id_per_day + 2
     for n in range(strangers):
         replies: list[bytes] = []
