@@ -9,12 +9,14 @@ the step's own writes. A crash at any point leaves the previous state intact.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, Select, Table, exists, literal, select, true, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Row, Select, Table, bindparam, exists, literal, select, true, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
@@ -66,6 +68,7 @@ Prepared = tuple[str, str, dict[str, Any]] | None
 # The hot path's statements are SQLAlchemy Core over the tables themselves.
 _CONVERSATIONS: Table = Base.metadata.tables[ConversationState.__tablename__]
 _IDENTITIES: Table = Base.metadata.tables[ChatIdentity.__tablename__]
+_DELIVERIES: Table = Base.metadata.tables[ProcessedDelivery.__tablename__]
 _IDENTITY_PREFIX = "identity_"
 
 
@@ -158,20 +161,14 @@ class Engine:
         """
         assert incoming.delivery_id is not None
         now = self.services.clock.now()
-        delivery = ProcessedDelivery
-        upsert = insert(session, delivery)
-        statement = (
-            upsert.values(
-                channel=incoming.channel, delivery_id=incoming.delivery_id, processed_at=now
-            )
-            .on_conflict_do_update(
-                index_elements=[delivery.channel, delivery.delivery_id],
-                set_={"processed_at": upsert.excluded.processed_at},
-                where=delivery.processed_at < literal(now - RETENTION, delivery.processed_at.type),
-            )
-            .returning(delivery.delivery_id)
-        )
-        return (await session.execute(statement)).scalar() is not None
+        statement = _statements(session).claim
+        parameters = {
+            "b_channel": incoming.channel,
+            "b_delivery_id": incoming.delivery_id,
+            "b_processed_at": now,
+            "stale_before": now - RETENTION,
+        }
+        return (await session.execute(statement, parameters)).scalar() is not None
 
     async def _lock(
         self, session: AsyncSession, incoming: Incoming
@@ -187,11 +184,15 @@ class Engine:
         """
         now = self.services.clock.now()
         nonce = _new_nonce()
-        if session.get_bind().dialect.name == "postgresql":
-            statement = _lock_or_create(incoming, now, nonce)
-        else:
-            statement = _select_both(incoming)
-        row = (await session.execute(statement)).first()
+        parameters = {
+            "channel": incoming.channel,
+            "chat_id": incoming.chat_id,
+            "user_id": incoming.user_id,
+            "nonce": nonce,
+            "now": now,
+            "locale": normalise_locale(incoming.locale_hint),
+        }
+        row = (await session.execute(_statements(session).lock, parameters)).first()
         if row is None or row.chat_id is None or getattr(row, f"{_IDENTITY_PREFIX}id") is None:
             return await self._create_and_lock(session, incoming, now, nonce)
         return _conversation(row), _attach(session, row)
@@ -244,21 +245,18 @@ class Engine:
 
     async def _store(self, session: AsyncSession, conversation: ConversationState) -> None:
         """Write the step's new state (its other writes are flushed at commit)."""
-        table = _CONVERSATIONS
         await session.execute(
-            update(table)
-            .where(
-                table.c.channel == conversation.channel,
-                table.c.chat_id == conversation.chat_id,
-            )
-            .values(
-                flow=conversation.flow,
-                state=conversation.state,
-                data=conversation.data,
-                nonce=conversation.nonce,
-                version=conversation.version,
-                updated_at=conversation.updated_at,
-            )
+            _statements(session).store,
+            {
+                "b_channel": conversation.channel,
+                "b_chat_id": conversation.chat_id,
+                "new_flow": conversation.flow,
+                "new_state": conversation.state,
+                "new_data": conversation.data,
+                "new_nonce": conversation.nonce,
+                "new_version": conversation.version,
+                "new_updated_at": conversation.updated_at,
+            },
         )
 
     # -- one step --------------------------------------------------------------------
@@ -579,19 +577,72 @@ def _identity_columns(table: Table) -> list[Any]:
     return [column.label(f"{_IDENTITY_PREFIX}{column.name}") for column in table.c]
 
 
-def _lock_or_create(incoming: Incoming, now: dt.datetime, nonce: str) -> Select[Any]:
+@dataclass(frozen=True)
+class _Statements:
+    """The hot path's statements for one dialect, built once with bind parameters.
+
+    Building a CTE costs more CPU than running it; a statement built once is also
+    compiled once (SQLAlchemy's cache) and prepared once per connection (asyncpg's).
+    """
+
+    claim: Any
+    lock: Select[Any]
+    store: Any
+
+
+def _statements(session: AsyncSession) -> _Statements:
+    return _built(session.get_bind().dialect.name)
+
+
+@functools.cache
+def _built(dialect: str) -> _Statements:
+    conversations, deliveries = _CONVERSATIONS, _DELIVERIES
+    upsert = postgresql.insert(deliveries) if dialect == "postgresql" else sqlite.insert(deliveries)
+    claim = (
+        upsert.values(
+            channel=bindparam("b_channel", type_=deliveries.c.channel.type),
+            delivery_id=bindparam("b_delivery_id", type_=deliveries.c.delivery_id.type),
+            processed_at=bindparam("b_processed_at", type_=deliveries.c.processed_at.type),
+        )
+        .on_conflict_do_update(
+            index_elements=[deliveries.c.channel, deliveries.c.delivery_id],
+            set_={"processed_at": upsert.excluded.processed_at},
+            where=deliveries.c.processed_at
+            < bindparam("stale_before", type_=deliveries.c.processed_at.type),
+        )
+        .returning(deliveries.c.delivery_id)
+    )
+    store = (
+        update(conversations)
+        .where(
+            conversations.c.channel == bindparam("b_channel", type_=conversations.c.channel.type),
+            conversations.c.chat_id == bindparam("b_chat_id", type_=conversations.c.chat_id.type),
+        )
+        .values(
+            {
+                column: bindparam(f"new_{column}", type_=conversations.c[column].type)
+                for column in ("flow", "state", "data", "nonce", "version", "updated_at")
+            }
+        )
+    )
+    lock = _lock_or_create() if dialect == "postgresql" else _select_both()
+    return _Statements(claim=claim, lock=lock, store=store)
+
+
+def _lock_or_create() -> Select[Any]:
     """PostgreSQL: lock the conversation and the identity, inserting what is missing.
 
     ``INSERT ... SELECT ... WHERE NOT EXISTS`` rather than ``ON CONFLICT`` alone, so
     an existing identity does not use up a value of its id sequence on every turn.
     """
     conversations, identities = _CONVERSATIONS, _IDENTITIES
+    channel = bindparam("channel", type_=conversations.c.channel.type)
+    chat_id = bindparam("chat_id", type_=conversations.c.chat_id.type)
+    user_id = bindparam("user_id", type_=identities.c.platform_user_id.type)
+    now = bindparam("now", type_=conversations.c.updated_at.type)
     locked = (
         select(*conversations.c)
-        .where(
-            conversations.c.channel == incoming.channel,
-            conversations.c.chat_id == incoming.chat_id,
-        )
+        .where(conversations.c.channel == channel, conversations.c.chat_id == chat_id)
         .with_for_update()
         .cte("locked")
     )
@@ -600,12 +651,12 @@ def _lock_or_create(incoming: Incoming, now: dt.datetime, nonce: str) -> Select[
         .from_select(
             ["channel", "chat_id", "data", "nonce", "version", "updated_at"],
             select(
-                literal(incoming.channel, conversations.c.channel.type),
-                literal(incoming.chat_id, conversations.c.chat_id.type),
+                channel,
+                chat_id,
                 literal({}, conversations.c.data.type),
-                literal(nonce, conversations.c.nonce.type),
+                bindparam("nonce", type_=conversations.c.nonce.type),
                 literal(0, conversations.c.version.type),
-                literal(now, conversations.c.updated_at.type),
+                now,
             ).where(~exists(select(locked.c.channel))),
         )
         .on_conflict_do_nothing()
@@ -615,10 +666,7 @@ def _lock_or_create(incoming: Incoming, now: dt.datetime, nonce: str) -> Select[
     conversation = select(*locked.c).union_all(select(*created.c)).cte("conversation")
     known = (
         select(*identities.c)
-        .where(
-            identities.c.channel == incoming.channel,
-            identities.c.platform_user_id == incoming.user_id,
-        )
+        .where(identities.c.channel == channel, identities.c.platform_user_id == user_id)
         .with_for_update(key_share=True)
         .cte("known")
     )
@@ -627,12 +675,12 @@ def _lock_or_create(incoming: Incoming, now: dt.datetime, nonce: str) -> Select[
         .from_select(
             ["channel", "platform_user_id", "locale", "locale_chosen", "created_at"],
             select(
-                literal(incoming.channel, identities.c.channel.type),
-                literal(incoming.user_id, identities.c.platform_user_id.type),
+                channel,
+                user_id,
                 # The platform's hint, as the step would remember it (no second write).
-                literal(normalise_locale(incoming.locale_hint), identities.c.locale.type),
+                bindparam("locale", type_=identities.c.locale.type),
                 literal(False, identities.c.locale_chosen.type),
-                literal(now, identities.c.created_at.type),
+                now,
             ).where(~exists(select(known.c.id))),
         )
         .on_conflict_do_nothing()
@@ -645,21 +693,22 @@ def _lock_or_create(incoming: Incoming, now: dt.datetime, nonce: str) -> Select[
     )
 
 
-def _select_both(incoming: Incoming) -> Select[Any]:
+def _select_both() -> Select[Any]:
     """SQLite: the conversation and the identity in one read (the write lock is held)."""
     conversations, identities = _CONVERSATIONS, _IDENTITIES
+    channel = bindparam("channel", type_=conversations.c.channel.type)
     return (
         select(*conversations.c, *_identity_columns(identities))
         .select_from(
             conversations.outerjoin(
                 identities,
-                (identities.c.channel == incoming.channel)
-                & (identities.c.platform_user_id == incoming.user_id),
+                (identities.c.channel == channel)
+                & (identities.c.platform_user_id == bindparam("user_id")),
             )
         )
         .where(
-            conversations.c.channel == incoming.channel,
-            conversations.c.chat_id == incoming.chat_id,
+            conversations.c.channel == channel,
+            conversations.c.chat_id == bindparam("chat_id"),
         )
     )
 
