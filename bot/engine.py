@@ -15,7 +15,18 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, Select, Table, bindparam, exists, literal, select, true, update
+from sqlalchemy import (
+    FromClause,
+    Row,
+    Select,
+    Table,
+    bindparam,
+    exists,
+    literal,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -573,7 +584,7 @@ def _check_prepared(conversation: ConversationState, incoming: Incoming) -> None
         raise _PrepareFirst(flow, conversation.state)
 
 
-def _identity_columns(table: Table) -> list[Any]:
+def _identity_columns(table: FromClause) -> list[Any]:
     return [column.label(f"{_IDENTITY_PREFIX}{column.name}") for column in table.c]
 
 
