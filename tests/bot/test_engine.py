@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 from sqlalchemy import func, select, update
+from sqlalchemy import text as sql
 
 from bot.card_images import cipher_of
 from bot.engine import Engine
@@ -14,6 +15,7 @@ from bot.services import Services
 from bot.types import Choices, Text
 from core.cards import issue_card
 from core.clock import FakeClock
+from core.db import create_engine, is_sqlite
 from core.models import ChatIdentity, ChatNotice, ConversationState
 from tests.bot.cli.conftest import cli_env, helpdesk  # noqa: F401  (the staff shell)
 from tests.chat import Chat
@@ -341,3 +343,30 @@ async def test_a_stored_state_the_flow_does_not_declare_starts_over_cleanly(
     row = await _state(services, chat)
     assert (row.flow, row.state) == (None, None)
     assert "level" not in row.data
+
+
+async def test_a_pooled_connection_the_server_dropped_is_replaced_within_the_turn(
+    chat: Chat, services: Services
+) -> None:
+    # No pre-ping: a PostgreSQL restart leaves dead connections in the pool, and the
+    # first turn after it must still be answered, not told the service is unavailable.
+    if is_sqlite(services.engine):
+        pytest.skip("a SQLite file has no server to drop the connection")
+    await chat.say("/start")
+    await chat.press("Look up my student ID")
+    killer = create_engine(services.settings.sqlalchemy_url)
+    try:
+        async with killer.begin() as connection:
+            dropped = await connection.scalar(
+                sql(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+    finally:
+        await killer.dispose()
+    assert dropped >= 1
+    await chat.press("Master's programme")
+    assert "national ID number" in chat.text()
+    row = await _state(services, chat)
+    assert (row.state, row.version) == ("id_number", 3)
