@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -54,9 +55,9 @@ async def test_the_background_loop_forgets_deliveries_older_than_a_day(
     services: Services, engine: Engine, clock: FakeClock
 ) -> None:
     start = Incoming(channel="telegram", user_id="7", chat_id="7", text="/start")
-    await engine.handle(Incoming(**{**_fields(start), "delivery_id": "bot/1"}))
+    await engine.handle(replace(start, delivery_id="bot/1"))
     clock.advance(hours=24, seconds=1)
-    await engine.handle(Incoming(**{**_fields(start), "delivery_id": "bot/2"}))
+    await engine.handle(replace(start, delivery_id="bot/2"))
 
     async def ignore(_chat_id: str, _replies: list[Reply]) -> None:
         return None
@@ -137,10 +138,6 @@ async def test_a_password_about_to_expire_is_reminded_once_in_each_linked_chats_
     await delivery.run_once()
     assert [chat for chat, _ in sorted(sent)] == ["en-user", "zh-user"]
     assert "in 3 days" in sorted(sent)[0][1]
-
-
-def _fields(incoming: Incoming) -> dict[str, object]:
-    return {name: getattr(incoming, name) for name in Incoming.__slots__}
 
 
 async def _count(services: Services) -> int:
