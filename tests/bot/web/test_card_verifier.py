@@ -19,13 +19,6 @@ from tests.factories import add_student
 
 
 @pytest.fixture
-async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(services))
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-        yield client
-
-
-@pytest.fixture
 async def card(services: Services) -> tuple[int, str]:
     """An active card of 林明志 (seed 003's digital alumni card): its id and secret."""
     person = await add_student(

@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 
-import httpx
 from sqlalchemy import text
 
 from bot.services import Services
-from bot.web import create_app
 from core.clock import FakeClock
 from core.db import create_engine
 from core.heartbeats import MAIL_JOB, beat
-
-
-def client(services: Services) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=create_app(services))
-    return httpx.AsyncClient(transport=transport, base_url="http://test")
+from tests.web_client import web_client
 
 
 async def test_healthz_answers_ok_while_the_process_runs(services: Services) -> None:
-    async with client(services) as http:
+    async with web_client(services) as http:
         response = await http.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "profile": "demo"}
@@ -32,7 +26,7 @@ async def test_healthz_stays_ok_with_the_database_down_so_workers_are_not_restar
     broken = dataclasses.replace(
         services, engine=create_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
     )
-    async with client(broken) as http:
+    async with web_client(broken) as http:
         response = await http.get("/healthz")
     await broken.engine.dispose()
     assert response.status_code == 200
@@ -43,7 +37,7 @@ async def test_readyz_is_ready_with_the_database_at_head_and_the_mail_worker_see
 ) -> None:
     await beat(services.sessions, MAIL_JOB, clock.now())
     clock.advance(seconds=30)
-    async with client(services) as http:
+    async with web_client(services) as http:
         response = await http.get("/readyz")
     assert response.status_code == 200
     assert response.json() == {
@@ -57,7 +51,7 @@ async def test_readyz_is_ready_with_the_database_at_head_and_the_mail_worker_see
 async def test_readyz_is_not_ready_when_no_mail_worker_was_seen_lately(
     services: Services, clock: FakeClock
 ) -> None:
-    async with client(services) as http:
+    async with web_client(services) as http:
         never = await http.get("/readyz")
         await beat(services.sessions, MAIL_JOB, clock.now())
         clock.advance(minutes=10)
@@ -74,7 +68,7 @@ async def test_readyz_is_not_ready_before_the_database_is_upgraded(
         head = await connection.scalar(text("SELECT version_num FROM alembic_version"))
         await connection.execute(text("UPDATE alembic_version SET version_num = '0001'"))
     try:
-        async with client(services) as http:
+        async with web_client(services) as http:
             response = await http.get("/readyz")
     finally:  # on PostgreSQL the database is shared by the session's tests
         async with services.engine.begin() as connection:
@@ -90,7 +84,7 @@ async def test_readyz_reports_503_when_the_database_is_unreachable(services: Ser
         services, engine=create_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
     )
     broken.sessions = type(services.sessions)(broken.engine)
-    async with client(broken) as http:
+    async with web_client(broken) as http:
         response = await http.get("/readyz")
     await broken.engine.dispose()
     assert response.status_code == 503

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
-import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from bot.services import Services
-from bot.web import create_app
 from core.clock import FakeClock
 from core.mail import enqueue
 from tests.chat import Chat
-from tests.factories import add_student
+from tests.factories import add_lin
+from tests.web_client import web_client
 
 TOKEN = "metrics-token-0123456789abcdef"
 
@@ -27,13 +24,8 @@ def metered(services: Services) -> None:
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-def client(services: Services) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=create_app(services))
-    return httpx.AsyncClient(transport=transport, base_url="http://test")
-
-
 async def scrape(services: Services) -> Samples:
-    async with client(services) as http:
+    async with web_client(services) as http:
         response = await http.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
@@ -49,14 +41,14 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 
 async def test_metrics_are_not_served_without_a_configured_token(services: Services) -> None:
-    async with client(services) as http:
+    async with web_client(services) as http:
         response = await http.get("/metrics")
     assert response.status_code == 404
 
 
 @pytest.mark.usefixtures("metered")
 async def test_metrics_refuse_a_missing_or_wrong_token(services: Services) -> None:
-    async with client(services) as http:
+    async with web_client(services) as http:
         missing = await http.get("/metrics")
         wrong = await http.get("/metrics", headers={"Authorization": "Bearer not-the-token"})
     assert missing.status_code == wrong.status_code == 401
@@ -67,9 +59,7 @@ async def test_metrics_refuse_a_missing_or_wrong_token(services: Services) -> No
 async def test_turns_are_counted_by_channel_flow_and_outcome_and_timed(
     services: Services, chat: Chat
 ) -> None:
-    await add_student(
-        services, id_number="F131104093", birthday=dt.date(1996, 1, 2), student_id="211300001"
-    )
+    await add_lin(services)
     before = await scrape(services)
     await chat.say("/start")
     await chat.press("Look up my student ID")

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import os
 import re
 import statistics
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -19,51 +18,20 @@ from bot.engine import Engine
 from bot.services import Services, build_services
 from bot.web import create_app
 from core import tokens
-from core.accounts import find_target
 from core.clock import FakeClock
 from core.models import Account, ChatNotice, Mailbox, OneTimeToken, OutboundMail
 from core.settings import Settings
 from tests.chat import Chat
-from tests.factories import add_student
+from tests.factories import LIN_STUDENT_ID, add_lin, password_link
 
 OLD = "Old-Passw0rd!"
 NEW = "Blue-Harbor-Lantern-42"
 
 
 @pytest.fixture
-async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(services))
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-        yield client
-
-
-@pytest.fixture
 async def account(services: Services) -> str:
-    await add_student(
-        services,
-        id_number="F131104093",
-        birthday=dt.date(1996, 1, 2),
-        student_id="211300001",
-        with_account=True,
-        password=OLD,
-    )
-    return "211300001"
-
-
-async def _link(
-    services: Services, name: str, purpose: tokens.Purpose = tokens.Purpose.RESET
-) -> str:
-    async with services.sessions() as session, session.begin():
-        target = await find_target(session, services.profile, name=name, id_number_hash=None)
-        assert target is not None
-        return await tokens.issue(
-            session,
-            purpose=purpose,
-            subject=target.subject,
-            lifetime=dt.timedelta(minutes=15),
-            now=services.clock.now(),
-            data={"locale": "en", "channel": "test", "chat_id": "alice"},
-        )
+    await add_lin(services, with_account=True, password=OLD)
+    return LIN_STUDENT_ID
 
 
 async def _submit(
@@ -93,7 +61,7 @@ async def _hash(services: Services, name: str) -> str:
 async def test_the_page_sets_a_password_that_then_verifies(
     client: httpx.AsyncClient, services: Services, account: str
 ) -> None:
-    token = await _link(services, account)
+    token = await password_link(services, account)
     done = await _submit(client, token, NEW)
     assert done.status_code == 200
     assert "Password changed" in done.text
@@ -106,7 +74,7 @@ async def test_the_page_sets_a_password_that_then_verifies(
 async def test_after_success_a_mail_and_a_chat_notice_are_queued(
     client: httpx.AsyncClient, services: Services, account: str
 ) -> None:
-    await _submit(client, await _link(services, account), NEW)
+    await _submit(client, await password_link(services, account), NEW)
     async with services.sessions() as session:
         mails = (await session.scalars(select(OutboundMail))).all()
         notices = (await session.scalars(select(ChatNotice))).all()
@@ -118,7 +86,7 @@ async def test_after_success_a_mail_and_a_chat_notice_are_queued(
 async def test_opening_the_link_does_not_use_it_but_submitting_does(
     client: httpx.AsyncClient, services: Services, account: str
 ) -> None:
-    token = await _link(services, account)
+    token = await password_link(services, account)
     for _ in range(3):  # a mail scanner, a preview, the user
         assert (await client.get(f"/password/{token}")).status_code == 200
     assert (await _submit(client, token, NEW)).status_code == 200
@@ -132,7 +100,7 @@ async def test_unknown_and_expired_links_get_a_page_that_offers_to_start_again(
 ) -> None:
     unknown = await client.get("/password/not-a-token", headers={"Accept-Language": "zh-TW"})
     assert unknown.status_code == 410 and "此連結已失效" in unknown.text
-    token = await _link(services, account)
+    token = await password_link(services, account)
     clock.advance(minutes=16)
     response = await client.get(f"/password/{token}")
     assert response.status_code == 410 and "send /menu" in response.text
@@ -141,7 +109,7 @@ async def test_unknown_and_expired_links_get_a_page_that_offers_to_start_again(
 async def test_a_password_against_the_policy_is_refused_and_the_link_still_works(
     client: httpx.AsyncClient, services: Services, account: str
 ) -> None:
-    token = await _link(services, account)
+    token = await password_link(services, account)
     refused = await _submit(client, token, "short")
     assert refused.status_code == 422
     assert "unmet" in refused.text
@@ -152,7 +120,7 @@ async def test_a_password_against_the_policy_is_refused_and_the_link_still_works
 async def test_mismatched_confirmation_is_refused(
     client: httpx.AsyncClient, services: Services, account: str
 ) -> None:
-    token = await _link(services, account)
+    token = await password_link(services, account)
     response = await _submit(client, token, NEW, confirm=NEW + "x")
     assert response.status_code == 422 and "not the same" in response.text
 
@@ -160,7 +128,7 @@ async def test_mismatched_confirmation_is_refused(
 async def test_the_current_password_cannot_be_reused(
     client: httpx.AsyncClient, services: Services, account: str
 ) -> None:
-    token = await _link(services, account)
+    token = await password_link(services, account)
     response = await _submit(client, token, OLD)
     assert response.status_code == 422
 
@@ -168,7 +136,7 @@ async def test_the_current_password_cannot_be_reused(
 async def test_change_mode_asks_for_the_current_password_first(
     client: httpx.AsyncClient, services: Services, account: str
 ) -> None:
-    token = await _link(services, account, tokens.Purpose.CHANGE)
+    token = await password_link(services, account, purpose=tokens.Purpose.CHANGE)
     assert 'name="current_password"' in (await client.get(f"/password/{token}")).text
     wrong = await _submit(client, token, NEW, current="wrong")
     assert wrong.status_code == 422 and "current password is not right" in wrong.text
@@ -177,7 +145,7 @@ async def test_change_mode_asks_for_the_current_password_first(
 
 
 async def test_a_post_without_the_csrf_cookie_is_refused(services: Services, account: str) -> None:
-    token = await _link(services, account)
+    token = await password_link(services, account)
     transport = httpx.ASGITransport(app=create_app(services))
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as fresh:
         response = await fresh.post(
@@ -191,7 +159,7 @@ async def test_a_post_without_the_csrf_cookie_is_refused(services: Services, acc
 async def test_pages_send_the_security_headers(
     client: httpx.AsyncClient, services: Services, account: str
 ) -> None:
-    response = await client.get(f"/password/{await _link(services, account)}")
+    response = await client.get(f"/password/{await password_link(services, account)}")
     assert response.headers["referrer-policy"] == "no-referrer"
     assert response.headers["cache-control"] == "no-store"
     csp = response.headers["content-security-policy"]
@@ -202,7 +170,7 @@ async def test_pages_send_the_security_headers(
 async def test_a_password_change_ends_the_accounts_other_links(
     client: httpx.AsyncClient, services: Services, account: str
 ) -> None:
-    first, second = await _link(services, account), await _link(services, account)
+    first, second = await password_link(services, account), await password_link(services, account)
     assert (await _submit(client, first, NEW)).status_code == 200
     assert (await client.get(f"/password/{second}")).status_code == 410
     async with services.sessions() as session:
@@ -215,7 +183,7 @@ async def test_a_password_change_ends_the_accounts_other_links(
 async def test_the_page_speaks_the_users_language_with_a_switch(
     client: httpx.AsyncClient, services: Services, account: str
 ) -> None:
-    token = await _link(services, account)
+    token = await password_link(services, account)
     english = await client.get(f"/password/{token}")
     assert "Set your password" in english.text and 'href="?lang=zh-TW"' in english.text
     chinese = await client.get(f"/password/{token}?lang=zh-TW")
@@ -233,7 +201,7 @@ async def test_a_suspended_mailbox_shows_the_notice_before_the_form(
                 notification_address="lin@example.org",
             )
         )
-    token = await _link(services, "a211300001@grad.demo.edu.tw")
+    token = await password_link(services, "a211300001@grad.demo.edu.tw")
     notice = await client.get(f"/password/{token}")
     assert "疑似異常登入" in notice.text and 'name="new_password"' not in notice.text
     csrf = re.search(r'name="csrf" value="([^"]+)"', notice.text)
@@ -263,7 +231,7 @@ async def test_a_suspended_mailbox_shows_the_notice_before_the_form(
 async def test_twenty_concurrent_submissions_of_one_link_succeed_exactly_once(
     client: httpx.AsyncClient, services: Services, account: str
 ) -> None:
-    token = await _link(services, account)
+    token = await password_link(services, account)
     page = await client.get(f"/password/{token}")
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
     assert csrf is not None
@@ -288,7 +256,7 @@ async def test_twenty_concurrent_submissions_of_one_link_succeed_exactly_once(
 async def test_every_kind_of_failed_submission_counts_and_the_fifth_ends_the_link(
     client: httpx.AsyncClient, services: Services, account: str
 ) -> None:
-    token = await _link(services, account)
+    token = await password_link(services, account)
     failures = [
         ("short", None),  # against the policy
         (NEW, NEW + "x"),  # confirmation differs
@@ -306,7 +274,7 @@ async def test_every_kind_of_failed_submission_counts_and_the_fifth_ends_the_lin
 async def test_racing_submissions_cannot_try_more_current_passwords_than_the_link_allows(
     client: httpx.AsyncClient, services: Services, account: str
 ) -> None:
-    token = await _link(services, account, tokens.Purpose.CHANGE)
+    token = await password_link(services, account, purpose=tokens.Purpose.CHANGE)
     page = await client.get(f"/password/{token}")
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
     assert csrf is not None
@@ -328,7 +296,7 @@ async def test_racing_submissions_cannot_try_more_current_passwords_than_the_lin
 async def test_a_new_mailboxs_first_password_is_set_not_changed(
     client: httpx.AsyncClient, services: Services, account: str
 ) -> None:
-    token = await _link(services, "a211300001@grad.demo.edu.tw")
+    token = await password_link(services, "a211300001@grad.demo.edu.tw")
     async with services.sessions() as session:
         mailbox = await session.scalar(select(Mailbox))
     assert mailbox is not None and mailbox.password_hash is None
@@ -354,15 +322,8 @@ async def _hammer_and_time(services: Services) -> None:
     transport = httpx.ASGITransport(app=create_app(services))
     # The account's password passes the policy, so each hammering submission of it
     # reaches the slowest refusal there is: argon2 against the history.
-    await add_student(
-        services,
-        id_number="F131104093",
-        birthday=dt.date(1996, 1, 2),
-        student_id="211300001",
-        with_account=True,
-        password=NEW,
-    )
-    token = await _link(services, "211300001")
+    await add_lin(services, with_account=True, password=NEW)
+    token = await password_link(services, LIN_STUDENT_ID)
     other = Chat(Engine(services), user="bob")
 
     async def median_turn() -> float:
@@ -436,7 +397,7 @@ async def test_another_chat_can_take_a_turn_while_the_page_hashes(
             await other.say("/help")
         turns.append(time.perf_counter() - started)
 
-    token = await _link(services, account, purpose)
+    token = await password_link(services, account, purpose=purpose)
     probing = _ProbingHasher(services.passwords, probe)
     services.passwords = probing  # type: ignore[assignment]
     services.directories.hasher = probing  # type: ignore[assignment]
@@ -450,7 +411,7 @@ async def test_another_chat_can_take_a_turn_while_the_page_hashes(
 async def test_head_is_answered_as_get_and_never_counts_as_a_submission(
     client: httpx.AsyncClient, services: Services, account: str
 ) -> None:
-    token = await _link(services, account)
+    token = await password_link(services, account)
     for _ in range(6):
         head = await client.head(f"/password/{token}")
         assert head.status_code == 200 and head.content == b""
@@ -463,7 +424,7 @@ async def test_head_is_answered_as_get_and_never_counts_as_a_submission(
 async def test_a_malformed_body_gets_400_and_an_oversized_one_413(
     client: httpx.AsyncClient, services: Services, account: str
 ) -> None:
-    token = await _link(services, account)
+    token = await password_link(services, account)
     page = await client.get(f"/password/{token}")
     assert page.status_code == 200
     malformed = await client.post(
@@ -488,7 +449,7 @@ async def _suspend_and_link(services: Services) -> str:
                 password_hash=services.passwords.hash_sync(OLD),
             )
         )
-    return await _link(services, "a211300001@grad.demo.edu.tw")
+    return await password_link(services, "a211300001@grad.demo.edu.tw")
 
 
 async def _acknowledge(client: httpx.AsyncClient, token: str) -> None:
@@ -532,7 +493,7 @@ async def test_the_strength_meter_reads_as_nthus_good_or_strong_in_both_language
     client: httpx.AsyncClient, services: Services, account: str
 ) -> None:
     assert services.profile.password_policy.zxcvbn_min_score == 3
-    token = await _link(services, account)
+    token = await password_link(services, account)
     page = await client.get(f"/password/{token}?lang=zh-TW")
     assert "密碼強度須為「好」或「極強」" in page.text and "滿分" not in page.text
     assert 'id="strength"' in page.text
@@ -564,7 +525,7 @@ async def test_the_strength_meter_reads_as_nthus_good_or_strong_in_both_language
 async def test_zh_pages_use_full_width_colons_and_the_chinese_menu_word(
     client: httpx.AsyncClient, services: Services, account: str
 ) -> None:
-    token = await _link(services, account)
+    token = await password_link(services, account)
     form = await client.get(f"/password/{token}?lang=zh-TW")
     assert '帳號：<strong id="account">21*****01</strong>' in form.text
     english = await client.get(f"/password/{token}?lang=en")
