@@ -11,14 +11,14 @@ import re
 import httpx
 
 from bot.engine import Engine
-from tests.bot.web.test_password_page_directories import (
+from tests.chat import Chat
+from tests.directory_backends import (
     NEW,
     Backend,
     backend,
     client,
     slapd_server,
 )
-from tests.chat import Chat
 from tests.outbox import outbox, password_link_in
 
 __all__ = ["backend", "client", "slapd_server"]
