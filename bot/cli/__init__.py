@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from bot.adapters.base import registered
+from bot.cli.account import account_app
 from bot.cli.alumni import alumni_app
 from bot.cli.audit import audit
 from bot.cli.card import card_app
@@ -36,6 +37,7 @@ app.command()(profiles)
 app.add_typer(db_app, name="db")
 app.add_typer(policy_app, name="policy")
 app.add_typer(mailbox_app, name="mailbox")
+app.add_typer(account_app, name="account")
 app.add_typer(card_app, name="card")
 app.add_typer(cases_app, name="cases")
 app.add_typer(alumni_app, name="alumni")
