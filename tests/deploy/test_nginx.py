@@ -31,10 +31,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from bot.services import Services
-from core import tokens
-from core.accounts import find_target
+from core.clock import FakeClock
 from tests.conftest import TEST_SECRET
-from tests.factories import add_student
+from tests.factories import LIN_STUDENT_ID, add_lin, password_link
 from tests.live import free_port
 from tests.slack_stub import WebApiStub, event_callback, signed_headers
 from tests.telegram_stub import BotApiStub
@@ -250,25 +249,15 @@ async def _until_ready(
             await asyncio.sleep(0.25)
 
 
+@pytest.fixture
+def clock() -> FakeClock:
+    """The workers behind nginx run on the wall clock; links must be issued on it too."""
+    return FakeClock(dt.datetime.now(dt.UTC))
+
+
 async def _reset_link(services: Services) -> str:
-    await add_student(
-        services,
-        id_number="F131104093",
-        birthday=dt.date(1996, 1, 2),
-        student_id="211300001",
-        with_account=True,
-    )
-    async with services.sessions() as session, session.begin():
-        target = await find_target(session, services.profile, name="211300001", id_number_hash=None)
-        assert target is not None
-        return await tokens.issue(
-            session,
-            purpose=tokens.Purpose.RESET,
-            subject=target.subject,
-            lifetime=dt.timedelta(minutes=15),
-            now=dt.datetime.now(dt.UTC),
-            data={"locale": "en", "channel": "test", "chat_id": "alice"},
-        )
+    await add_lin(services, with_account=True)
+    return await password_link(services, LIN_STUDENT_ID)
 
 
 async def _until(condition: Any, seconds: float = 10) -> None:
