@@ -60,6 +60,15 @@ REDACTIONS = (
         re.compile(r"(?i)((?:code|驗證碼)(?:\s+is|是)?\s*[:=：]?\s*)\d{6}(?!\d)"),
         r"\1[redacted]",
     ),
+    # enrolment codes staff hand to new hires, as issued (K7QM-2X9D-PA) or typed in lower case:
+    # core.accounts' Crockford base32 (no I, L, O or U), 4-4-2
+    (
+        re.compile(
+            r"(?i)(?<![0-9A-Z-])[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-"
+            r"[0-9A-HJKMNP-TV-Z]{2}(?![0-9A-Z-])"
+        ),
+        "[redacted]",
+    ),
 )
 
 
