@@ -30,6 +30,7 @@ from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from bot.services import Services
+from bot.text import in_language
 from bot.web.security import CSRF_COOKIE, SECURITY_HEADERS, csrf_ok
 from core import audit, mailboxes, tokens
 from core.directory import (
@@ -210,7 +211,8 @@ class PasswordPage:
                 locale,
                 csrf=secrets.token_urlsafe(24),
                 account=target.name,
-                notice=target.notice or "",
+                # Staff write it once in both languages: the page shows its own.
+                notice=in_language(target.notice or "", locale),
                 # Absolute: relative to /password/<token> the browser would post to /password/ack.
                 ack_url=f"/password/{token}/ack?lang={locale.replace('_', '-')}",
             )
