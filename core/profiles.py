@@ -124,6 +124,11 @@ class Mail(_Strict):
 class Card(_Strict):
     refresh_seconds: int = Field(default=300, ge=30, le=3600)
     open_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    fee: int | None = Field(
+        default=None,
+        ge=0,
+        description="What an electronic card costs, NT$ (0: free); unset where the seed is silent.",
+    )
 
 
 class Chat(_Strict):

@@ -59,7 +59,7 @@ class AlumniCardFlow(Flow):
         if State(state) is State.APPLY:
             return [
                 ctx.choices(
-                    await self._why_apply(ctx),
+                    _with_fee(ctx, await self._why_apply(ctx)),
                     [("apply", ctx._("Apply")), ("no", ctx._("Not now"))],
                 )
             ]
@@ -178,3 +178,13 @@ class AlumniCardFlow(Flow):
                 card=card.id,
             )
         )
+
+
+def _with_fee(ctx: Context, question: str) -> str:
+    """The apply question with what the card costs, where the profile states it."""
+    fee = ctx.services.profile.card.fee
+    if fee is None:
+        return question
+    if fee == 0:
+        return question + "\n" + ctx._("The electronic alumni card is free of charge.")
+    return question + "\n" + ctx._("The electronic alumni card costs NT${fee}.", fee=fee)
