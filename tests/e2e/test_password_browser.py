@@ -7,7 +7,6 @@ download; .ci/run installs it.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import re
@@ -20,10 +19,8 @@ from sqlalchemy import select, update
 
 from bot.services import Services
 from bot.web import create_app
-from core import tokens
-from core.accounts import find_target
 from core.models import Account, Mailbox
-from tests.factories import add_student
+from tests.factories import LIN_STUDENT_ID, add_lin, password_link
 from tests.live import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -41,7 +38,7 @@ SCREENSHOT = Path("/tmp/password_page.png")
 
 OLD = "Old-Passw0rd!"
 NEW = "Blue-Harbor-Lantern-42"
-STUDENT_ID = "211300001"
+STUDENT_ID = LIN_STUDENT_ID
 MASKED = "21*****01"
 
 MET = re.compile(r"(^|\s)met(\s|$)")
@@ -82,26 +79,8 @@ async def browser(chromium: Path) -> AsyncIterator[Browser]:
 @pytest.fixture
 async def link(services: Services, base_url: str) -> str:
     """A reset link for a student whose account has the password ``OLD``."""
-    await add_student(
-        services,
-        id_number="F131104093",
-        birthday=dt.date(1996, 1, 2),
-        student_id=STUDENT_ID,
-        with_account=True,
-        password=OLD,
-    )
-    async with services.sessions() as session, session.begin():
-        target = await find_target(session, services.profile, name=STUDENT_ID, id_number_hash=None)
-        assert target is not None
-        token = await tokens.issue(
-            session,
-            purpose=tokens.Purpose.RESET,
-            subject=target.subject,
-            lifetime=dt.timedelta(minutes=15),
-            now=services.clock.now(),
-            data={"locale": "en", "channel": "test", "chat_id": "alice"},
-        )
-    return f"{base_url}/password/{token}"
+    await add_lin(services, with_account=True, password=OLD)
+    return f"{base_url}/password/{await password_link(services, STUDENT_ID)}"
 
 
 def _item(page: Page, *, kind: str | None = None, code: str | None = None) -> Locator:
@@ -226,14 +205,7 @@ NOTICE = "\n".join(["疑似異常登入，暫停信箱帳號。Unusual sign-ins;
 
 
 async def _suspended_mailbox_link(services: Services, locale: str) -> str:
-    await add_student(
-        services,
-        id_number="F131104093",
-        birthday=dt.date(1996, 1, 2),
-        student_id=STUDENT_ID,
-        with_account=True,
-        password=OLD,
-    )
+    await add_lin(services, with_account=True, password=OLD)
     async with services.sessions() as session, session.begin():
         await session.execute(
             update(Mailbox).values(
@@ -243,16 +215,7 @@ async def _suspended_mailbox_link(services: Services, locale: str) -> str:
                 password_hash=services.passwords.hash_sync(OLD),
             )
         )
-        target = await find_target(session, services.profile, name=MAILBOX, id_number_hash=None)
-        assert target is not None
-        return await tokens.issue(
-            session,
-            purpose=tokens.Purpose.RESET,
-            subject=target.subject,
-            lifetime=dt.timedelta(minutes=15),
-            now=services.clock.now(),
-            data={"locale": locale, "channel": "test", "chat_id": "alice"},
-        )
+    return await password_link(services, MAILBOX, locale=locale)
 
 
 @pytest.mark.parametrize(
