@@ -16,6 +16,7 @@ from bot.conversations.common import (
     change_now_option,
     forced_changes,
     no_address,
+    offer_person,
     send_change_link,
     send_password_link,
     too_many_proven,
@@ -76,6 +77,9 @@ class MailboxStatus(Flow):
                     )
                 )
         options.extend(change_now_option(ctx, account) for account, _ in await forced_changes(ctx))
+        if any(box.condition == MailboxCondition.SUSPENDED for box in await self._mailboxes(ctx)):
+            # A suspension is the administrators' decision: a person can explain or lift it.
+            options.append(offer_person(ctx))
         options.append(("done", ctx._("Done")))
         return [ctx.choices(ctx._("What would you like to do?"), options)]
 

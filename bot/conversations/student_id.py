@@ -19,6 +19,7 @@ from bot.conversations.common import (
     contact_text,
     degree_levels,
     explain_id_problem,
+    offer_person,
     sentences,
     today,
 )
@@ -100,6 +101,8 @@ class StudentIdLookup(Flow):
                         [
                             ("retry", ctx._("Try again ({level})", level=name)),
                             ("level", ctx._("Try again with another degree level")),
+                            # No match twice may be the record's fault: a person can look.
+                            offer_person(ctx),
                             ("menu", ctx._("Back to the menu")),
                         ],
                         RETRY_WORDS,
