@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from sqlalchemy import event, select, update
@@ -16,7 +14,7 @@ from bot.cli import app as helpdesk_app
 from bot.conversations.alumni_application import State
 from bot.engine import Engine
 from bot.flow import CHOICES_KEY, menu_flows
-from bot.services import Services, build_services
+from bot.services import Services
 from core.directory_import import AccountKind
 from core.models import (
     Account,
@@ -32,7 +30,7 @@ from core.models import (
 from core.passwords import PasswordHasher
 from core.settings import Settings
 from tests.chat import Chat
-from tests.conftest import TEST_SECRET
+from tests.cli_helpers import cli_env, in_database
 from tests.factories import add_student
 
 ID_NUMBER = "F131104093"
@@ -548,32 +546,9 @@ async def test_cancel_in_the_middle_keeps_nothing(chat: Chat, services: Services
 
 # -- staff review: helpdesk alumni ------------------------------------------------------------
 
-T = TypeVar("T")
 runner = CliRunner()
 
-
-@pytest.fixture
-def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    monkeypatch.setenv("DATABASE_URL", str(settings.database_url))
-    monkeypatch.setenv("HELPDESK_HOME", str(settings.home))
-    monkeypatch.setenv("HELPDESK_SECRET_KEY", TEST_SECRET)
-    monkeypatch.setenv("HELPDESK_PROFILE", "demo")
-    monkeypatch.setenv("HELPDESK_ARGON2_TIME_COST", "2")
-    monkeypatch.setenv("HELPDESK_ARGON2_MEMORY_KIB", "19456")
-    monkeypatch.setenv("HELPDESK_ARGON2_PARALLELISM", "1")
-    monkeypatch.setenv("COLUMNS", "200")
-    return settings
-
-
-def _with_services(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> T:
-    async def main() -> T:
-        services = build_services(settings)
-        try:
-            return await work(services)
-        finally:
-            await services.close()
-
-    return asyncio.run(main())
+__all__ = ["cli_env"]
 
 
 def _apply(settings: Settings, user: str = "alice", **changes: str) -> None:
@@ -583,7 +558,7 @@ def _apply(settings: Settings, user: str = "alice", **changes: str) -> None:
         await chat.press("Submit")
         assert "was received" in chat.text()
 
-    _with_services(settings, work)
+    in_database(settings, work)
 
 
 def _alumni(*args: str) -> Any:
@@ -645,7 +620,7 @@ def test_approving_creates_the_alumnus_record_and_account_and_tells_the_applican
         # Approving links no chat.
         assert identity is not None and identity.person_id is None
 
-    _with_services(cli_env, check)
+    in_database(cli_env, check)
     again = _alumni("approve", "1")
     assert again.exit_code == 1 and "not pending" in again.stderr
     assert _alumni("reject", "1", "--reason", "late").exit_code == 1
@@ -665,7 +640,7 @@ def test_approving_adds_the_account_to_the_matching_person_already_in_the_direct
         )
         return person.id
 
-    person_id = _with_services(cli_env, add)
+    person_id = in_database(cli_env, add)
     _apply(cli_env)
     listed = _alumni("applications")
     assert "CONFLICT" not in listed.stdout
@@ -681,7 +656,7 @@ def test_approving_adds_the_account_to_the_matching_person_already_in_the_direct
         # The applicant's e-mail never becomes the existing person's address.
         assert person.notification_email is None
 
-    _with_services(cli_env, check)
+    in_database(cli_env, check)
 
 
 def test_a_person_whose_name_differs_is_flagged_and_approved_only_with_an_audited_override(
@@ -690,7 +665,7 @@ def test_a_person_whose_name_differs_is_flagged_and_approved_only_with_an_audite
     async def add(services: Services) -> None:
         await add_student(services, id_number=ID_NUMBER, birthday=BIRTHDAY, student_id="109205003")
 
-    _with_services(cli_env, add)
+    in_database(cli_env, add)
     _apply(cli_env)
     listed = _alumni("applications")
     assert "CONFLICT" in listed.stdout and "Chinese name differs" in listed.stdout
@@ -701,7 +676,7 @@ def test_a_person_whose_name_differs_is_flagged_and_approved_only_with_an_audite
         async with services.sessions() as session:
             assert (await session.scalars(select(Account))).all() == []
 
-    _with_services(cli_env, nothing)
+    in_database(cli_env, nothing)
     approved = _alumni("approve", "1", "--override", "registrar confirmed the name change")
     assert approved.exit_code == 0, approved.output
 
@@ -715,7 +690,7 @@ def test_a_person_whose_name_differs_is_flagged_and_approved_only_with_an_audite
         assert event is not None and event.outcome == "override"
         assert "registrar confirmed the name change" in json.dumps(event.detail, ensure_ascii=False)
 
-    _with_services(cli_env, check)
+    in_database(cli_env, check)
 
 
 def test_a_student_id_of_someone_else_in_the_directory_is_not_approved(
@@ -726,7 +701,7 @@ def test_a_student_id_of_someone_else_in_the_directory_is_not_approved(
             services, id_number="A800000014", birthday=BIRTHDAY, student_id="109205003"
         )
 
-    _with_services(cli_env, add)
+    in_database(cli_env, add)
     _apply(cli_env)
     refused = _alumni("approve", "1")
     assert refused.exit_code == 1
@@ -738,7 +713,7 @@ def test_a_student_id_of_someone_else_in_the_directory_is_not_approved(
             application = await session.get(AlumniApplication, 1)
         assert application is not None and application.status == "pending"
 
-    _with_services(cli_env, check)
+    in_database(cli_env, check)
 
 
 def test_rejecting_tells_the_applicant_why_in_chat_and_by_mail(cli_env: Settings) -> None:
@@ -767,7 +742,7 @@ def test_rejecting_tells_the_applicant_why_in_chat_and_by_mail(cli_env: Settings
         await chat.press("Submit")
         assert "was received (number 2)" in chat.text()
 
-    _with_services(cli_env, check)
+    in_database(cli_env, check)
     assert _alumni("approve", "99").exit_code == 1
 
 
