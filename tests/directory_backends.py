@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import httpx
@@ -72,10 +71,12 @@ async def backend(
         sessions=services.sessions,
     )
     dn = server.spare(0).dn
+
+    async def logs_in_ldap(password: str) -> bool:
+        return await asyncio.to_thread(server.binds, dn, password)
+
     try:
-        yield Backend(
-            services, "spare00", DEMO_PASSWORD, partial(asyncio.to_thread, server.binds, dn), server
-        )
+        yield Backend(services, "spare00", DEMO_PASSWORD, logs_in_ldap, server)
     finally:
         await services.directories.close()
         server.stop()
