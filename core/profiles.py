@@ -201,6 +201,7 @@ class Retention(_Strict):
     sent_mail_days: int = Field(default=30, ge=1)
     expired_codes_days: int = Field(default=7, ge=1)
     decided_applications_days: int = Field(default=180, ge=30)
+    closed_cases_days: int = Field(default=180, ge=30)
 
 
 class DirectoryAttributes(_Strict):

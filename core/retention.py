@@ -22,6 +22,9 @@ from core.models import (
     ApplicationStatus,
     AuditEvent,
     CardView,
+    Case,
+    CaseMessage,
+    CaseStatus,
     ChatNotice,
     ConversationState,
     MailStatus,
@@ -48,6 +51,12 @@ class Rule:
 
 def _days(days: int) -> dt.timedelta:
     return dt.timedelta(days=days)
+
+
+def _closed_case_past(now: dt.datetime, periods: Retention) -> ColumnElement[bool]:
+    return (Case.status == CaseStatus.CLOSED) & (
+        Case.closed_at < now - _days(periods.closed_cases_days)
+    )
 
 
 RULES = (
@@ -105,6 +114,13 @@ RULES = (
         lambda now, _r: RateLimitCounter.expires_at <= now,
     ),
     Rule("expired media files", MediaFile, lambda now, _r: MediaFile.expires_at <= now),
+    # A closed case's question and thread: its messages first, then the case (with its rating).
+    Rule(
+        "closed case messages",
+        CaseMessage,
+        lambda now, r: CaseMessage.case_id.in_(select(Case.id).where(_closed_case_past(now, r))),
+    ),
+    Rule("closed cases", Case, lambda now, r: _closed_case_past(now, r)),
     Rule(
         "decided applications",
         AlumniApplication,
