@@ -7,6 +7,7 @@ download; .ci/run installs it.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -213,6 +214,8 @@ async def _suspended_mailbox_link(services: Services, locale: str) -> str:
                 suspension_notice=NOTICE,
                 notification_address="lin@example.org",
                 password_hash=services.passwords.hash_sync(OLD),
+                # A suspended mailbox has had a password: the page says "changed", not "set".
+                password_changed_at=services.clock.now() - dt.timedelta(days=100),
             )
         )
     return await password_link(services, MAILBOX, locale=locale)
