@@ -59,6 +59,7 @@ from core.background import run_every
 from core.cards import seconds_left
 from core.deliveries import delivery_key
 from core.i18n import DEFAULT_LOCALE, N_, Translator, normalise_locale
+from core.metrics import platform_trace
 from core.models import ChatNotice
 from core.notices import take_pending
 
@@ -502,6 +503,12 @@ class DataHostClient(AsyncApiClient):  # type: ignore[misc]
     def __init__(self, configuration: Configuration, *, data_host: str) -> None:
         super().__init__(configuration)
         self.data_host = data_host.rstrip("/")
+        # helpdesk_platform_api_calls_total{platform="line"}: the SDK makes its aiohttp
+        # session itself and takes no trace configs, so one is added to that session (a
+        # frozen TraceConfig, as the session's own constructor leaves them).
+        trace = platform_trace("line")
+        trace.freeze()
+        self.rest_client.pool_manager._trace_configs.append(trace)
 
     def call_api(self, *args: Any, **kwargs: Any) -> Any:
         if kwargs.get("_host") == self.DATA_HOST:

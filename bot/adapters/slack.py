@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+import aiohttp
 import typer
 from slack_bolt.adapter.starlette.async_handler import to_starlette_response
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltRequest
@@ -43,6 +44,7 @@ from bot.types import Choice, Choices, DeleteUserMessage, Edit, Image, Incoming,
 from core.background import run_every
 from core.deliveries import delivery_key
 from core.i18n import N_, Translator, normalise_locale
+from core.metrics import platform_trace
 from core.platform_messages import recall, remember
 
 CHANNEL = "slack"
@@ -214,10 +216,25 @@ class SlackAdapter:
         return [Route("/slack/events", self.events, methods=["POST"])]
 
     async def startup(self) -> None:
-        """Nothing to prepare: the Web API client opens connections as it needs them."""
+        """One aiohttp session for the Web API client, its calls counted.
+
+        ``helpdesk_platform_api_calls_total{platform="slack"}`` counts each request
+        (retries included) as ok, error or rate_limited. The session is made here, in the
+        serving event loop (aiohttp makes none outside one); until then, and after
+        ``shutdown``, slack-sdk opens a session per call, uncounted.
+        """
+        session = self.client.session
+        if session is None or session.closed:
+            self.client.session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.client.timeout),
+                trace_configs=[platform_trace(CHANNEL)],
+            )
 
     async def shutdown(self) -> None:
-        """Nothing to close."""
+        """Close the Web API client's session."""
+        session, self.client.session = self.client.session, None
+        if session is not None and not session.closed:
+            await session.close()
 
     @property
     def client(self) -> AsyncWebClient:
