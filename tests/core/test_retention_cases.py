@@ -1,4 +1,4 @@
-"""Retention of cases: a closed case and its thread go after the profile's period; open ones stay."""
+"""Retention: a closed case and its thread go after the profile's period; open ones stay."""
 
 from __future__ import annotations
 
