@@ -14,6 +14,7 @@ import functools
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -33,6 +34,9 @@ T = TypeVar("T")
 # the scheduler gives them about a tenth of a core's time against a process at 0.
 POOL_NICENESS = 10
 
+# How often a worker checks that the process it serves is still there.
+OWNER_CHECK_SECONDS = 0.5
+
 _pool: ProcessPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
@@ -45,9 +49,29 @@ def pool_size() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _lower_priority() -> None:
+def _start_worker(owner: int) -> None:
+    """In each worker: run below the chats, and exit when the process it serves is gone.
+
+    A worker's parent is the forkserver, not the process that uses the pool, and the
+    workers and the forkserver hold each other's pipes open; if that process dies
+    without shutting the pool down (SIGKILL), nothing would ever end them, and they
+    would keep its stdout and stderr open (a supervisor or a shell pipeline waiting for
+    them would wait forever). So each worker watches its owner and leaves with it.
+    """
     with contextlib.suppress(OSError):  # not permitted: run at normal priority
         os.nice(POOL_NICENESS)
+    threading.Thread(target=_exit_with, args=(owner,), name="owner-watch", daemon=True).start()
+
+
+def _exit_with(owner: int) -> None:
+    while True:
+        time.sleep(OWNER_CHECK_SECONDS)
+        try:
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            os._exit(0)
+        except PermissionError:  # alive, under another user (pid reused): keep going
+            continue
 
 
 def _get_pool() -> ProcessPoolExecutor:
@@ -66,7 +90,10 @@ def _get_pool() -> ProcessPoolExecutor:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload([__name__])
             _pool = ProcessPoolExecutor(
-                max_workers=pool_size(), mp_context=context, initializer=_lower_priority
+                max_workers=pool_size(),
+                mp_context=context,
+                initializer=_start_worker,
+                initargs=(os.getpid(),),
             )
         return _pool
 
