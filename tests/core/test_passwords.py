@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 from argon2 import extract_parameters
 
@@ -89,3 +94,44 @@ async def test_the_policy_check_and_the_strength_meter_answer_from_the_pool() ->
     assert await check_policy(policy, "Tram-Violet-Harbour-1987!", personal=["alice"]) == []
     assert await rate("password") == 0
     assert await rate("tram-violet-harbour-1987") >= 3
+
+
+OWNER_SCRIPT = """
+import asyncio, os, time
+from core.passwords import run_in_pool
+
+async def main():
+    print(await run_in_pool(os.getpid), flush=True)
+    time.sleep(120)
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
+
+def test_the_pool_s_workers_leave_when_their_process_is_killed(tmp_path: Path) -> None:
+    """A SIGKILLed owner leaves no worker behind holding its stdout open."""
+    script = tmp_path / "owner.py"
+    script.write_text(OWNER_SCRIPT)
+    root = Path(__file__).resolve().parents[2]
+    owner = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert owner.stdout is not None
+    worker = int(owner.stdout.readline())
+    owner.kill()
+    owner.wait(timeout=10)
+    # EOF on the pipe means no process (worker or forkserver) holds it any more.
+    deadline = time.monotonic() + 15
+    eof = False
+    while not eof and time.monotonic() < deadline:
+        readable, _, _ = select.select([owner.stdout], [], [], 0.2)
+        eof = bool(readable) and os.read(owner.stdout.fileno(), 4096) == b""
+    owner.stdout.close()
+    assert eof, "a pool process outlived its owner and still holds its stdout"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and Path(f"/proc/{worker}").exists():
+        time.sleep(0.1)
+    assert not Path(f"/proc/{worker}").exists()
