@@ -186,3 +186,51 @@ def test_the_platform_checker_catches_a_name_compared_and_an_sdk_imported(
         "bot/conversations/x.py imports linebot",
         "core/y.py:3 names 'Slack'",
     ]
+
+
+# The code map's boundaries between packages (README, "Code map"): who may import whom.
+BOUNDARIES = {
+    # The staff command and the web pages call core use cases, never a chat flow
+    # ("bot.conversations." with a dot: importing the package registers the flows).
+    "bot/cli": ("bot.conversations.",),
+    "bot/web": ("bot.conversations.", "bot.cli"),
+    # Adapters translate; the commands are registered from them, not the other way round.
+    "bot/adapters": ("bot.web",),
+    # The platform-neutral middle (engine, flow, services, delivery...) knows no entry point.
+    "bot/*.py": ("bot.adapters", "bot.web", "bot.cli"),
+}
+
+
+def _within(name: str, forbidden: str) -> bool:
+    if forbidden.endswith("."):  # the package's modules, not the package itself
+        return name.startswith(forbidden)
+    return name == forbidden or name.startswith(forbidden + ".")
+
+
+def boundary_violations(root: Path) -> list[str]:
+    found = []
+    for place, forbidden in BOUNDARIES.items():
+        paths = sorted(root.glob(place)) if "*" in place else sorted((root / place).rglob("*.py"))
+        for path in paths:
+            found += [
+                f"{path.relative_to(root)} imports {name}"
+                for name in sorted(full_imports(path))
+                if any(_within(name, f) for f in forbidden)
+            ]
+    return found
+
+
+def test_each_package_imports_only_what_the_code_map_allows() -> None:
+    assert boundary_violations(ROOT) == []
+
+
+def test_the_boundary_checker_catches_a_cli_importing_a_flow(tmp_path: Path) -> None:
+    (tmp_path / "bot" / "cli").mkdir(parents=True)
+    (tmp_path / "bot" / "cli" / "x.py").write_text("from bot.conversations.card import CardFlow\n")
+    (tmp_path / "bot" / "cli" / "ok.py").write_text("from bot import conversations\n")
+    (tmp_path / "bot" / "engine.py").write_text("import bot.web.app\n")
+    assert boundary_violations(tmp_path) == [
+        "bot/cli/x.py imports bot.conversations.card",
+        "bot/cli/x.py imports bot.conversations.card.CardFlow",
+        "bot/engine.py imports bot.web.app",
+    ]
