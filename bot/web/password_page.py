@@ -5,10 +5,12 @@ the profile's policy, writes the password to the directory (``core.directory``: 
 bot's tables, or LDAP where the directory's own policy then applies), and only then
 uses up the link and records the change, in one transaction. A failed attempt (policy,
 typo, wrong current password, a refusal by the directory) leaves the link usable up to
-``MAX_ATTEMPTS``; a directory that does not answer changes nothing and leaves it as it
-was. Hashing, strength checks and directory round trips run outside any transaction: a
-slow submission never holds the database (SQLite's single writer) while other chats
-wait. Policy is checked live in the browser and again here.
+``MAX_ATTEMPTS``. Every submission also counts against the account, across all of its
+links (``failures_per_user`` per ``lockout_minutes``), so minting new links gives no new
+guesses at the current password. A directory that does not answer changes nothing and
+leaves the link as it was. Hashing, strength checks and directory round trips run
+outside any transaction: a slow submission never holds the database (SQLite's single
+writer) while other chats wait. Policy is checked live in the browser and again here.
 """
 
 from __future__ import annotations
@@ -48,11 +50,13 @@ from core.mail import enqueue, mask_address
 from core.models import ChatNotice, OneTimeToken
 from core.password_policy import Requirement, Violation, check, policy_as_json, requirements
 from core.password_words import strength
+from core.ratelimit import RateLimiter
 
 LOCKED = AccountLocked()
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 MAX_PASSWORD = 1024
 MAX_ATTEMPTS = 5  # submissions per link, whatever made them fail
+LIMITER = RateLimiter()
 
 
 class PasswordPage:
@@ -217,6 +221,9 @@ class PasswordPage:
                 ack_url=f"/password/{token}/ack?lang={locale.replace('_', '-')}",
             )
         if request.method != "POST":  # GET, and HEAD as GET
+            paused = await self._account_paused(target)
+            if paused is not None:
+                return self._paused(request, locale, paused)
             return self._form(request, locale, row, target)
         return await self._submit(request, token, locale, row, target)
 
@@ -294,6 +301,9 @@ class PasswordPage:
         services = self.services
         policy = services.profile.password_policy
         now = services.clock.now()
+        paused = await self._count_for_account(target)
+        if paused is not None:
+            return self._paused(request, locale, paused)
         async with services.sessions() as session, session.begin():
             reserved = await tokens.reserve_attempt(session, token, now=now, limit=MAX_ATTEMPTS)
         if reserved is None:
@@ -433,6 +443,52 @@ class PasswordPage:
         if await self._end_if_spent(token):
             return self._invalid(request, locale)
         return self._form(request, locale, row, target, errors=errors, unmet=unmet, status=422)
+
+    # -- the account's own count ---------------------------------------------------------
+
+    def _account_key(self, target: DirectoryAccount) -> str:
+        return f"pwpage:{self.services.pii.subject('account', link_subject(target))}"
+
+    async def _count_for_account(self, target: DirectoryAccount) -> dt.datetime | None:
+        """Count a submission against the account, across all of its links; when that
+        is one too many, until when the page is paused for it.
+
+        A new link gives new attempts on the link, never new guesses at the current
+        password: ``failures_per_user`` submissions per ``lockout_minutes`` per account,
+        which the profile keeps below the directory's own lockout (``pwdMaxFailure``).
+        The count is taken before the submission is checked (one upsert), so racing
+        submissions cannot exceed it between them.
+        """
+        services = self.services
+        limits = services.profile.limits
+        async with services.sessions() as session, session.begin():
+            hit = await LIMITER.hit(
+                session,
+                self._account_key(target),
+                window=dt.timedelta(minutes=limits.lockout_minutes),
+                now=services.clock.now(),
+            )
+        return hit.resets_at if hit.count > limits.failures_per_user else None
+
+    async def _account_paused(self, target: DirectoryAccount) -> dt.datetime | None:
+        """Until when the account has no submissions left, if it has none (counts nothing)."""
+        services = self.services
+        async with services.sessions() as session:
+            hit = await LIMITER.peek(session, self._account_key(target), now=services.clock.now())
+        if hit is None or hit.count < services.profile.limits.failures_per_user:
+            return None
+        return hit.resets_at
+
+    def _paused(self, request: Request, locale: str, until: dt.datetime) -> Response:
+        local = until.astimezone(self.services.profile.zone)
+        message = Translator(locale)._(
+            "Too many password submissions were made for this account, so the password "
+            "page is paused for it until {time} (Taiwan time).",
+            time=local.strftime("%Y-%m-%d %H:%M"),
+        )
+        return self._render(
+            request, "password_unavailable.html", locale, status=429, message=message
+        )
 
     async def _give_back(self, consumed: OneTimeToken) -> None:
         """Make a link taken for a write that failed usable again (nothing was changed)."""
