@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    CTE,
     FromClause,
     Row,
     Select,
@@ -130,8 +131,9 @@ class Engine:
     async def _turn(self, incoming: Incoming) -> list[Reply]:
         """One transaction: claim the delivery, lock the chat, step, store the state.
 
-        A plain turn is three statements: the claim, the lock (creating the chat's rows
-        on its first turn) and the state's update. A typed answer in a flow that
+        A plain turn is two statements on PostgreSQL: the claim together with the lock
+        (creating the chat's rows on its first turn), and the state's update; on SQLite
+        the claim is a statement of its own. A typed answer in a flow that
         prepares (``Flow.prepare``: hashing) rolls the first attempt back as soon as it
         sees the state, prepares with no transaction open and steps again, so no other
         turn pays for reading the state twice.
@@ -141,12 +143,11 @@ class Engine:
         while True:
             try:
                 async with self.services.sessions() as session, session.begin():
-                    if incoming.delivery_id is not None and not await self._claim_delivery(
-                        session, incoming
-                    ):
+                    locked = await self._claim_and_lock(session, incoming)
+                    if locked is None:
                         log.info("duplicate delivery skipped channel=%s", incoming.channel)
                         return []
-                    conversation, identity = await self._lock(session, incoming)
+                    conversation, identity = locked
                     if not attempted:
                         _check_prepared(conversation, incoming)
                     version = conversation.version
@@ -181,17 +182,42 @@ class Engine:
         }
         return (await session.execute(statement, parameters)).scalar() is not None
 
-    async def _lock(
+    async def _claim_and_lock(
         self, session: AsyncSession, incoming: Incoming
-    ) -> tuple[ConversationState, ChatIdentity]:
+    ) -> tuple[ConversationState, ChatIdentity] | None:
+        """Claim the delivery and lock the chat; None if the delivery was a duplicate."""
+        statements = _statements(session)
+        if incoming.delivery_id is None:
+            return await self._lock(session, incoming, statements.lock)
+        if statements.claim_and_lock is None:  # SQLite
+            if not await self._claim_delivery(session, incoming):
+                return None
+            return await self._lock(session, incoming, statements.lock)
+        now = self.services.clock.now()
+        claim = {
+            "b_channel": incoming.channel,
+            "b_delivery_id": incoming.delivery_id,
+            "b_processed_at": now,
+            "stale_before": now - RETENTION,
+        }
+        return await self._lock(session, incoming, statements.claim_and_lock, claim)
+
+    async def _lock(
+        self,
+        session: AsyncSession,
+        incoming: Incoming,
+        statement: Select[Any],
+        claim: dict[str, Any] | None = None,
+    ) -> tuple[ConversationState, ChatIdentity] | None:
         """Lock the chat's conversation and its user's identity, creating them if new.
 
         One statement in the usual case: on PostgreSQL a CTE that locks both rows (the
         conversation ``FOR UPDATE``, the identity ``FOR NO KEY UPDATE``, so a step that
         waited for another reads what that one committed) and inserts whichever is
-        missing; on SQLite, whose ``BEGIN IMMEDIATE`` already holds the database, a
-        join. Two first turns of one chat racing each other fall back to inserting and
-        locking one statement at a time.
+        missing, after claiming the delivery when ``claim`` gives its parameters (a
+        duplicate locks nothing and gives None); on SQLite, whose ``BEGIN IMMEDIATE``
+        already holds the database, a join. Two first turns of one chat racing each
+        other fall back to inserting and locking one statement at a time.
         """
         now = self.services.clock.now()
         nonce = _new_nonce()
@@ -202,8 +228,11 @@ class Engine:
             "nonce": nonce,
             "now": now,
             "locale": normalise_locale(incoming.locale_hint),
+            **(claim or {}),
         }
-        row = (await session.execute(_statements(session).lock, parameters)).first()
+        row = (await session.execute(statement, parameters)).first()
+        if claim is not None and (row is None or not row.claimed):
+            return None
         if row is None or row.chat_id is None or getattr(row, f"{_IDENTITY_PREFIX}id") is None:
             return await self._create_and_lock(session, incoming, now, nonce)
         return _conversation(row), _attach(session, row)
@@ -599,6 +628,7 @@ class _Statements:
     claim: Any
     lock: Select[Any]
     store: Any
+    claim_and_lock: Select[Any] | None  # PostgreSQL only
 
 
 def _statements(session: AsyncSession) -> _Statements:
@@ -636,16 +666,25 @@ def _built(dialect: str) -> _Statements:
             }
         )
     )
-    lock = _lock_or_create() if dialect == "postgresql" else _select_both()
-    return _Statements(claim=claim, lock=lock, store=store)
+    if dialect != "postgresql":
+        return _Statements(claim=claim, lock=_select_both(), store=store, claim_and_lock=None)
+    return _Statements(
+        claim=claim,
+        lock=_lock_or_create(None),
+        store=store,
+        claim_and_lock=_lock_or_create(claim.cte("claim")),
+    )
 
 
-def _lock_or_create() -> Select[Any]:
+def _lock_or_create(claim: CTE | None) -> Select[Any]:
     """PostgreSQL: lock the conversation and the identity, inserting what is missing.
 
     ``INSERT ... SELECT ... WHERE NOT EXISTS`` rather than ``ON CONFLICT`` alone, so
     an existing identity does not use up a value of its id sequence on every turn.
+    With ``claim`` (the delivery's upsert as a CTE) nothing is locked or inserted
+    unless the delivery was claimed, and the row says whether it was (``claimed``).
     """
+    claimed = exists(select(claim.c.delivery_id)) if claim is not None else true()
     conversations, identities = _CONVERSATIONS, _IDENTITIES
     channel = bindparam("channel", type_=conversations.c.channel.type)
     chat_id = bindparam("chat_id", type_=conversations.c.chat_id.type)
@@ -653,7 +692,7 @@ def _lock_or_create() -> Select[Any]:
     now = bindparam("now", type_=conversations.c.updated_at.type)
     locked = (
         select(*conversations.c)
-        .where(conversations.c.channel == channel, conversations.c.chat_id == chat_id)
+        .where(conversations.c.channel == channel, conversations.c.chat_id == chat_id, claimed)
         .with_for_update()
         .cte("locked")
     )
@@ -668,7 +707,7 @@ def _lock_or_create() -> Select[Any]:
                 bindparam("nonce", type_=conversations.c.nonce.type),
                 literal(0, conversations.c.version.type),
                 now,
-            ).where(~exists(select(locked.c.channel))),
+            ).where(claimed, ~exists(select(locked.c.channel))),
         )
         .on_conflict_do_nothing()
         .returning(*conversations.c)
@@ -677,7 +716,7 @@ def _lock_or_create() -> Select[Any]:
     conversation = select(*locked.c).union_all(select(*created.c)).cte("conversation")
     known = (
         select(*identities.c)
-        .where(identities.c.channel == channel, identities.c.platform_user_id == user_id)
+        .where(identities.c.channel == channel, identities.c.platform_user_id == user_id, claimed)
         .with_for_update(key_share=True)
         .cte("known")
     )
@@ -692,16 +731,22 @@ def _lock_or_create() -> Select[Any]:
                 bindparam("locale", type_=identities.c.locale.type),
                 literal(False, identities.c.locale_chosen.type),
                 now,
-            ).where(~exists(select(known.c.id))),
+            ).where(claimed, ~exists(select(known.c.id))),
         )
         .on_conflict_do_nothing()
         .returning(*identities.c)
         .cte("joined")
     )
     identity = select(*known.c).union_all(select(*joined.c)).cte("identity")
-    return select(*conversation.c, *_identity_columns(identity)).select_from(
-        conversation.join(identity, true(), full=True)
-    )
+    if claim is None:
+        return select(*conversation.c, *_identity_columns(identity)).select_from(
+            conversation.join(identity, true(), full=True)
+        )
+    # One row whatever was found: whether the delivery was claimed, then the two rows.
+    one = select(literal(1).label("one")).subquery("one")
+    return select(
+        claimed.label("claimed"), *conversation.c, *_identity_columns(identity)
+    ).select_from(one.outerjoin(conversation, true()).outerjoin(identity, true()))
 
 
 def _select_both() -> Select[Any]:

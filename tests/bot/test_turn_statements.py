@@ -1,10 +1,10 @@
 """What one turn costs the database: counted statements, not timings.
 
-A plain turn is three statements on PostgreSQL (claim the delivery; lock the chat,
-creating its rows on its first turn; store the new state) and no pre-ping. On SQLite
-the same three follow the ``BEGIN IMMEDIATE`` that takes the write lock, and a chat's
-first turn creates its rows with a few more. Run on whichever database the suite runs
-on (``TEST_DATABASE_URL``), so CI counts both.
+A plain turn is two statements on PostgreSQL (claim the delivery and lock the chat,
+creating its rows on its first turn, in one; store the new state) and no pre-ping. On
+SQLite the claim is a statement of its own, the three follow the ``BEGIN IMMEDIATE``
+that takes the write lock, and a chat's first turn creates its rows with a few more.
+Run on whichever database the suite runs on (``TEST_DATABASE_URL``), so CI counts both.
 """
 
 from __future__ import annotations
@@ -20,6 +20,11 @@ from bot.engine import Engine
 from bot.services import Services
 from core.db import is_sqlite
 from tests.chat import Chat
+
+
+def _plain(services: Services) -> int:
+    """Statements of a plain turn: 3 on SQLite, 2 on PostgreSQL (issue 19 asks at most 3)."""
+    return 3 if is_sqlite(services.engine) else 2
 
 
 @contextmanager
@@ -38,29 +43,29 @@ def _statements(services: Services) -> Iterator[list[str]]:
         event.remove(services.engine.sync_engine, "before_cursor_execute", record)
 
 
-async def test_a_plain_turn_is_three_statements(chat: Chat, services: Services) -> None:
+async def test_a_plain_turn_is_at_most_three_statements(chat: Chat, services: Services) -> None:
     await chat.say("/start")
     await chat.press("Look up my student ID")
     with _statements(services) as sent:
         await chat.press("Master's programme")
     assert "national ID number" in chat.text()
-    assert len(sent) == 3, "\n".join(s[:90] for s in sent)
+    assert len(sent) == _plain(services), "\n".join(s[:90] for s in sent)
     with _statements(services) as sent:
         await chat.say("/menu")
     assert "What can I help you with?" in chat.text()
-    assert len(sent) == 3, "\n".join(s[:90] for s in sent)
+    assert len(sent) == _plain(services), "\n".join(s[:90] for s in sent)
 
 
-async def test_a_typed_answer_is_three_statements(chat: Chat, services: Services) -> None:
+async def test_a_typed_answer_is_at_most_three_statements(chat: Chat, services: Services) -> None:
     await chat.say("/start")
     await chat.press("Look up my student ID")
     with _statements(services) as sent:
         await chat.say("2")
     assert "national ID number" in chat.text()
-    assert len(sent) == 3, "\n".join(s[:90] for s in sent)
+    assert len(sent) == _plain(services), "\n".join(s[:90] for s in sent)
 
 
-async def test_a_new_chats_first_turn_is_three_statements_on_postgresql(
+async def test_a_new_chats_first_turn_is_two_statements_on_postgresql(
     engine: Engine, services: Services
 ) -> None:
     if is_sqlite(services.engine):
@@ -69,7 +74,7 @@ async def test_a_new_chats_first_turn_is_three_statements_on_postgresql(
     with _statements(services) as sent:
         await chat.say("/start")
     assert "What can I help you with?" in chat.text()
-    assert len(sent) == 3, "\n".join(s[:90] for s in sent)
+    assert len(sent) == _plain(services), "\n".join(s[:90] for s in sent)
 
 
 async def test_a_redelivery_is_one_statement(chat: Chat, services: Services) -> None:
