@@ -117,6 +117,12 @@ NOT_ENTERED = {
     # Reached only with the code from the mail, which the explorer cannot read; its
     # answers are tested in tests/bot/conversations/test_link.py.
     ("link", "change_now"): "linking succeeds only with the mailed code",
+    # Reached only with a case already open (a second "Talk to a person", or staff
+    # closing the case): the explorer's routes start from the menu, which it has seen
+    # before the case opened, so it never goes on from there. Their answers are tested
+    # in tests/bot/conversations/test_handoff.py.
+    ("handoff", "open"): "entered only while a case is open",
+    ("handoff_end", "rate"): "entered only when staff close a case",
 }
 
 
