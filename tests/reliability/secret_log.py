@@ -16,18 +16,25 @@
   (``bot.web.install_log_redaction``), so the test's HTTP client, which stands for the
   browser, logs links the way the server's access log would.
 
+- ``subprocess_logs()`` is a folder for this run where ``tests/e2e/conftest.py`` keeps the
+  stderr of every ``helpdesk`` subprocess the e2e tests start (they log at DEBUG);
+  ``subprocess_records`` reads it back, one record a line, with the test that ran it.
+
 ``tests/reliability/test_secrets_in_logs.py`` runs last and scans the capture. A leak
 is reported by kind, logger and test, never by value.
 """
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import functools
 import logging
 import os
 import re
+import shutil
 import sys
+import tempfile
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -221,6 +228,42 @@ def find_leaks(records: Iterable[Logged], registry: SecretRegistry) -> list[Leak
                 (kind, record.logger, record.test), Leak(kind, record.logger, record.test)
             )
     return sorted(leaks.values(), key=lambda leak: (leak.kind, leak.test, leak.logger))
+
+
+# -- subprocesses' logs -----------------------------------------------------------------
+
+_subprocess_logs: dict[Path, tuple[str, str]] = {}
+_subprocess_lock = threading.Lock()
+
+
+@functools.cache
+def subprocess_logs() -> Path:
+    """This run's folder for the subprocesses' logs (private; removed when the run ends)."""
+    folder = Path(tempfile.mkdtemp(prefix="helpdesk-subprocess-logs-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+def subprocess_log(command: str) -> Path:
+    """A new file under ``subprocess_logs()`` for the stderr of one run of ``command``."""
+    test = os.environ.get("PYTEST_CURRENT_TEST", "(outside a test)").rsplit(" ", 1)[0]
+    with _subprocess_lock:
+        path = subprocess_logs() / f"{len(_subprocess_logs):05d}.log"
+        _subprocess_logs[path] = (test, command)
+    path.touch(mode=0o600)
+    return path
+
+
+def subprocess_records() -> list[Logged]:
+    """Every line the subprocesses wrote to their logs, as records of logger
+    ``subprocess <command>``."""
+    with _subprocess_lock:
+        logs = dict(_subprocess_logs)
+    records = []
+    for path, (test, command) in logs.items():
+        text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+        records += [Logged(test, f"subprocess {command}", line) for line in text.splitlines()]
+    return records
 
 
 # -- installation ------------------------------------------------------------------------

@@ -151,13 +151,26 @@ async def test_the_registry_learns_the_secrets_a_flow_handles(
     assert code in registry.values(CODE)
 
 
+def test_a_subprocess_log_is_read_back_line_by_line_with_its_test_and_command() -> None:
+    log = secret_log.subprocess_log("helpdesk probe")
+    log.write_text("first probe line\nsecond probe line\n", encoding="utf-8")
+    mine = [r for r in secret_log.subprocess_records() if r.logger == "subprocess helpdesk probe"]
+    assert [r.text for r in mine] == ["first probe line", "second probe line"]
+    assert all(
+        r.test.endswith("test_a_subprocess_log_is_read_back_line_by_line_with_its_test_and_command")
+        for r in mine
+    )
+
+
 def test_no_secret_the_suite_used_appears_in_its_logs() -> None:
-    """Runs last: the logs of every test before it, against every secret they used."""
+    """Runs last: the logs of every test before it (and of the ``helpdesk``
+    subprocesses the e2e tests ran, at DEBUG), against every secret they used."""
     registry = secret_log.REGISTRY
     # The demo directory's people are always registered; the rest when their tests ran.
     assert registry.count(ID_NUMBER) > 0 and registry.count(BIRTHDAY) > 0
     assert registry.count(PASSWORD) > 0
-    leaks = find_leaks(secret_log.CAPTURE.records, registry)
+    records = [*secret_log.CAPTURE.records, *secret_log.subprocess_records()]
+    leaks = find_leaks(records, registry)
     assert not leaks, f"{len(leaks)} leak(s) of secrets into logs:\n" + "\n".join(map(str, leaks))
 
 
