@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import re
 
@@ -103,4 +104,8 @@ async def test_the_background_loop_shows_this_chats_notices_as_they_come(
             await screen.shown.wait()
     finally:
         loop.cancel()
+        # Wait for it to end: a loop still inside a transaction when the fixture closes the
+        # database would never finish cancelling.
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
     assert "Not yours" not in screen.getvalue()
