@@ -56,6 +56,11 @@ def load_settings() -> Settings:
     return settings
 
 
+def chat_log_level(settings: Settings) -> str:
+    """A terminal chat logs warnings only, unless HELPDESK_LOG_LEVEL asks for more."""
+    return settings.log_level if "log_level" in settings.model_fields_set else "WARNING"
+
+
 def setup_logging(settings: Settings, level: str | None = None) -> None:
     """Log to stderr at ``level`` (default: the settings'), every record redacted.
 

@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from bot import conversations  # noqa: F401  (registers the flows)
 from bot.adapters.base import configured
 from bot.adapters.console import ConsoleChat, session_chat_id
-from bot.cli.common import err, load_settings, run, setup_logging
+from bot.cli.common import chat_log_level, err, load_settings, run, setup_logging
 from bot.cli.db import seed
 from bot.cli.workers import serve_workers, uvicorn_options
 from bot.engine import Engine
@@ -119,7 +119,7 @@ async def _chat(services: Services, lang: str | None, session: str | None) -> No
 def chat(lang: LangOption = None, session: SessionOption = None) -> None:
     """Chat with the bot in this terminal (reads lines from stdin when piped)."""
     settings = load_settings()
-    setup_logging(settings, "WARNING")
+    setup_logging(settings, chat_log_level(settings))
     migrate.upgrade(settings.sqlalchemy_url)
     services = build_services(settings)
     run(lambda: _chat(services, _lang(lang), session))
@@ -163,7 +163,7 @@ def run_command(
 ) -> None:
     """The embedded default: migrate, seed the demo directory, serve the web app, chat."""
     settings = _listening(load_settings(), host, port)
-    setup_logging(settings, "WARNING")
+    setup_logging(settings, chat_log_level(settings))
     migrate.upgrade(settings.sqlalchemy_url)
     services = build_services(settings)
 
