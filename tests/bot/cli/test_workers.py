@@ -40,12 +40,14 @@ async def test_the_worker_sends_queued_mail_beats_and_stops_on_sigterm(
     )
     try:
         deadline = time.monotonic() + 60
-        while not list(settings.outbox_dir.glob("*.eml")):
-            assert time.monotonic() < deadline, "no mail sent"
+        beats: list[str] = []
+        # The mail is written first and the heartbeat after it: wait for both.
+        while not list(settings.outbox_dir.glob("*.eml")) or not beats:
+            assert time.monotonic() < deadline, "no mail sent, or no heartbeat after it"
             assert worker.poll() is None
             await asyncio.sleep(0.2)
-        async with services.sessions() as session:
-            beats = (await session.scalars(select(WorkerHeartbeat.job))).all()
+            async with services.sessions() as session:
+                beats = list((await session.scalars(select(WorkerHeartbeat.job))).all())
         assert beats == ["mail"]
     finally:
         worker.send_signal(signal.SIGTERM)
