@@ -288,8 +288,9 @@ async def test_racing_submissions_cannot_try_more_current_passwords_than_the_lin
         return response.status_code
 
     statuses = await asyncio.gather(*(guess(current) for current in guesses))
-    assert len([s for s in statuses if s != 410]) <= 5
-    assert statuses[-1] == 410  # the right one came too late
+    # Refused untried: the link ended (410) or the account's submissions paused (429).
+    assert len([s for s in statuses if s not in (410, 429)]) <= 5
+    assert statuses[-1] in (410, 429)  # the right one came too late
     assert services.passwords.verify_sync(await _hash(services, account), OLD)
 
 
