@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import httpx
-from pydantic import SecretStr
 from starlette.applications import Starlette
 
 from bot.adapters.base import Adapter
@@ -16,6 +15,7 @@ from bot.services import build_services
 from bot.types import Choice, Choices
 from core.clock import FakeClock
 from core.settings import Settings
+from tests.platform_settings import with_slack, with_telegram
 from tests.slack_stub import WebApiStub, event_callback, signed_headers
 from tests.telegram_stub import BotApiStub
 
@@ -25,13 +25,7 @@ pytest_plugins = ["tests.telegram_fixtures", "tests.slack_fixtures"]
 async def test_a_telegram_adapter_serves_its_webhook_from_its_own_routes(
     bot_api: BotApiStub, settings: Settings, clock: FakeClock
 ) -> None:
-    configured = settings.model_copy(
-        update={
-            "telegram_token": SecretStr("123456:TEST-token"),
-            "telegram_secret": SecretStr("s" * 24),
-            "telegram_api_url": bot_api.base_url,
-        }
-    )
+    configured = with_telegram(settings, bot_api)
     services = build_services(configured, clock=clock)
     adapter: Adapter = TelegramAdapter.build(services, Engine(services))
     assert isinstance(adapter, Adapter) and adapter.channel == "telegram"
@@ -64,13 +58,7 @@ async def test_a_telegram_adapter_serves_its_webhook_from_its_own_routes(
 async def test_a_slack_adapter_is_an_adapter_that_cannot_delete_user_messages(
     slack_api: WebApiStub, settings: Settings, clock: FakeClock
 ) -> None:
-    configured = settings.model_copy(
-        update={
-            "slack_bot_token": SecretStr("xoxb-test-token"),
-            "slack_signing_secret": SecretStr("signing-secret"),
-            "slack_api_url": slack_api.base_url,
-        }
-    )
+    configured = with_slack(settings, slack_api)
     services = build_services(configured, clock=clock)
     adapter = SlackAdapter.build(services, Engine(services))
     try:

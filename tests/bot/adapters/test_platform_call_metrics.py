@@ -18,6 +18,7 @@ from bot.types import Text
 from core.clock import FakeClock
 from core.settings import Settings
 from tests.line_stub import ACCESS_TOKEN, LineApiStub
+from tests.platform_settings import with_slack, with_telegram
 from tests.slack_stub import WebApiStub
 from tests.telegram_stub import BotApiStub
 
@@ -34,13 +35,7 @@ def _calls(platform: str, result: str) -> float:
 async def test_telegram_calls_are_counted_with_a_429_as_rate_limited(
     bot_api: BotApiStub, settings: Settings, clock: FakeClock
 ) -> None:
-    configured = settings.model_copy(
-        update={
-            "telegram_token": SecretStr("123456:TEST-token"),
-            "telegram_secret": SecretStr("s" * 24),
-            "telegram_api_url": bot_api.base_url,
-        }
-    )
+    configured = with_telegram(settings, bot_api)
     services = build_services(configured, clock=clock)
     adapter = TelegramAdapter.build(services, Engine(services))
     await adapter.startup()
@@ -62,13 +57,7 @@ async def test_telegram_calls_are_counted_with_a_429_as_rate_limited(
 async def test_slack_calls_are_counted_once_the_adapter_has_started(
     slack_api: WebApiStub, settings: Settings, clock: FakeClock
 ) -> None:
-    configured = settings.model_copy(
-        update={
-            "slack_bot_token": SecretStr("xoxb-test-token"),
-            "slack_signing_secret": SecretStr("signing-secret"),
-            "slack_api_url": slack_api.base_url,
-        }
-    )
+    configured = with_slack(settings, slack_api)
     services = build_services(configured, clock=clock)
     adapter = SlackAdapter.build(services, Engine(services))
     await adapter.startup()

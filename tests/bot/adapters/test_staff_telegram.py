@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import select
 
 from bot.adapters.telegram import SECRET_HEADER, TelegramAdapter
@@ -23,6 +22,7 @@ from core.clock import FakeClock
 from core.models import Case, CaseStatus
 from core.settings import Settings
 from tests.e2e.test_telegram import TelegramUser
+from tests.platform_settings import with_telegram
 from tests.telegram_stub import BotApiStub
 
 pytest_plugins = ["tests.telegram_fixtures"]
@@ -37,13 +37,7 @@ _ids = itertools.count(50_000)
 async def group(
     bot_api: BotApiStub, settings: Settings, clock: FakeClock
 ) -> AsyncIterator[tuple[TelegramUser, Services, TelegramAdapter]]:
-    configured = settings.model_copy(
-        update={
-            "telegram_token": SecretStr("123456:TEST-token"),
-            "telegram_secret": SecretStr(SECRET),
-            "telegram_api_url": bot_api.base_url,
-        }
-    )
+    configured = with_telegram(settings, bot_api, secret=SECRET)
     services = build_services(configured, clock=clock)
     handoff = services.profile.handoff.model_copy(update={"telegram_group": GROUP})
     services.profile = services.profile.model_copy(update={"handoff": handoff})

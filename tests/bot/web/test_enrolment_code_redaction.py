@@ -5,30 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
-from collections.abc import Iterator
-
-import pytest
 
 from bot.services import Services
-from bot.web.security import install_log_redaction
 from core.accounts import issue_enrolment_code
 from tests.factories import add_student
-
-
-@pytest.fixture
-def logged() -> Iterator[io.StringIO]:
-    install_log_redaction()
-    text = io.StringIO()
-    handler = logging.StreamHandler(text)
-    root = logging.getLogger()
-    root.addHandler(handler)
-    level = root.level
-    root.setLevel(logging.DEBUG)
-    try:
-        yield text
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
 
 
 async def test_an_issued_enrolment_code_never_reaches_the_log_as_issued_or_lower_case(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -17,28 +17,11 @@ from starlette.types import Message, Receive, Scope, Send
 from bot.services import Services
 from bot.web import create_app
 from bot.web.security import RequestGuard, client_address, install_log_redaction, server_options
+from tests.bot.web.conftest import SIGNING_SECRET
 
 BOT_TOKEN = "123456789:AAEhBOweik6ad9r_QXMENQjcrGbqCr4K-wY"
-SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 LINK = "Zk3v9Q-secret-token-value_0123456789abcdefghijk"
 HASH = "$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG"
-
-
-@pytest.fixture
-def logged() -> Iterator[io.StringIO]:
-    """What a handler added to the root logger, after the redaction was installed, shows."""
-    install_log_redaction(SIGNING_SECRET)
-    text = io.StringIO()
-    handler = logging.StreamHandler(text)
-    root = logging.getLogger()
-    root.addHandler(handler)
-    level = root.level
-    root.setLevel(logging.DEBUG)
-    try:
-        yield text
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
 
 
 @pytest.mark.parametrize(
