@@ -247,7 +247,8 @@ async def test_twenty_concurrent_submissions_of_one_link_succeed_exactly_once(
 
     statuses = await asyncio.gather(*(submit(n) for n in range(20)))
     assert sorted(statuses).count(200) == 1
-    assert statuses.count(410) == 19
+    # The others find the link used (410) or the account's submissions paused (429).
+    assert statuses.count(410) + statuses.count(429) == 19
     stored = await _hash(services, account)
     winners = [n for n in range(20) if services.passwords.verify_sync(stored, f"{NEW}-{n}")]
     assert len(winners) == 1
