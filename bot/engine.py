@@ -35,8 +35,13 @@ from sqlalchemy.orm import make_transient_to_detached
 
 from bot import commands
 from bot.choices import match_choice, offered_choices
-from bot.conversations.common import HANDOFF_FLOW, contact_text, offer_person, sentences
-from bot.conversations.handoff import relay_to_case
+from bot.conversations.common import (
+    HANDOFF_FLOW,
+    contact_text,
+    offer_person,
+    relay_to_case,
+    sentences,
+)
 from bot.flow import (
     CHOICE_WORDS_KEY,
     CHOICES_KEY,

@@ -3,6 +3,7 @@
 from bot.conversations import (  # noqa: F401
     alumni_application,
     card,
+    handoff,
     link,
     mailbox,
     mailbox_application,

@@ -12,15 +12,15 @@ import datetime as dt
 from sqlalchemy import update
 
 from bot.flow import Context
-from bot.types import Choices, Text
-from core import tokens
+from bot.types import Choices, Reply, Text
+from core import cases, tokens
 from core.accounts import Target, account_names
 from core.birthdays import BirthdayProblem
 from core.directory import DirectoryAccount, link_subject
 from core.i18n import N_, Translator
 from core.idnumbers import IdKind, IdProblem, InvalidIdNumber
 from core.mail import enqueue, mask_address
-from core.models import CardView
+from core.models import CardView, CaseStatus
 from core.password_policy import Violation
 from core.profiles import Office
 from core.ratelimit import MailRequests, RateLimiter
@@ -420,3 +420,35 @@ TALK_TO_A_PERSON = N_("Talk to a person")
 def offer_person(ctx: Context) -> tuple[str, str]:
     """The "Talk to a person" button, for a flow that ends without helping (no match)."""
     return (f"flow:{HANDOFF_FLOW}", ctx._(TALK_TO_A_PERSON))
+
+
+# -- the help desk's open case ------------------------------------------------------------
+
+END_CASE = N_("End the conversation with the help desk")
+
+
+async def relay_to_case(ctx: Context, text: str) -> list[Reply] | None:
+    """Pass what the user typed at the menu to their open case; None if there is none."""
+    case = await cases.open_case_of(ctx.session, ctx.incoming.channel, ctx.incoming.chat_id)
+    if case is None or case.status == CaseStatus.CLOSED:
+        return None
+    now = ctx.services.clock.now()
+    ctx.flow = cases.FLOW
+    if not await cases.add_user_message(
+        ctx.session, case, text, profile=ctx.services.profile, now=now
+    ):
+        ctx.audit("case_message", "rate_limited", case=case.id)
+        return [
+            Text(
+                ctx._(
+                    "You are sending messages faster than the help desk can read them. "
+                    "Please wait a minute; that message was not passed on."
+                )
+            )
+        ]
+    return [
+        ctx.choices(
+            ctx._("Passed on to the help desk (case #{case}).", case=case.id),
+            [(f"flow:{cases.RATING_FLOW}", ctx._(END_CASE))],
+        )
+    ]

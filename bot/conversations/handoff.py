@@ -5,7 +5,7 @@
     handoff_end:  start: the user ends the open case ──> RATE: 1-5 or skip ──> done
 
 While a case is open, what the user types at the menu goes to the help desk
-(``relay_to_case``, called by the engine); staff answers arrive as chat notices.
+(``common.relay_to_case``, called by the engine); staff answers arrive as chat notices.
 When staff close a case (or it idles out) the chat is put in ``handoff_end``'s RATE.
 """
 
@@ -14,17 +14,15 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
+from bot.conversations.common import END_CASE as END
 from bot.conversations.common import TALK_TO_A_PERSON, contact_text, sentences
 from bot.flow import Answer, Context, Flow, Step, register
 from bot.types import Reply, Text
 from core import cases
 from core.accounts import account_names
-from core.i18n import N_
-from core.models import Case, CaseStatus
+from core.models import Case
 
 TALK = TALK_TO_A_PERSON
-END = N_("End the conversation with the help desk")
-END_VALUE = f"flow:{cases.RATING_FLOW}"
 
 
 class HandoffState(StrEnum):
@@ -171,30 +169,3 @@ class EndCase(Flow):
         if case is not None and case.chat_id == ctx.incoming.chat_id:
             cases.rate(ctx.session, case, int(value), actor=ctx.actor, now=ctx.services.clock.now())
         return Step.done(Text(ctx._("Thank you for your rating.")))
-
-
-async def relay_to_case(ctx: Context, text: str) -> list[Reply] | None:
-    """Pass what the user typed at the menu to their open case; None if there is none."""
-    case = await cases.open_case_of(ctx.session, ctx.incoming.channel, ctx.incoming.chat_id)
-    if case is None or case.status == CaseStatus.CLOSED:
-        return None
-    now = ctx.services.clock.now()
-    ctx.flow = cases.FLOW
-    if not await cases.add_user_message(
-        ctx.session, case, text, profile=ctx.services.profile, now=now
-    ):
-        ctx.audit("case_message", "rate_limited", case=case.id)
-        return [
-            Text(
-                ctx._(
-                    "You are sending messages faster than the help desk can read them. "
-                    "Please wait a minute; that message was not passed on."
-                )
-            )
-        ]
-    return [
-        ctx.choices(
-            ctx._("Passed on to the help desk (case #{case}).", case=case.id),
-            [(END_VALUE, ctx._(END))],
-        )
-    ]
