@@ -13,6 +13,7 @@ with the question's length and have no scale.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -25,6 +26,10 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
 from core.faq.tokens import tokenise, words
+
+# bm25s sets its own logger to DEBUG at import, which prints index building on every
+# terminal; let it follow the level the application configured instead.
+logging.getLogger("bm25s").setLevel(logging.NOTSET)
 
 Kind = Literal["flow", "faq"]
 
