@@ -10,12 +10,13 @@ links (``failures_per_user`` per ``lockout_minutes``), so minting new links give
 guesses at the current password. A directory that does not answer changes nothing and
 leaves the link as it was. Hashing, strength checks and directory round trips run
 outside any transaction: a slow submission never holds the database (SQLite's single
-writer) while other chats wait. Policy is checked live in the browser and again here.
+writer) while other chats wait. The policy check and the strength meter (zxcvbn) run in
+``core.passwords``' process pool, never on the event loop or in a thread of this
+process. Policy is checked live in the browser and again here.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import html
 import json
@@ -34,7 +35,7 @@ from starlette.templating import Jinja2Templates
 from bot.services import Services
 from bot.text import in_language
 from bot.web.security import CSRF_COOKIE, SECURITY_HEADERS, csrf_ok
-from core import audit, mailboxes, tokens
+from core import audit, mailboxes, passwords, tokens
 from core.directory import (
     AccountLocked,
     ChangedMeanwhile,
@@ -48,8 +49,7 @@ from core.directory import (
 from core.i18n import DEFAULT_LOCALE, LOCALES, N_, Translator, normalise_locale
 from core.mail import enqueue, mask_address
 from core.models import ChatNotice, OneTimeToken
-from core.password_policy import Requirement, Violation, check, policy_as_json, requirements
-from core.password_words import strength
+from core.password_policy import Requirement, Violation, policy_as_json, requirements
 from core.ratelimit import RateLimiter
 
 LOCKED = AccountLocked()
@@ -269,7 +269,7 @@ class PasswordPage:
         if not csrf_ok(request, form.get("csrf")):
             return Response(status_code=403, headers=SECURITY_HEADERS)
         password = str(form.get("new_password", ""))[:MAX_PASSWORD]
-        score = await asyncio.to_thread(strength, password, personal)
+        score = await passwords.rate(password, personal)
         t = Translator(self._locale(request, row))
         minimum = services.profile.password_policy.zxcvbn_min_score
         return JSONResponse(
@@ -330,7 +330,7 @@ class PasswordPage:
             elif new != confirm:
                 errors.append(t._("The two new passwords are not the same."))
             else:
-                unmet = await asyncio.to_thread(check, policy, new, personal=personal)
+                unmet = await passwords.check_policy(policy, new, personal=personal)
                 errors += [t._(r.message, **r.params) for r in unmet]
         except DirectoryUnavailable:
             return self._unavailable(request, locale)
