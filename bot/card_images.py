@@ -12,7 +12,8 @@ from bot.services import Services
 from bot.types import Choice, Image
 from core.cards import CardCipher, payload_for, render_png, render_terminal, seconds_left
 from core.i18n import N_, Translator
-from core.models import AlumniCard, Person
+from core.models import AlumniCard
+from core.people import Names
 
 # Seed 003: 申請類型 電子 (an electronic card); the demo directory says "digital".
 CARD_TYPES = {
@@ -33,7 +34,7 @@ def cipher_of(services: Services) -> CardCipher:
 def card_image(
     services: Services,
     card: AlumniCard,
-    person: Person,
+    names: Names,
     *,
     locale: str,
     now: dt.datetime,
@@ -48,7 +49,7 @@ def card_image(
     payload = payload_for(card, cipher_of(services), now=now, period=period)
     t = Translator(locale)
     left = seconds_left(now, period)
-    name = person.name_zh if locale == "zh_TW" else person.name_en
+    name = names.in_language(locale)
     caption = "\n".join(
         [
             services.profile.display_name.get(locale),

@@ -14,8 +14,9 @@ from sqlalchemy import select
 from bot.card_images import card_image, next_step_start, view_key
 from bot.services import Services
 from bot.types import Edit
+from core import people
 from core.i18n import Translator
-from core.models import AlumniCard, CardView, Person
+from core.models import AlumniCard, CardView
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +68,10 @@ class CardRefresher:
                         )
                     )
                     continue
-                person = await session.get(Person, card.person_id)
-                assert person is not None
+                names = await people.names(session, card.person_id)
+                assert names is not None
                 image = card_image(
-                    services, card, person, locale=view.locale, now=now, key=view_key(view.id)
+                    services, card, names, locale=view.locale, now=now, key=view_key(view.id)
                 )
                 out.append(Refresh(view.channel, view.chat_id, Edit(view_key(view.id), image)))
                 view.refreshes += 1

@@ -20,11 +20,11 @@ from bot.cli.common import (
     taiwan_date,
 )
 from bot.services import Services, build_services
-from core import audit
-from core.cards import activate
+from core import people
+from core.card_applications import Decision, NotPending, UnknownCard, decide, listing
 from core.i18n import N_, Translator
 from core.mail import enqueue
-from core.models import AlumniCard, CardStatus, ChatIdentity, ChatNotice, Person
+from core.models import ChatIdentity, ChatNotice
 from core.settings import Settings
 
 card_app = typer.Typer(help="Alumni cards: review applications, revoke lost cards.")
@@ -47,15 +47,13 @@ def _settings() -> Settings:
     return settings
 
 
-async def _tell(services: Services, subject: AlumniCard, msgid: str, /, **params: object) -> None:
+async def _tell(services: Services, person_id: int, msgid: str, /, **params: object) -> None:
     """Tell the card's owner in each linked chat and by mail, in their chat's language."""
     async with services.sessions() as session, session.begin():
         now = services.clock.now()
-        person = await session.get(Person, subject.person_id)
+        address = await people.notification_address(session, person_id)
         identities = (
-            await session.scalars(
-                select(ChatIdentity).where(ChatIdentity.person_id == subject.person_id)
-            )
+            await session.scalars(select(ChatIdentity).where(ChatIdentity.person_id == person_id))
         ).all()
         for identity in identities:
             text = Translator(identity.locale or "zh_TW")._(msgid, **params)
@@ -67,12 +65,12 @@ async def _tell(services: Services, subject: AlumniCard, msgid: str, /, **params
                     created_at=now,
                 )
             )
-        if person is not None and person.notification_email:
+        if address:
             locale = next((i.locale for i in identities if i.locale), "zh_TW")
             t = Translator(locale)
             enqueue(
                 session,
-                to=person.notification_email,
+                to=address,
                 now=now,
                 subject=t._(
                     "{institution}: your alumni card",
@@ -83,44 +81,33 @@ async def _tell(services: Services, subject: AlumniCard, msgid: str, /, **params
 
 
 async def _decide(
-    settings: Settings, card_id: int, action: str, reason: str | None, years: int
+    settings: Settings, card_id: int, decision: Decision, reason: str | None, years: int
 ) -> None:
     services = build_services(settings)
     try:
-        async with services.sessions() as session, session.begin():
-            card = await session.get(AlumniCard, card_id, with_for_update=True)
-            if card is None:
-                raise fail(f"No card {card_id}.")
-            now = services.clock.now()
-            if action in ("approve", "reject") and card.status != CardStatus.PENDING:
-                raise fail(f"Card {card_id} is {card.status}, not pending.")
-            if action == "approve":
-                valid_until = now.date().replace(year=now.date().year + years)
-                activate(card, cipher_of(services), valid_until=valid_until, now=now)
-            elif action == "reject":
-                card.status = CardStatus.REJECTED
-                card.decided_at = now
-            else:
-                card.status = CardStatus.REVOKED
-                card.decided_at = now
-            audit.record(
-                session,
-                at=now,
-                channel="cli",
-                actor=actor(),
-                flow="card_admin",
-                action=action,
-                outcome="done",
-                card=card.id,
-            )
+        try:
+            async with services.sessions() as session, session.begin():
+                card = await decide(
+                    session,
+                    cipher_of(services),
+                    card_id,
+                    decision,
+                    years=years,
+                    actor=actor(),
+                    now=services.clock.now(),
+                )
+        except UnknownCard:
+            raise fail(f"No card {card_id}.") from None
+        except NotPending as exc:
+            raise fail(f"Card {card_id} is {exc.status}, not pending.") from None
         # The catalogued msgids, so each owner reads the notice in their language.
-        if action == "approve":
-            await _tell(services, card, APPROVED, card=card.id)
-        elif action == "reject":
-            await _tell(services, card, REJECTED, card=card.id, reason=reason or "-")
+        if decision is Decision.APPROVE:
+            await _tell(services, card.person_id, APPROVED, card=card.card_id)
+        elif decision is Decision.REJECT:
+            await _tell(services, card.person_id, REJECTED, card=card.card_id, reason=reason or "-")
         else:
-            await _tell(services, card, REVOKED, card=card.id)
-        out.print(f"Card {card.id}: {card.status}")
+            await _tell(services, card.person_id, REVOKED, card=card.card_id)
+        out.print(f"Card {card.card_id}: {card.status}")
     finally:
         await services.close()
 
@@ -135,15 +122,12 @@ def list_cards(pending: Annotated[bool, typer.Option("--pending")] = False) -> N
         services = build_services(settings)
         try:
             async with services.sessions() as session:
-                query = select(AlumniCard, Person).join(Person, AlumniCard.person_id == Person.id)
-                if pending:
-                    query = query.where(AlumniCard.status == CardStatus.PENDING)
-                rows = (await session.execute(query.order_by(AlumniCard.id))).all()
+                rows = await listing(session, pending=pending)
             table = Table("card", "name", "type", "status", "applied (Taiwan date)", "valid until")
-            for card, person in rows:
+            for card in rows:
                 table.add_row(
-                    str(card.id),
-                    escape(f"{person.name_zh} {person.name_en}"),
+                    str(card.card_id),
+                    escape(f"{card.name_zh} {card.name_en}"),
                     escape(card.card_type),
                     card.status,
                     taiwan_date(card.applied_at),
@@ -163,7 +147,7 @@ def approve(
 ) -> None:
     """Approve a pending application: the card becomes active and its owner is told."""
     settings = _settings()
-    run(lambda: _decide(settings, card, "approve", None, years))
+    run(lambda: _decide(settings, card, Decision.APPROVE, None, years))
 
 
 @card_app.command()
@@ -172,11 +156,11 @@ def reject(
 ) -> None:
     """Reject a pending application, saying why."""
     settings = _settings()
-    run(lambda: _decide(settings, card, "reject", reason, DEFAULT_YEARS))
+    run(lambda: _decide(settings, card, Decision.REJECT, reason, DEFAULT_YEARS))
 
 
 @card_app.command()
 def revoke(card: int) -> None:
     """Revoke a card (lost or stolen): its codes stop verifying at once."""
     settings = _settings()
-    run(lambda: _decide(settings, card, "revoke", None, DEFAULT_YEARS))
+    run(lambda: _decide(settings, card, Decision.REVOKE, None, DEFAULT_YEARS))

@@ -17,8 +17,9 @@ from bot.card_images import card_image, next_step_start, view_key
 from bot.conversations.common import CHOOSE
 from bot.flow import Answer, Context, Flow, Step, register
 from bot.types import Edit, Image, Reply, Text
+from core import card_applications, people
 from core.i18n import N_
-from core.models import AlumniCard, CardStatus, CardView, Person
+from core.models import AlumniCard, CardStatus, CardView
 
 CARD_TYPE = "electronic"  # seed 003: 申請類型 電子
 
@@ -143,15 +144,15 @@ class AlumniCardFlow(Flow):
         view_id = ctx.data.get("view")
         if card is None or card.status != CardStatus.ACTIVE or not isinstance(view_id, int):
             return Text(ctx._("The alumni card is not available."))
-        person = await ctx.session.get(Person, card.person_id)
-        assert person is not None
+        names = await people.names(ctx.session, card.person_id)
+        assert names is not None
         buttons = ctx.choices(
             "", [("refresh", ctx._("Refresh now")), ("close", ctx._("Close the card"))]
         ).choices
         image: Image = card_image(
             ctx.services,
             card,
-            person,
+            names,
             locale=ctx.locale,
             now=ctx.services.clock.now(),
             key=view_key(view_id),
@@ -161,21 +162,18 @@ class AlumniCardFlow(Flow):
 
     async def _apply(self, ctx: Context) -> Reply:
         assert ctx.identity.person_id is not None
-        now = ctx.services.clock.now()
-        card = AlumniCard(
-            person_id=ctx.identity.person_id,
+        card_id = await card_applications.apply(
+            ctx.session,
+            ctx.identity.person_id,
             card_type=CARD_TYPE,
-            status=CardStatus.PENDING,
-            applied_at=now,
+            now=ctx.services.clock.now(),
         )
-        ctx.session.add(card)
-        await ctx.session.flush()
-        ctx.audit("apply", "pending", card=card.id)
+        ctx.audit("apply", "pending", card=card_id)
         return Text(
             ctx._(
                 "Your application for an electronic alumni card was received (number "
                 "{card}). Staff will review it; you will be told here and by mail.",
-                card=card.id,
+                card=card_id,
             )
         )
 
