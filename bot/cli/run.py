@@ -11,7 +11,6 @@ from typing import Annotated
 import typer
 import uvicorn
 from rich.markup import escape
-from sqlalchemy import select
 from starlette.applications import Starlette
 
 from bot import conversations  # noqa: F401  (registers the flows)
@@ -24,8 +23,7 @@ from bot.engine import Engine
 from bot.services import Services, build_services
 from bot.web import create_app
 from bot.web.security import server_options
-from core import migrate
-from core.models import Person
+from core import migrate, people
 from core.settings import Settings
 
 LangOption = Annotated[
@@ -88,7 +86,7 @@ def _lang(lang: str | None) -> str | None:
 
 async def _warn_if_empty(services: Services) -> None:
     async with services.sessions() as session:
-        if await session.scalar(select(Person.id).limit(1)) is None:
+        if await people.directory_is_empty(session):
             err.print(
                 "[yellow]The directory is empty, so every lookup finds nothing: run "
                 "`helpdesk db seed-demo` (the fictional demo directory) or "
