@@ -440,6 +440,9 @@ class DirectoryIndexEntry(Base):
     birthday_hash: Mapped[str] = mapped_column(String(64))
     student_id: Mapped[str | None] = mapped_column(String(32))
     degree_level: Mapped[str | None] = mapped_column(String(32))
+    # A RecordStatus value mapped from the directory's own (profile: status_values);
+    # None where the entry does not say. "graduated" makes the lookup's answer the alumni one.
+    status: Mapped[str | None] = mapped_column(String(16))
     modified_at: Mapped[dt.datetime]
     synced_at: Mapped[dt.datetime]
 

@@ -267,6 +267,13 @@ class DirectoryConfig(_Strict):
     max_failures: int | None = Field(
         default=None, ge=1, description="The directory's lockout threshold (pwdMaxFailure)."
     )
+    status_values: dict[
+        str, Literal["enrolled", "suspended", "returning", "graduated", "withdrawn"]
+    ] = Field(
+        default_factory=dict,
+        description="The status attribute's values as enrolment statuses (e.g. 畢業 = graduated);"
+        " a value not listed counts as the status it names, if any.",
+    )
     applications: Literal["write", "queue"] = Field(
         default="queue", description="Write new accounts to the directory, or queue them for staff."
     )

@@ -94,6 +94,7 @@ class LdapAccount:
     mail: str | None = None
     notification: str | None = None
     policy: str | None = None
+    status: str | None = None  # campusStatus: the directory's own word (directory_status)
 
 
 @dataclass
@@ -412,6 +413,8 @@ def _entry(account: LdapAccount) -> str:
         lines.append(f"mail: {account.mail}")
     if account.notification:
         lines.append(f"campusNotificationAddress: {account.notification}")
+    if account.status:
+        lines.append(f"campusStatus: {account.status}")
     if account.policy:
         lines.append(f"pwdPolicySubentry: {account.policy}")
     return "\n".join(lines) + "\n"
@@ -450,6 +453,7 @@ def demo_accounts(profile: Profile) -> list[LdapAccount]:
                 degree_level=row.degree_level,
                 mail=mail,
                 notification=row.email,
+                status=directory_status(profile, row.status.value if row.status else None),
             )
         )
     lin = accounts[0]
@@ -471,6 +475,15 @@ def demo_accounts(profile: Profile) -> list[LdapAccount]:
             )
         )
     return accounts
+
+
+def directory_status(profile: Profile, status: str | None) -> str | None:
+    """The word the directory uses for an enrolment status: the profile's status_values
+    read backwards (the example profile's 畢業 for graduated), else the status itself."""
+    if status is None:
+        return None
+    words = [word for word, means in profile.directory.status_values.items() if means == status]
+    return words[0] if words else status
 
 
 def demo_ldif(accounts: list[LdapAccount]) -> str:

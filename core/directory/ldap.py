@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import datetime as dt
 import hmac
 import math
@@ -21,6 +22,7 @@ import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from core.accounts import is_address
@@ -58,11 +60,11 @@ T = TypeVar("T")
 
 
 class StudentIndex(Protocol):
-    """Where ``find_student_ids`` looks for an LDAP directory (``core.directory.sync``)."""
+    """Where student-ID lookups look for an LDAP directory (``core.directory.sync``)."""
 
-    async def find_student_ids(
+    async def find_students(
         self, *, id_number_hash: str, birthday_hash: str, degree_level: str
-    ) -> list[str]: ...
+    ) -> list[StudentMatch]: ...
 
 
 PPOLICY_OID = "1.3.6.1.4.1.42.2.27.8.5.1"
@@ -147,6 +149,11 @@ def first(attributes: Mapping[str, Any], name: str | None) -> str | None:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+@dataclass
+class _Preferred:
+    index: int = 0
+
+
 class LdapDirectory:
     """``Directory`` over an LDAP server, configured by the profile's ``[directory]``."""
 
@@ -167,7 +174,8 @@ class LdapDirectory:
         self._bind_password = bind_password
         self._index = index
         self._uris = list(self._config.uris)
-        self._preferred = 0
+        # The server that answered last, shared with every step's view (``reading_index``).
+        self._preferred = _Preferred()
         self._lock = threading.Lock()
         self._pool: queue.SimpleQueue[ldap3.Connection] = queue.SimpleQueue()
         self._max_age: dict[str, dt.timedelta | None] = {}
@@ -190,7 +198,7 @@ class LdapDirectory:
         """An open connection to the first server that answers (not yet bound)."""
         count = len(self._uris)
         for step in range(count):
-            index = (self._preferred + step) % count
+            index = (self._preferred.index + step) % count
             # A new Server each time: ldap3 remembers an unreachable address and would
             # not try it again after the directory comes back.
             server = self._server(self._uris[index])
@@ -210,7 +218,7 @@ class LdapDirectory:
             except (LDAPCommunicationError, LDAPStartTLSError, OSError):
                 _close(connection)
                 continue
-            self._preferred = index
+            self._preferred.index = index
             return connection
         raise DirectoryUnavailable("no directory server answered")
 
@@ -307,6 +315,13 @@ class LdapDirectory:
     def profile(self) -> Profile:
         return self._profile
 
+    def reading_index(self, index: StudentIndex) -> LdapDirectory:
+        """This directory, with the same servers and connection pool, whose student-ID
+        lookups read ``index`` (a step's view: the index read in the step's session)."""
+        view = copy.copy(self)
+        view._index = index
+        return view
+
     async def entries(self, *, since: dt.datetime | None) -> list[tuple[str, dict[str, Any]]]:
         """Every entry under the base (or those modified at or after ``since``), paged."""
         wanted = self._config.people_filter
@@ -342,20 +357,20 @@ class LdapDirectory:
     async def find_student_ids(
         self, *, id_number_hash: str, birthday_hash: str, degree_level: str
     ) -> list[str]:
-        if self._index is None:
-            raise DirectoryUnavailable("no local index of the directory is configured")
-        return await self._index.find_student_ids(
+        found = await self.find_students(
             id_number_hash=id_number_hash, birthday_hash=birthday_hash, degree_level=degree_level
         )
+        return [match.student_id for match in found]
 
     async def find_students(
         self, *, id_number_hash: str, birthday_hash: str, degree_level: str
     ) -> list[StudentMatch]:
-        # The local index holds no status yet: the answer is the student one.
-        found = await self.find_student_ids(
+        # The synced index holds each entry's status (the profile's status_values).
+        if self._index is None:
+            raise DirectoryUnavailable("no local index of the directory is configured")
+        return await self._index.find_students(
             id_number_hash=id_number_hash, birthday_hash=birthday_hash, degree_level=degree_level
         )
-        return [StudentMatch(student_id) for student_id in found]
 
     async def find_target(
         self, name: str, *, id_number_hash: str | None

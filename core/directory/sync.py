@@ -13,19 +13,23 @@ the enumeration guarantee with no directory round trip in the path.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.directory import StudentMatch
 from core.directory.ldap import LdapDirectory, first, ldap_time
-from core.models import DirectoryIndexEntry
+from core.models import DirectoryIndexEntry, RecordStatus
 from core.pii import PiiHasher
+from core.profiles import Profile
 
 Progress = Callable[[int, int], None]  # (entries done, entries in this pass)
+_SYNCED = ("id_number_hash", "birthday_hash", "student_id", "degree_level", "status")
 
 
 @dataclass
@@ -64,9 +68,10 @@ async def sync(
     report = SyncReport(full=since is None)
     entries = await directory.entries(since=since)
     existing = {row.dn: row for row in await session.scalars(select(DirectoryIndexEntry))}
-    names = directory.profile.directory.attributes
+    names = directory.profile.directory.attributes.model_dump()
+    statuses = status_values(directory.profile)
     for done, (dn, attributes) in enumerate(entries, start=1):
-        row = _index_row(dn, attributes, names.model_dump(), pii, now=now)
+        row = _index_row(dn, attributes, names, statuses, pii, now=now)
         if row is None:
             report.skipped += 1
             if dn in existing:
@@ -74,7 +79,7 @@ async def sync(
                 report.removed += 1
         elif dn in existing:
             old = existing[dn]
-            for column in ("id_number_hash", "birthday_hash", "student_id", "degree_level"):
+            for column in _SYNCED:
                 setattr(old, column, getattr(row, column))
             old.modified_at, old.synced_at = row.modified_at, now
             report.updated += 1
@@ -96,10 +101,18 @@ async def sync(
     return report
 
 
+def status_values(profile: Profile) -> dict[str, str]:
+    """The directory's status values, folded, as ``RecordStatus`` values (profile first)."""
+    known = {status.value: status.value for status in RecordStatus}
+    given = profile.directory.status_values.items()
+    return known | {value.strip().casefold(): status for value, status in given}
+
+
 def _index_row(
     dn: str,
     attributes: dict[str, Any],
     names: dict[str, str | None],
+    statuses: dict[str, str],
     pii: PiiHasher,
     *,
     now: dt.datetime,
@@ -114,23 +127,51 @@ def _index_row(
         birthday_hash=pii.birthday(birthday),
         student_id=first(attributes, names["student_id"]),
         degree_level=first(attributes, names["degree_level"]),
+        # A value the profile does not map (or none) leaves the status unknown: the answer
+        # is then the student one, as before the index held statuses.
+        status=statuses.get((first(attributes, names["status"]) or "").strip().casefold()),
         modified_at=ldap_time(attributes.get("modifyTimestamp")) or now,
         synced_at=now,
     )
 
 
 class IndexedStudents:
-    """``StudentIndex`` over ``directory_index``, each lookup in a short session of its own."""
+    """``StudentIndex`` over ``directory_index``.
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    Given a step's ``session`` already in a transaction, a lookup reads in it (under
+    SQLite that transaction holds the database's write lock, which a second session would
+    wait on); otherwise in a short session of its own.
+    """
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], session: AsyncSession | None = None
+    ) -> None:
         self._sessions = sessions
+        self._session = session
+
+    @contextlib.asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncSession]:
+        if self._session is not None and self._session.in_transaction():
+            yield self._session
+            return
+        async with self._sessions() as session:
+            yield session
 
     async def find_student_ids(
         self, *, id_number_hash: str, birthday_hash: str, degree_level: str
     ) -> list[str]:
-        async with self._sessions() as session:
-            rows = await session.scalars(
-                select(DirectoryIndexEntry.student_id)
+        found = await self.find_students(
+            id_number_hash=id_number_hash, birthday_hash=birthday_hash, degree_level=degree_level
+        )
+        return [match.student_id for match in found]
+
+    async def find_students(
+        self, *, id_number_hash: str, birthday_hash: str, degree_level: str
+    ) -> list[StudentMatch]:
+        """Student IDs with their enrolment status, newest first, in one query."""
+        async with self._reading() as session:
+            rows = await session.execute(
+                select(DirectoryIndexEntry.student_id, DirectoryIndexEntry.status)
                 .where(
                     DirectoryIndexEntry.id_number_hash == id_number_hash,
                     DirectoryIndexEntry.birthday_hash == birthday_hash,
@@ -139,4 +180,4 @@ class IndexedStudents:
                 )
                 .order_by(DirectoryIndexEntry.student_id.desc())
             )
-            return [row for row in rows if row]
+            return [StudentMatch(student_id, status) for student_id, status in rows if student_id]

@@ -20,8 +20,9 @@ class Directories:
     """Hands each unit of work its ``Directory``.
 
     SQL works inside the caller's session (a password set commits with the step); an
-    LDAP or AD directory is one shared object with its own connection pool, whose
-    student-ID lookups read the synced index in short sessions of their own.
+    LDAP or AD directory is one shared object with its own connection pool, each step
+    getting a view of it whose student-ID lookups read the synced index in the step's
+    session (or a short one of their own outside a transaction).
     """
 
     def __init__(
@@ -52,7 +53,7 @@ class Directories:
 
     def __call__(self, session: AsyncSession) -> Directory:
         if self.remote is not None:
-            return self.remote
+            return self.remote.reading_index(IndexedStudents(self._sessions, session))
         return SqlDirectory(
             session,
             profile=self._profile,

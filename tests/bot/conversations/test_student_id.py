@@ -11,10 +11,15 @@ from sqlalchemy import select, text, update
 from bot.engine import Engine
 from bot.services import Services
 from core.clock import FakeClock
+from core.directory.sync import sync
 from core.models import AuditEvent, ConversationState, RecordStatus, StudentRecord
-from core.profiles import load_profile
+from core.profiles import Profile, load_profile
 from tests.chat import Chat
-from tests.factories import add_student
+from tests.directory_backends import Backend, backend, slapd_server
+from tests.factories import LIN_BIRTHDAY, LIN_ID_NUMBER, LIN_STUDENT_ID, add_student
+from tests.ldap_server import directory_status
+
+__all__ = ["backend", "slapd_server"]
 
 ID_NUMBER = "F131104093"  # DESIGN.md's valid example
 BIRTHDAY = dt.date(1996, 1, 2)
@@ -408,3 +413,53 @@ async def test_ntue_tells_each_group_its_own_first_login_password(
         Chat(engine, user="abroad-en"), "Doctoral programme", "H803527162", "1998-09-30"
     )
     assert "12 characters" in english and "last five" not in english
+
+
+async def _a_graduate(backend: Backend) -> tuple[str, dt.date, str, str]:
+    """(ID number, birthday, degree level, student ID) of a graduate in the backend.
+
+    SQL: the fixture's Lin, graduated. LDAP: a demo alumnus whose entry says so in the
+    directory's own word (the example profile's 畢業), found through the synced index.
+    """
+    services = backend.services
+    if backend.server is None:
+        await _graduate(services, LIN_STUDENT_ID)
+        return LIN_ID_NUMBER, LIN_BIRTHDAY, "master", LIN_STUDENT_ID
+    assert services.directories.remote is not None
+    async with services.sessions() as session, session.begin():
+        await sync(session, services.directories.remote, services.pii, now=services.clock.now())
+    accounts = list(backend.server.accounts.values())
+    graduated = directory_status(services.profile, RecordStatus.GRADUATED)
+    alumnus = next(
+        account
+        for account in accounts
+        if account.status == graduated
+        and account.student_id
+        and account.degree_level
+        and sum(other.id_number == account.id_number for other in accounts) == 1
+    )
+    assert alumnus.student_id and alumnus.degree_level
+    return alumnus.id_number, alumnus.birthday, alumnus.degree_level, alumnus.student_id
+
+
+def _with_demo_answers(profile: Profile) -> Profile:
+    """The demo profile's answers per group and its offices, whatever holds the accounts."""
+    demo = load_profile("demo")
+    return profile.model_copy(update={"lookup": demo.lookup, "contacts": demo.contacts})
+
+
+async def test_a_graduate_gets_the_alumni_answer_on_either_directory(backend: Backend) -> None:
+    """The record's status reaches the answer: from SQL, or from the LDAP entry's status
+    attribute through the synced index."""
+    services = backend.services
+    id_number, birthday, level, student_id = await _a_graduate(backend)
+    services.profile = _with_demo_answers(services.profile)
+    level_name = services.profile.degree_level(level)
+    assert level_name is not None
+    chat = Chat(Engine(services), user="graduate")
+    answer = await _look_up(chat, level_name.name.en, id_number, birthday.isoformat())
+    assert f"Your student ID is {student_id}." in answer
+    assert f"Your alumni account is B{student_id}00." in answer
+    assert "Demo University alumni site" in answer
+    assert "02-2345-6703" in answer  # the alumni centre
+    assert "campus mailbox" not in answer and "@grad.demo.edu.tw" not in answer

@@ -9,7 +9,14 @@ import pytest
 
 from core.db import create_engine, session_factory
 from core.demo_data import DEMO_PEOPLE
-from core.directory import Directory, PasswordRefused, PasswordState, TargetKind, WrongPassword
+from core.directory import (
+    Directory,
+    PasswordRefused,
+    PasswordState,
+    StudentMatch,
+    TargetKind,
+    WrongPassword,
+)
 from core.directory.ldap import LdapDirectory
 from core.directory.sync import IndexedStudents, sync
 from core.password_policy import Violation
@@ -139,6 +146,13 @@ async def test_student_ids_are_found_by_id_number_and_birthday_only_together(
     assert await ids(lin.id_number, lin.birthday + dt.timedelta(days=1), lin.degree_level) == []
     assert await ids(lin.id_number, lin.birthday, "doctoral") == []
     assert await ids("B226034180", lin.birthday, lin.degree_level) == []
+    # With its enrolment status: SQL's record, or the LDAP entry's 在學 through the profile.
+    found = await indexed.find_students(
+        id_number_hash=pii.id_number(lin.id_number),
+        birthday_hash=pii.birthday(lin.birthday),
+        degree_level=lin.degree_level,
+    )
+    assert found == [StudentMatch(lin.student_id, lin.status.value)]
 
 
 def test_the_directorys_own_maximum_age_makes_the_password_expired() -> None:

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from core.db import create_engine, session_factory
+from core.directory import StudentMatch
 from core.directory.ldap import LdapDirectory
 from core.directory.sync import IndexedStudents, parse_birthday, sync
 from core.models import DirectoryIndexEntry
@@ -85,3 +86,33 @@ def test_directory_birthdays_read_in_either_spelling() -> None:
     assert parse_birthday("2001-03-14") == dt.date(2001, 3, 14)
     assert parse_birthday("20010314") == dt.date(2001, 3, 14)
     assert parse_birthday("someday") is None
+
+
+async def test_the_index_keeps_each_entrys_status_in_the_profiles_words(
+    database_url: str, directory: LdapDirectory, own_slapd: SlapdServer, pii: PiiHasher
+) -> None:
+    """campusStatus 畢業 is "graduated" (the profile's status_values); a word the profile
+    does not know leaves the status unknown; a change reaches the index on the next sync."""
+    engine = create_engine(database_url)
+    sessions = session_factory(engine)
+    index = IndexedStudents(sessions)
+
+    async def lin_status() -> list[StudentMatch]:
+        return await index.find_students(
+            id_number_hash=pii.id_number(LIN_ID),
+            birthday_hash=pii.birthday(LIN_BIRTHDAY),
+            degree_level="master",
+        )
+
+    try:
+        async with sessions() as session, session.begin():
+            await sync(session, directory, pii, now=dt.datetime.now(dt.UTC))
+        assert await lin_status() == [StudentMatch("211303001", "enrolled")]  # 在學
+        lin = own_slapd.account("211303001")
+        for word, status in (("畢業", "graduated"), ("Graduated", "graduated"), ("離校", None)):
+            own_slapd.as_root(lin.dn, {"campusStatus": [("MODIFY_REPLACE", [word])]})
+            async with sessions() as session, session.begin():
+                await sync(session, directory, pii, now=dt.datetime.now(dt.UTC))
+            assert await lin_status() == [StudentMatch("211303001", status)], word
+    finally:
+        await engine.dispose()

@@ -44,4 +44,10 @@ def test_ldap_and_ad_profiles_share_one_remote_directory(tmp_path: Path) -> None
         profile = load_profile_file(profiles_dir() / "examples" / f"{name}.toml")
         directories = _directories(profile, tmp_path)
         first, second = directories(AsyncSession()), directories(AsyncSession())
-        assert type(first) is kind and first is second
+        # Each step has its view (its student-ID lookups read in its session), all over
+        # the one remote directory's servers and connection pool.
+        assert type(first) is kind and type(second) is kind
+        remote = directories.remote
+        assert remote is not None
+        assert first._pool is second._pool is remote._pool
+        assert first._preferred is second._preferred is remote._preferred
