@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +30,43 @@ class UnknownMailbox(HelpdeskError):
     """No mailbox has that address."""
 
 
+class NotSuspended(HelpdeskError):
+    """Lifting a suspension of a mailbox that is not suspended; its condition is the message."""
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxView:
+    """A mailbox as its owner and staff see it (never its password hash)."""
+
+    id: int
+    person_id: int
+    address: str
+    condition: str
+    suspended_reason: str | None
+    suspended_at: dt.datetime | None
+    suspension_notice: str | None
+    quota_used_kb: int
+    quota_limit_kb: int
+    notification_address: str | None
+    created_at: dt.datetime
+
+
+def _view(mailbox: Mailbox) -> MailboxView:
+    return MailboxView(
+        id=mailbox.id,
+        person_id=mailbox.person_id,
+        address=mailbox.address,
+        condition=mailbox.condition,
+        suspended_reason=mailbox.suspended_reason,
+        suspended_at=mailbox.suspended_at,
+        suspension_notice=mailbox.suspension_notice,
+        quota_used_kb=mailbox.quota_used_kb,
+        quota_limit_kb=mailbox.quota_limit_kb,
+        notification_address=mailbox.notification_address,
+        created_at=mailbox.created_at,
+    )
+
+
 async def by_address(session: AsyncSession, address: str) -> Mailbox:
     mailbox = await session.scalar(
         select(Mailbox).where(func.lower(Mailbox.address) == address.strip().lower())
@@ -38,9 +76,14 @@ async def by_address(session: AsyncSession, address: str) -> Mailbox:
     return mailbox
 
 
+async def look_up(session: AsyncSession, address: str) -> MailboxView:
+    """The mailbox with this address (any case); raises UnknownMailbox."""
+    return _view(await by_address(session, address))
+
+
 async def of_person(
     session: AsyncSession, person_id: int, *, takes_effect_minutes: int = 0, now: dt.datetime
-) -> list[Mailbox]:
+) -> list[MailboxView]:
     """The person's mailboxes; a new one counts as working once its delay has passed."""
     rows = list(
         await session.scalars(
@@ -52,7 +95,7 @@ async def of_person(
         delay = dt.timedelta(minutes=takes_effect_minutes)
         if mailbox.condition == MailboxCondition.PENDING and now >= mailbox.created_at + delay:
             mailbox.condition = MailboxCondition.NORMAL
-    return rows
+    return [_view(mailbox) for mailbox in rows]
 
 
 async def suspend(
@@ -63,7 +106,7 @@ async def suspend(
     notice: str | None,
     actor: str,
     now: dt.datetime,
-) -> Mailbox:
+) -> MailboxView:
     """Suspend a mailbox (seed 002: 已經被管理者暫停密碼) with a reason and a notice."""
     mailbox = await by_address(session, address)
     mailbox.condition = MailboxCondition.SUSPENDED
@@ -80,7 +123,7 @@ async def suspend(
         outcome="done",
         mailbox=mailbox.id,
     )
-    return mailbox
+    return _view(mailbox)
 
 
 def _lift(mailbox: Mailbox) -> None:
@@ -93,8 +136,11 @@ def _lift(mailbox: Mailbox) -> None:
 
 async def unsuspend(
     session: AsyncSession, address: str, *, actor: str, now: dt.datetime
-) -> Mailbox:
+) -> MailboxView:
+    """Lift a suspension; raises NotSuspended, changing nothing, if there is none."""
     mailbox = await by_address(session, address)
+    if mailbox.condition != MailboxCondition.SUSPENDED:
+        raise NotSuspended(str(mailbox.condition))
     _lift(mailbox)
     audit.record(
         session,
@@ -106,7 +152,7 @@ async def unsuspend(
         outcome="done",
         mailbox=mailbox.id,
     )
-    return mailbox
+    return _view(mailbox)
 
 
 async def lift_after_reset(session: AsyncSession, mailbox_id: int, *, now: dt.datetime) -> bool:

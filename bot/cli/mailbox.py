@@ -11,17 +11,20 @@ from rich.table import Table
 
 from bot.cli.common import actor, fail, load_settings, out, require_database, run, taiwan_time
 from core.db import create_engine, session_factory
-from core.mailboxes import UnknownMailbox, by_address, human_kb, suspend, unsuspend
-from core.models import Mailbox, MailboxCondition
+from core.mailboxes import (
+    MailboxView,
+    NotSuspended,
+    UnknownMailbox,
+    human_kb,
+    look_up,
+    suspend,
+    unsuspend,
+)
 
 mailbox_app = typer.Typer(help="Mailboxes: look one up, suspend it, lift a suspension.")
 
 
-class NotSuspended(Exception):
-    """``unsuspend`` of a mailbox that is not suspended: the exit says so (code 1)."""
-
-
-def _show(mailbox: Mailbox) -> None:
+def _show(mailbox: MailboxView) -> None:
     table = Table(show_header=False)
     table.add_row("address", escape(mailbox.address))
     table.add_row("condition", escape(mailbox.condition))
@@ -51,12 +54,9 @@ def _run(action: str, address: str, reason: str | None, notice: str | None) -> N
                         session, address, reason=reason, notice=notice, actor=actor(), now=now
                     )
                 elif action == "unsuspend":
-                    box = await by_address(session, address)
-                    if box.condition != MailboxCondition.SUSPENDED:
-                        raise NotSuspended(box.condition)
                     box = await unsuspend(session, address, actor=actor(), now=now)
                 else:
-                    box = await by_address(session, address)
+                    box = await look_up(session, address)
                 _show(box)
         finally:
             await engine.dispose()

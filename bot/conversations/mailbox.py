@@ -29,8 +29,8 @@ from core import tokens
 from core.accounts import Target
 from core.i18n import N_
 from core.mail import mask_address
-from core.mailboxes import human_kb, of_person
-from core.models import Mailbox, MailboxCondition
+from core.mailboxes import MailboxView, human_kb, of_person
+from core.models import MailboxCondition
 
 EXPIRY_WARNING_DAYS = 14
 
@@ -101,7 +101,7 @@ class MailboxStatus(Flow):
             return Step.goto(State.ACTION, Text(in_language(notice, ctx.locale)))
         return Step.done(await self._reset(ctx, box))
 
-    async def _mailboxes(self, ctx: Context) -> list[Mailbox]:
+    async def _mailboxes(self, ctx: Context) -> list[MailboxView]:
         person_id = ctx.identity.person_id
         if person_id is None:
             return []
@@ -112,7 +112,7 @@ class MailboxStatus(Flow):
             now=ctx.services.clock.now(),
         )
 
-    async def _reset(self, ctx: Context, box: Mailbox) -> Text:
+    async def _reset(self, ctx: Context, box: MailboxView) -> Text:
         now = ctx.services.clock.now()
         if box.notification_address is None:
             return no_address(ctx, box.address)
@@ -140,7 +140,7 @@ class MailboxStatus(Flow):
             )
         )
 
-    async def _describe(self, ctx: Context, box: Mailbox) -> str:
+    async def _describe(self, ctx: Context, box: MailboxView) -> str:
         profile = ctx.services.profile
         zone = profile.zone
 
@@ -184,7 +184,7 @@ class MailboxStatus(Flow):
         lines.extend(await self._password_age(ctx, box))
         return "\n".join(lines)
 
-    async def _password_age(self, ctx: Context, box: Mailbox) -> list[str]:
+    async def _password_age(self, ctx: Context, box: MailboxView) -> list[str]:
         """When the password was set and when it expires, as the directory says."""
         directory = ctx.services.directories(ctx.session)
         account = await directory.find_target(box.address, id_number_hash=None)
