@@ -1,7 +1,12 @@
-"""``helpdesk alumni applications|approve|reject``: staff review of alumni accounts (seed 003)."""
+"""``helpdesk alumni applications|approve|reject``: staff review of alumni accounts (seed 003).
+
+Where the profile's directory is LDAP or AD, approving writes the new entry there
+(``[directory] applications = "write"``) or prints what staff create by hand (``"queue"``).
+"""
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -20,6 +25,8 @@ from bot.cli.common import (
 from bot.services import build_services
 from core import alumni
 from core.application_answers import shown_mobile
+from core.directory import DirectoryUnavailable
+from core.i18n import Translator, normalise_locale
 from core.settings import Settings
 
 alumni_app = typer.Typer(
@@ -38,6 +45,8 @@ def _check(checked: alumni.Review) -> str:
         return "[bold red]⚠ BLOCKED:[/bold red] " + escape("; ".join(checked.blocked))
     if checked.conflicts:
         return "[bold red]⚠ CONFLICT:[/bold red] " + escape("; ".join(checked.conflicts))
+    if checked.entry is not None:
+        return f"matches directory entry {escape(checked.entry)}"
     if checked.person_id is None:
         return "new person"
     return f"matches person {checked.person_id}"
@@ -50,11 +59,13 @@ def applications() -> None:
 
     async def main() -> None:
         try:
-            async with services.sessions() as session:
-                rows = await alumni.pending_applications(session)
-                reviews = [await alumni.review(session, row, services.profile) for row in rows]
+            pending = await alumni.pending_reviews(
+                services.sessions, services.profile, services.directories.remote
+            )
         finally:
             await services.close()
+        rows = [row for row, _ in pending]
+        reviews = [checked for _, checked in pending]
         if not rows:
             out.print("No pending applications.")
             return
@@ -118,25 +129,49 @@ def approve(
             raise fail(f"Give an override reason of 1 to {alumni.MAX_REASON} characters.")
     services = build_services(_settings())
 
-    async def main() -> str:
+    async def main() -> alumni.Approval:
         try:
-            async with services.sessions() as session, session.begin():
-                return await alumni.approve(
-                    session,
-                    application,
-                    profile=services.profile,
-                    now=services.clock.now(),
-                    actor=actor(),
-                    override=override,
-                )
+            return await alumni.approve(
+                services.sessions,
+                application,
+                profile=services.profile,
+                directory=services.directories.remote,
+                now=services.clock.now(),
+                actor=actor(),
+                override=override,
+            )
         finally:
             await services.close()
 
     try:
-        account = run(main)
+        approval = run(main)
     except alumni.DecisionRefused as exc:
         raise fail(str(exc)) from None
-    out.print(f"Application {application}: approved, account {escape(account)}")
+    except DirectoryUnavailable as exc:
+        # In the staff member's language where their shell names one.
+        t = Translator(normalise_locale(os.environ.get("LANG")) or "en")
+        raise fail(
+            f"Application {application} was not approved and is still pending: "
+            f"{t._(exc.msgid)} (the directory: {exc})"
+        ) from None
+    account = escape(approval.account)
+    if approval.entry is not None:
+        out.print(
+            f"Application {application}: approved, account {account} written to the "
+            f"directory as {escape(approval.entry)}"
+        )
+        return
+    out.print(f"Application {application}: approved, account {account}")
+    if approval.by_hand:
+        out.print(
+            '[bold]The bot does not write accounts (\\[directory] applications = "queue"): '
+            "create this account by hand in the directory.[/bold] The applicant was told "
+            "it is approved and that you will tell them how to log in."
+        )
+        table = Table("", "value", title="The account to create", title_justify="left")
+        for fact, value in approval.by_hand:
+            table.add_row(fact, escape(value))
+        out.print(table)
 
 
 @alumni_app.command()

@@ -52,15 +52,16 @@ async def _application(services: Services, **changes: object) -> int:
 
 
 async def _approve(services: Services, number: int, override: str | None = None) -> str:
-    async with services.sessions() as session, session.begin():
-        return await alumni.approve(
-            session,
-            number,
-            profile=services.profile,
-            now=services.clock.now(),
-            actor="cli:staff",
-            override=override,
-        )
+    approval = await alumni.approve(
+        services.sessions,
+        number,
+        profile=services.profile,
+        directory=services.directories.remote,
+        now=services.clock.now(),
+        actor="cli:staff",
+        override=override,
+    )
+    return approval.account
 
 
 async def _review(services: Services, number: int) -> alumni.Review:

@@ -1,0 +1,362 @@
+"""Approving an alumni application where the accounts live in LDAP: a real slapd.
+
+The directory here loads OpenLDAP's argon2 module, as the README asks of a directory the
+bot writes accounts into: the new entry's first password is the application's argon2
+hash of the ID number, and the directory checks the first login against it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import func, select
+
+from bot.services import Services
+from core import alumni
+from core.directory import DirectoryUnavailable
+from core.directory.ldap import ldap3
+from core.directory.sync import sync
+from core.directory.wiring import Directories
+from core.i18n import Translator
+from core.models import (
+    Account,
+    AlumniApplication,
+    AuditEvent,
+    ChatNotice,
+    OutboundMail,
+    Person,
+)
+from core.profiles import Profile
+from core.settings import Settings
+from tests.core.directory.conftest import pointed_at
+from tests.core.test_alumni import _application
+from tests.ldap_server import (
+    PEOPLE,
+    ROOT_DN,
+    ROOT_PASSWORD,
+    SERVICE_PASSWORD,
+    SUFFIX,
+    SlapdServer,
+    build,
+    ldap_profile,
+    slapd_server,
+)
+
+__all__ = ["slapd_server"]
+
+NEW_ID_NUMBER = "F131104093"  # nobody in the demo directory
+ALUMNI_POLICY = f"cn=alumni,ou=policies,{SUFFIX}"
+# The entry an approved application writes: no ID number or birthday (an application
+# keeps them only as hashes), under a policy that accepts a hashed first password.
+NEW_ENTRY = {
+    "dn": "uid={account},ou=people,dc=demo,dc=edu,dc=tw",
+    "object_classes": ["inetOrgPerson", "campusPerson"],
+    "attributes": {
+        "uid": "{account}",
+        "cn": "{name_en}",
+        "sn": "{surname}",
+        "displayName": "{name_en}",
+        "employeeNumber": "{student_id}",
+        "campusDegreeLevel": "{degree_level}",
+        "campusRole": "alumnus",
+        "campusNotificationAddress": "{notification_address}",
+        "pwdPolicySubentry": ALUMNI_POLICY,
+    },
+}
+
+
+def accepting_written_accounts(folder: Path) -> SlapdServer:
+    """A fresh demo directory that knows {ARGON2} and has a policy for alumni entries."""
+    server = build(folder, ldap_profile())
+    conf = folder / "slapd.conf"
+    text = conf.read_text().replace("moduleload ppolicy", "moduleload ppolicy\nmoduleload argon2")
+    conf.write_text(text)
+    server.start()
+    connection = ldap3.Connection(
+        ldap3.Server(server.uri, get_info=ldap3.NONE), ROOT_DN, ROOT_PASSWORD, auto_bind=True
+    )
+    try:
+        added = connection.add(  # type: ignore[no-untyped-call]
+            ALUMNI_POLICY,
+            attributes={
+                "objectClass": ["organizationalRole", "pwdPolicy"],
+                "cn": "alumni",
+                "pwdAttribute": "userPassword",
+                "pwdMinLength": "8",
+                "pwdInHistory": "3",
+                "pwdMustChange": "TRUE",
+                "pwdAllowUserChange": "TRUE",
+                # 1: a hashed value is accepted unchecked (2 would refuse it).
+                "pwdCheckQuality": "1",
+            },
+        )
+        assert added, connection.result
+    finally:
+        connection.unbind()
+    return server
+
+
+def writing(profile: Profile, mode: str = "write") -> Profile:
+    directory = profile.directory.model_validate(
+        profile.directory.model_dump() | {"applications": mode, "new_entry": NEW_ENTRY}
+    )
+    return profile.model_copy(update={"directory": directory})
+
+
+@dataclass
+class Campus:
+    services: Services
+    server: SlapdServer
+
+
+@pytest.fixture
+async def campus(
+    request: pytest.FixtureRequest, services: Services, settings: Settings, tmp_path: Path
+) -> AsyncIterator[Campus]:
+    """The services over a slapd of their own whose index is synced, writing applications."""
+    request.getfixturevalue("slapd_server")  # skips where slapd is not installed
+    server = await asyncio.to_thread(accepting_written_accounts, tmp_path / "slapd")
+    profile = writing(pointed_at(ldap_profile(), server.uri))
+    services.profile = profile
+    services.directories = Directories(
+        profile,
+        settings.model_copy(update={"directory_bind_password": SecretStr(SERVICE_PASSWORD)}),
+        pii=services.pii,
+        hasher=services.passwords,
+        clock=services.clock,
+        sessions=services.sessions,
+    )
+    remote = services.directories.remote
+    assert remote is not None
+    try:
+        async with services.sessions() as session, session.begin():
+            await sync(session, remote, services.pii, now=services.clock.now())
+        yield Campus(services, server)
+    finally:
+        await services.directories.close()
+        await asyncio.to_thread(server.stop)
+
+
+async def _apply(services: Services, **changes: object) -> int:
+    """An application as the chat stores it: the first password only as its argon2 hash."""
+    id_number = str(changes.get("id_number", NEW_ID_NUMBER))
+    hashed = await services.passwords.hash(id_number.upper())
+    return await _application(services, default_password_hash=hashed, **changes)
+
+
+async def _approve(services: Services, number: int, override: str | None = None) -> alumni.Approval:
+    return await alumni.approve(
+        services.sessions,
+        number,
+        profile=services.profile,
+        directory=services.directories.remote,
+        now=services.clock.now(),
+        actor="cli:staff",
+        override=override,
+    )
+
+
+async def _status(services: Services, number: int) -> str:
+    async with services.sessions() as session:
+        application = await session.get(AlumniApplication, number)
+    assert application is not None
+    return application.status
+
+
+def _entry(server: SlapdServer, dn: str) -> dict[str, list[str]]:
+    connection = ldap3.Connection(
+        ldap3.Server(server.uri, get_info=ldap3.NONE), ROOT_DN, ROOT_PASSWORD, auto_bind=True
+    )
+    try:
+        connection.search(dn, "(objectClass=*)", ldap3.BASE, attributes=["*", "pwdReset"])
+        found = [e for e in connection.response or [] if e.get("type") == "searchResEntry"]
+        if not found:
+            return {}
+        return {
+            name: [str(v) for v in (values if isinstance(values, list) else [values])]
+            for name, values in found[0]["attributes"].items()
+        }
+    finally:
+        connection.unbind()
+
+
+async def test_an_approved_application_is_a_new_entry_whose_first_password_is_the_id_number(
+    campus: Campus,
+) -> None:
+    services, server = campus.services, campus.server
+    number = await _apply(services)
+    approval = await _approve(services, number)
+    dn = f"uid=B20920301100,{PEOPLE}"
+    assert (approval.account, approval.entry) == ("B20920301100", dn)
+    # The ID number with its letters in upper case logs in, and must be changed.
+    assert await asyncio.to_thread(server.binds, dn, NEW_ID_NUMBER)
+    assert not await asyncio.to_thread(server.binds, dn, "F131104094")
+    entry = await asyncio.to_thread(_entry, server, dn)
+    assert entry["pwdReset"] == ["TRUE"]
+    assert entry["campusNotificationAddress"] == ["applicant@example.com"]
+    assert entry["employeeNumber"] == ["209203011"] and entry["sn"] == ["Lin"]
+    assert "campusIdNumber" not in entry and "campusBirthday" not in entry
+    assert await _status(services, number) == "approved"
+    # Told as on the bot's own tables: in the chat and by mail, the first password named.
+    told = Translator("en")._(alumni.APPROVED, number=number, account="B20920301100")
+    async with services.sessions() as session:
+        notice = await session.scalar(select(ChatNotice))
+        mail = await session.scalar(select(OutboundMail))
+        # The directory is the record: nothing goes into the bot's people and accounts.
+        assert await session.scalar(select(func.count()).select_from(Person)) == 0
+        assert await session.scalar(select(func.count()).select_from(Account)) == 0
+    assert notice is not None and (notice.chat_id, notice.text) == ("applicant", told)
+    assert mail is not None and (mail.to_address, mail.body) == ("applicant@example.com", told)
+
+
+async def test_an_application_matching_its_directory_entry_is_clear_and_named(
+    campus: Campus,
+) -> None:
+    services, server = campus.services, campus.server
+    chen = server.account("111201002")  # 陳怡君, bachelor, no alumni account yet
+    number = await _apply(
+        services,
+        id_number=chen.id_number,
+        birthday=chen.birthday,
+        name_zh=chen.name_zh,
+        name_en="CHEN, YI-JUN",
+        student_id="111201002",
+        degree_level="bachelor",
+    )
+    [(_, checked)] = await alumni.pending_reviews(
+        services.sessions, services.profile, services.directories.remote
+    )
+    assert checked.clear and checked.entry == chen.dn, checked
+    approval = await _approve(services, number)
+    assert approval.entry == f"uid=B11120100200,{PEOPLE}"
+    # Her own entry is not touched: a new entry is written beside it.
+    assert (await asyncio.to_thread(_entry, server, chen.dn))["campusNotificationAddress"] == [
+        "yijun.chen@example.net"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"birthday": dt.date(2004, 7, 23)}, "the birthday differs"),
+        ({"name_zh": "莊小惡"}, "the Chinese name differs"),
+        ({"name_en": "Chuang Hsiao-O"}, "the English name differs"),
+        ({"student_id": "111201099"}, "is not among the records"),
+    ],
+)
+async def test_someone_elses_id_number_is_flagged_and_needs_an_audited_override(
+    campus: Campus, changes: dict[str, object], reason: str
+) -> None:
+    services, server = campus.services, campus.server
+    chen = server.account("111201002")
+    facts: dict[str, object] = {
+        "id_number": chen.id_number,
+        "birthday": chen.birthday,
+        "name_zh": chen.name_zh,
+        "name_en": chen.name_en,
+        "student_id": "111201002",
+        "degree_level": "bachelor",
+        "email": "attacker@example.com",
+    }
+    number = await _apply(services, **(facts | changes))
+    [(_, checked)] = await alumni.pending_reviews(
+        services.sessions, services.profile, services.directories.remote
+    )
+    assert [c for c in checked.conflicts if reason in c], checked
+    with pytest.raises(alumni.DecisionRefused, match=reason):
+        await _approve(services, number)
+    assert await _status(services, number) == "pending"
+    account = services.profile.accounts.alumni_account_for(str((facts | changes)["student_id"]))
+    assert account is not None
+    assert not await asyncio.to_thread(_entry, server, f"uid={account},{PEOPLE}")
+
+    await _approve(services, number, override="registrar confirmed by phone")
+    # The person's own entry keeps her contact data; the override is in the audit log.
+    mine = await asyncio.to_thread(_entry, server, chen.dn)
+    assert mine["campusNotificationAddress"] == ["yijun.chen@example.net"]
+    async with services.sessions() as session:
+        event = await session.scalar(select(AuditEvent).where(AuditEvent.action == "approve"))
+    assert event is not None and event.outcome == "override"
+
+
+async def test_an_account_already_in_the_directory_blocks_approval(campus: Campus) -> None:
+    services, server = campus.services, campus.server
+    wang = server.account("B10920500300")  # 王大同 has his alumni account already
+    number = await _apply(
+        services,
+        id_number=wang.id_number,
+        birthday=wang.birthday,
+        name_zh=wang.name_zh,
+        name_en=wang.name_en,
+        student_id="109205003",
+        degree_level="bachelor",
+    )
+    with pytest.raises(alumni.DecisionRefused, match="B10920500300 already exists"):
+        await _approve(services, number)
+    assert await _status(services, number) == "pending"
+
+
+async def test_an_entry_of_that_name_outside_the_people_is_a_clear_refusal(
+    campus: Campus,
+) -> None:
+    """AccountExists from the directory itself (a DN the lookup of people cannot see)."""
+    services, server = campus.services, campus.server
+    connection = ldap3.Connection(
+        ldap3.Server(server.uri, get_info=ldap3.NONE), ROOT_DN, ROOT_PASSWORD, auto_bind=True
+    )
+    try:
+        assert connection.add(  # type: ignore[no-untyped-call]
+            f"uid=B20920301100,{PEOPLE}", attributes={"objectClass": ["account"]}
+        )
+    finally:
+        connection.unbind()
+    number = await _apply(services)
+    with pytest.raises(alumni.DecisionRefused, match="already has an entry for the account"):
+        await _approve(services, number)
+    assert await _status(services, number) == "pending"
+    async with services.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(ChatNotice)) == 0
+
+
+async def test_queue_mode_writes_no_entry_and_gives_staff_the_facts(campus: Campus) -> None:
+    services, server = campus.services, campus.server
+    services.profile = writing(services.profile, "queue")
+    number = await _apply(services)
+    approval = await _approve(services, number)
+    assert approval.entry is None
+    facts = dict(approval.by_hand)
+    assert facts["account"] == "B20920301100"
+    assert facts["DN"] == f"uid=B20920301100,{PEOPLE}"
+    assert facts["notification address"] == "applicant@example.com"
+    assert "F1******93" in facts["first password"] and NEW_ID_NUMBER not in str(facts)
+    assert not await asyncio.to_thread(_entry, server, f"uid=B20920301100,{PEOPLE}")
+    assert await _status(services, number) == "approved"
+    told = Translator("en")._(alumni.APPROVED_QUEUED, number=number, account="B20920301100")
+    async with services.sessions() as session:
+        notice = await session.scalar(select(ChatNotice))
+        mail = await session.scalar(select(OutboundMail))
+    assert notice is not None and notice.text == told
+    assert mail is not None and mail.body == told and "ID number" not in told
+
+
+async def test_a_directory_that_does_not_answer_leaves_the_application_pending(
+    campus: Campus,
+) -> None:
+    services, server = campus.services, campus.server
+    number = await _apply(services)
+    await asyncio.to_thread(server.stop)
+    with pytest.raises(DirectoryUnavailable):
+        await _approve(services, number)
+    assert await _status(services, number) == "pending"
+    async with services.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(ChatNotice)) == 0
+        assert await session.scalar(select(func.count()).select_from(OutboundMail)) == 0
+    # Back again, the same approval goes through.
+    await asyncio.to_thread(server.start)
+    assert (await _approve(services, number)).entry is not None
