@@ -18,8 +18,6 @@ import datetime as dt
 import re
 from enum import StrEnum
 
-from sqlalchemy import func, select
-
 from bot.conversations.common import (
     CHOOSE,
     contact_text,
@@ -29,16 +27,14 @@ from bot.conversations.common import (
 )
 from bot.flow import Answer, Context, Flow, Step, register
 from bot.types import Reply, Text
-from core import tokens
+from core import mailbox_applications, tokens
 from core.accounts import Target
 from core.application_answers import Refused, read_email
 from core.codes import CodeCheck, check_code, issue_code
 from core.i18n import N_, Translator
 from core.localized import LocalizedText
 from core.mail import enqueue, mask_address
-from core.mailbox_names import free_names
 from core.mailboxes import human_kb
-from core.models import Mailbox, MailboxCondition, Person, Role, StudentRecord
 from core.text import normalise, text_parts
 
 
@@ -146,25 +142,12 @@ class MailboxApplication(Flow):
     async def _refusal(self, ctx: Context) -> str | None:
         person_id = ctx.identity.person_id
         assert person_id is not None
-        profile = ctx.services.profile
-        domain = profile.accounts.mail_domain
-        existing = await ctx.session.scalar(
-            select(Mailbox.address).where(
-                Mailbox.person_id == person_id,
-                func.lower(Mailbox.address).like(f"%@{domain.lower()}"),
-            )
-        )
-        if existing is not None:
-            return ctx._("You already have the mailbox {address}.", address=existing)
-        person = await ctx.session.get(Person, person_id)
-        assert person is not None
-        statuses = set(
-            await ctx.session.scalars(
-                select(StudentRecord.status).where(StudentRecord.person_id == person_id)
-            )
-        )
-        staff = person.role == Role.STAFF and profile.mail.staff_may_apply
-        if not staff and not statuses & set(profile.mail.application_statuses):
+        refused = await mailbox_applications.refusal(ctx.session, ctx.services.profile, person_id)
+        if refused is None:
+            return None
+        if refused.reason is mailbox_applications.Refusal.HAS_MAILBOX:
+            return ctx._("You already have the mailbox {address}.", address=refused.address)
+        if refused.reason is mailbox_applications.Refusal.NOT_ALLOWED:
             return sentences(
                 ctx,
                 ctx._(
@@ -173,60 +156,43 @@ class MailboxApplication(Flow):
                 ),
                 contact_text(ctx, "helpdesk"),
             )
-        if not person.notification_email:
-            ctx.audit("apply", "no_address")
-            return sentences(
-                ctx,
-                ctx._(
-                    "The link to set a new mailbox's password goes to your notification "
-                    "address on file, and none is on file for you."
-                ),
-                contact_text(ctx, "helpdesk"),
-            )
-        return None
+        ctx.audit("apply", "no_address")
+        return sentences(
+            ctx,
+            ctx._(
+                "The link to set a new mailbox's password goes to your notification "
+                "address on file, and none is on file for you."
+            ),
+            contact_text(ctx, "helpdesk"),
+        )
 
     async def _names(self, ctx: Context) -> list[str]:
-        person = await ctx.session.get(Person, ctx.identity.person_id)
-        assert person is not None
-        domain = ctx.services.profile.accounts.mail_domain.lower()
-        taken = {
-            address.split("@")[0]
-            for address in await ctx.session.scalars(
-                select(func.lower(Mailbox.address)).where(
-                    func.lower(Mailbox.address).like(f"%@{domain}")
-                )
-            )
-        }
-        return free_names(person.name_en, taken)
+        person_id = ctx.identity.person_id
+        assert person_id is not None
+        return await mailbox_applications.names(ctx.session, ctx.services.profile, person_id)
 
     async def _create(self, ctx: Context, choice: str | None) -> Step:
-        # The name must still be free: another chat may have taken it meanwhile.
-        if choice is None or choice not in await self._names(ctx):
-            return Step.goto(State.NAME, Text(ctx._("Please choose one of the names listed.")))
         services = ctx.services
         profile = services.profile
         now = services.clock.now()
-        person = await ctx.session.get(Person, ctx.identity.person_id)
-        assert person is not None
-        mailbox = Mailbox(
-            person_id=person.id,
-            address=f"{choice}@{profile.accounts.mail_domain}",
-            condition=MailboxCondition.PENDING,
-            quota_used_kb=0,
-            quota_limit_kb=profile.mail.default_quota_kb,
-            notification_address=person.notification_email,
-            created_at=now,
-        )
-        ctx.session.add(mailbox)
-        await ctx.session.flush()
+        person_id = ctx.identity.person_id
+        assert person_id is not None
+        # The name must still be free: another chat may have taken it meanwhile.
+        mailbox = None
+        if choice is not None:
+            mailbox = await mailbox_applications.create(
+                ctx.session, profile, person_id, choice, now=now
+            )
+        if mailbox is None:
+            return Step.goto(State.NAME, Text(ctx._("Please choose one of the names listed.")))
         # Issue 16.1: the link goes to the address on file, never into the chat, which
         # may have been linked only today (through an approved application, say).
         target = Target(
             kind="mailbox",
             id=mailbox.id,
             name=mailbox.address,
-            person_id=person.id,
-            send_to=person.notification_email,
+            person_id=mailbox.person_id,
+            send_to=mailbox.notification_address,
             suspended=False,
             notice=None,
         )
@@ -382,8 +348,7 @@ class MailboxApplication(Flow):
                 self._notified(ctx, str(ctx.data["on_file"])),
             )
         notify = str(ctx.data["notify_to"])
-        mailbox = await ctx.session.get(Mailbox, int(ctx.data["mailbox"]))
-        assert mailbox is not None
-        mailbox.notification_address = notify
-        ctx.audit("notify_address", "designated", mailbox=mailbox.id)
+        mailbox_id = int(ctx.data["mailbox"])
+        await mailbox_applications.designate(ctx.session, mailbox_id, notify)
+        ctx.audit("notify_address", "designated", mailbox=mailbox_id)
         return Step.done(self._notified(ctx, notify))
