@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     directory_bind_password: SecretStr | None = Field(
         default=None, description="Password of the profile's directory bind DN (LDAP, AD)."
     )
+    directory_sync_minutes: float = Field(
+        default=15,
+        gt=0,
+        le=1440,
+        description="How often the background jobs sync an LDAP or AD directory's index.",
+    )
 
     telegram_token: SecretStr | None = None
     telegram_secret: SecretStr | None = Field(

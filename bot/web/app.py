@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
+import logging
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
+from sqlalchemy.exc import IntegrityError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -29,11 +31,37 @@ from bot.web.security import (
 )
 from core import retention
 from core.background import run_every
+from core.directory.sync import sync
 from core.heartbeats import MAIL_JOB, beating
 from core.metrics import instrument_pool
 
+log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 MAIL_INTERVAL = 2.0  # seconds between rounds of the mail queue
+
+
+async def sync_directory_index(services: Services) -> None:
+    """One incremental sync of the LDAP or AD directory's index (``helpdesk directory sync``).
+
+    Several processes may run it at once: the one that loses the race on a new entry
+    leaves it to the winner.
+    """
+    directory = services.directories.remote
+    if directory is None:
+        return
+    try:
+        async with services.sessions() as session, session.begin():
+            report = await sync(session, directory, services.pii, now=services.clock.now())
+    except IntegrityError:
+        log.info("directory sync: another process synced the same entries meanwhile")
+        return
+    if report.added or report.updated or report.removed:
+        log.info(
+            "directory sync: %d added, %d updated, %d removed",
+            report.added,
+            report.updated,
+            report.removed,
+        )
 
 
 def create_app(
@@ -94,6 +122,16 @@ def create_app(
                     )
                 )
             )
+            if services.directories.remote is not None:  # LDAP or AD: keep its index fresh
+                background.append(
+                    asyncio.create_task(
+                        run_every(
+                            services.settings.directory_sync_minutes * 60,
+                            lambda: sync_directory_index(services),
+                            name="directory sync",
+                        )
+                    )
+                )
         started: list[Adapter] = []
         try:
             for adapter in adapters:
