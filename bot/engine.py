@@ -444,7 +444,7 @@ class Engine:
         self, ctx: Context, flow: Flow, replies: list[Reply]
     ) -> tuple[Flow | None, str | None]:
         """Start ``flow``; one that needs a linked chat starts with linking instead."""
-        if flow.needs_link and ctx.identity.person_id is None and LINK_FLOW in REGISTRY:
+        if flow.needs_link and not ctx.identity.linked and LINK_FLOW in REGISTRY:
             replies.append(
                 Text(ctx._("First, let us link this chat to your account. It takes a minute."))
             )

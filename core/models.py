@@ -226,8 +226,17 @@ class ChatIdentity(Base):
     person_id: Mapped[int | None] = mapped_column(
         ForeignKey("people.id", ondelete="SET NULL"), index=True
     )
+    # Linked to a person of an LDAP or AD directory, who has no row in ``people``: the
+    # directory's name for them (``DirectoryAccount.owner``, the entry's DN). A chat is
+    # linked through one of the two, never both (``core.directory.chats``).
+    directory_owner: Mapped[str | None] = mapped_column(String(512))
     linked_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime]
+
+    @property
+    def linked(self) -> bool:
+        """Whether this chat speaks for a person of the directory, whichever holds them."""
+        return self.person_id is not None or self.directory_owner is not None
 
 
 class ConversationState(Base):

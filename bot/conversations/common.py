@@ -14,9 +14,10 @@ from sqlalchemy import update
 from bot.flow import Context
 from bot.types import Choices, Reply, Text
 from core import cases, tokens
-from core.accounts import Target, account_names
+from core.accounts import Target
 from core.birthdays import BirthdayProblem
 from core.directory import DirectoryAccount, link_subject
+from core.directory.chats import owner_of
 from core.i18n import N_, Translator
 from core.idnumbers import IdKind, IdProblem, InvalidIdNumber
 from core.mail import enqueue, mask_address
@@ -334,20 +335,20 @@ EXPIRED = N_("The password of {account} is older than {days} days and has expire
 async def forced_changes(ctx: Context) -> list[tuple[DirectoryAccount, str]]:
     """The linked person's accounts whose password must be changed, each with the reason.
 
-    What the directory says of each password (``Directory.password_state``: its own
-    must-change flag and maximum age) under the profile's rules.
+    The accounts come from the directory (``Directory.accounts_of`` the chat's linked
+    owner, a ``people`` row or an LDAP entry); what it says of each password
+    (``Directory.password_state``: its own must-change flag and maximum age) is read
+    under the profile's rules.
     """
-    if ctx.identity.person_id is None:
+    owner = owner_of(ctx.identity)
+    if owner is None:
         return []
     policy = ctx.services.profile.password_policy
     zone = ctx.services.profile.zone
     now = ctx.services.clock.now()
     directory = ctx.services.directories(ctx.session)
     out: list[tuple[DirectoryAccount, str]] = []
-    for name in await account_names(ctx.session, ctx.identity.person_id):
-        account = await directory.find_target(name, id_number_hash=None)
-        if account is None:
-            continue
+    for account in await directory.accounts_of(owner):
         state = await directory.password_state(account)
         why = state.reason(policy, now=now, zone=zone)
         if why is None:

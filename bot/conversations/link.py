@@ -4,6 +4,9 @@ The user names their account; a 6-digit code goes to the address on file through
 mail queue; typing it back proves control of that address. The reply and the code
 step behave the same whether or not the account exists: for an unknown account a
 code is still created (and never sent), so wrong answers count down identically.
+
+The account is found through the directory port, so linking works on every backend;
+the chat keeps the account's owner (``core.directory.chats``).
 """
 
 from __future__ import annotations
@@ -28,14 +31,13 @@ from bot.conversations.common import (
 from bot.flow import Answer, Context, Flow, Step, register
 from bot.types import Reply, Text
 from core.accounts import (
-    find_target,
     normalise_enrolment_code,
     normalise_name,
-    person_by_address,
     redeem_enrolment_code,
     shown_address,
 )
 from core.codes import CodeCheck, check_code, issue_code
+from core.directory import chats
 from core.i18n import N_, Translator
 from core.mail import enqueue
 from core.models import OneTimeToken
@@ -58,6 +60,23 @@ def _subject(ctx: Context) -> str:
     return f"chat:{ctx.incoming.channel}:{ctx.incoming.user_id}"
 
 
+def _link(ctx: Context, owner: str, now: dt.datetime) -> str | None:
+    """Link the chat to ``owner`` (``DirectoryAccount.owner``); the owner it had before."""
+    previous = chats.owner_of(ctx.identity)
+    own_tables = ctx.services.directories.remote is None
+    chats.link(ctx.identity, owner, own_tables=own_tables, now=now)
+    return previous
+
+
+def _code_owner(data: dict[str, object]) -> str | None:
+    """The owner a link code was issued for; None for a name that found nobody."""
+    owner = data.get("owner")
+    if isinstance(owner, str):
+        return owner
+    person_id = data.get("person_id")  # a code issued before owners were kept
+    return str(person_id) if isinstance(person_id, int) else None
+
+
 @register
 class Link(Flow):
     """Link this chat to my account with a code sent to the address on file."""
@@ -77,17 +96,18 @@ class Link(Flow):
         trusted = ctx.services.profile.chat.slack_trusted_teams
         if not (incoming.verified_email and incoming.workspace in trusted):
             return None
-        person_id = await person_by_address(ctx.session, incoming.verified_email)
-        if person_id is None:
+        directory = ctx.services.directories(ctx.session)
+        owner = await directory.owner_by_address(incoming.verified_email)
+        if owner is None:
             return None
-        previous, ctx.identity.person_id = ctx.identity.person_id, person_id
-        ctx.identity.linked_at = ctx.services.clock.now()
+        previous = _link(ctx, owner, ctx.services.clock.now())
         ctx.audit("link", "linked_by_workspace")
         return await self._linked(ctx, previous)
 
-    async def _linked(self, ctx: Context, previous: int | None) -> Step:
+    async def _linked(self, ctx: Context, previous: str | None) -> Step:
         """Linked: say so, and say at once if the school requires a password change."""
-        closed = await close_open_cards(ctx) if previous != ctx.identity.person_id else []
+        changed = previous != chats.owner_of(ctx.identity)
+        closed = await close_open_cards(ctx) if changed else []
         done = Text(ctx._("Done: this chat is now linked to your account."))
         then = ctx.data.get("then")
         forced = await forced_changes(ctx)
@@ -134,7 +154,8 @@ class Link(Flow):
         if refused is not None:
             return Step.done(refused)
         lifetimes = services.profile.lifetimes
-        target = await find_target(ctx.session, services.profile, name=name, id_number_hash=None)
+        directory = services.directories(ctx.session)
+        target = await directory.find_target(name, id_number_hash=None)
         deliverable = target is not None and target.send_to is not None
         # Naming an account proves nothing: its address gets at most one code a minute and
         # five an hour, whoever asks; the reply is the same either way. A miss counts under
@@ -155,7 +176,7 @@ class Link(Flow):
                 lifetime=dt.timedelta(minutes=lifetimes.link_code_minutes),
                 now=now,
                 data={
-                    "person_id": target.person_id if deliverable and target else None,
+                    "owner": target.owner if deliverable and target else None,
                     "name": name_key,
                 },
             )
@@ -233,10 +254,9 @@ class Link(Flow):
             max_attempts=services.profile.lifetimes.link_code_attempts,
             now=now,
         )
-        person_id = row.data.get("person_id") if row is not None else None
-        if result is CodeCheck.OK and isinstance(person_id, int):
-            previous, ctx.identity.person_id = ctx.identity.person_id, person_id
-            ctx.identity.linked_at = now
+        owner = _code_owner(row.data) if row is not None else None
+        if result is CodeCheck.OK and owner is not None:
+            previous = _link(ctx, owner, now)
             ctx.audit("link", "linked")
             return await self._linked(ctx, previous)
         if result is CodeCheck.WRONG:
@@ -267,8 +287,8 @@ class Link(Flow):
                 ctx.session, services.settings.pii_key, code, now=now
             )
         if person_id is not None:
-            previous, ctx.identity.person_id = ctx.identity.person_id, person_id
-            ctx.identity.linked_at = now
+            previous = chats.owner_of(ctx.identity)
+            chats.link_person(ctx.identity, person_id, now=now)
             ctx.audit("link", "linked_by_enrolment_code")
             return await self._linked(ctx, previous)
         if locked is None:
@@ -312,10 +332,9 @@ class Unlink(Flow):
     states = Unlinking
 
     async def start(self, ctx: Context) -> Step:
-        if ctx.identity.person_id is None:
+        if not ctx.identity.linked:
             return Step.done(Text(ctx._("This chat is not linked to an account.")))
-        ctx.identity.person_id = None
-        ctx.identity.linked_at = None
+        chats.unlink(ctx.identity)
         ctx.audit("unlink", "unlinked")
         closed = await close_open_cards(ctx)
         return Step.done(*closed, Text(ctx._("This chat is no longer linked to your account.")))

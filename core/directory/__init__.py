@@ -246,6 +246,18 @@ class Directory(Protocol):
         """What a new password must not contain: names, account names, student IDs."""
         ...
 
+    async def accounts_of(self, owner: str) -> list[DirectoryAccount]:
+        """The accounts (not mailboxes) of the person ``owner`` names, oldest first.
+
+        ``owner`` as ``DirectoryAccount.owner`` gives it: what a linked chat keeps.
+        """
+        ...
+
+    async def owner_by_address(self, address: str) -> str | None:
+        """The person whose mailbox or notification address this is (as an ``owner``),
+        if exactly one."""
+        ...
+
 
 __all__ = [
     "AccountExists",

@@ -467,6 +467,20 @@ class LdapDirectory:
             words += [str(v) for v in value] if isinstance(value, list) else [str(value or "")]
         return [word for word in dict.fromkeys(words) if word]
 
+    async def accounts_of(self, owner: str) -> list[DirectoryAccount]:
+        # One entry is the person's account (and mailbox): the owner is its DN.
+        attributes = await self._run(self._entry, owner)
+        return [self._account(owner, attributes, address=False)] if attributes else []
+
+    async def owner_by_address(self, address: str) -> str | None:
+        names = self._config.attributes
+        value = escape_filter_chars(address.strip())
+        wanted = "".join(
+            f"({name}={value})" for name in (names.mail, names.notification_address) if name
+        )
+        found = await self._run(self._search, f"(&{self._config.people_filter}(|{wanted}))")
+        return found[0][0] if len(found) == 1 else None
+
     async def check(self, name: str) -> list[tuple[str, str, str | None]]:
         """For IT staff setting up: (fact, attribute, what it yields) for a named account.
 

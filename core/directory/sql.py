@@ -160,6 +160,30 @@ class SqlDirectory:
         async with self._own() as session:
             return await accounts.personal_words(session, _target(account))
 
+    async def accounts_of(self, owner: str) -> list[DirectoryAccount]:
+        if not owner.isdigit():
+            return []
+        found = []
+        for name in await accounts.account_names(self._session, person_of_owner(owner)):
+            account = await self.find_target(name, id_number_hash=None)
+            if account is not None:
+                found.append(account)
+        return found
+
+    async def owner_by_address(self, address: str) -> str | None:
+        person_id = await accounts.person_by_address(self._session, address)
+        return None if person_id is None else owner_of_person(person_id)
+
+
+def owner_of_person(person_id: int) -> str:
+    """The ``DirectoryAccount.owner`` of a person in the bot's tables: the row's id."""
+    return str(person_id)
+
+
+def person_of_owner(owner: str) -> int:
+    """The ``people`` row an owner of this backend names."""
+    return int(owner)
+
 
 def _aware(moment: dt.datetime | None) -> dt.datetime | None:
     """SQLite gives back naive datetimes; they were stored in UTC."""
@@ -173,7 +197,7 @@ def _account(target: accounts.Target) -> DirectoryAccount:
         kind=TargetKind(target.kind),
         ref=target.subject,
         name=target.name,
-        owner=str(target.person_id),
+        owner=owner_of_person(target.person_id),
         send_to=target.send_to,
         suspended=target.suspended,
         notice=target.notice,
@@ -187,7 +211,7 @@ def _target(account: DirectoryAccount) -> accounts.Target:
         kind=kind,
         id=int(key),
         name=account.name,
-        person_id=int(account.owner),
+        person_id=person_of_owner(account.owner),
         send_to=account.send_to,
         suspended=account.suspended,
         notice=account.notice,

@@ -32,7 +32,10 @@ from tests.bot.conversations.conftest import (
     require_change,
 )
 from tests.chat import Chat
+from tests.directory_backends import Backend, backend, slapd_server
 from tests.factories import add_student
+
+__all__ = ["backend", "slapd_server"]
 
 
 @pytest.mark.usefixtures("people")
@@ -114,19 +117,40 @@ async def test_linking_again_replaces_the_link_and_unlink_removes_it(
     assert actions.count(("link", "linked")) == 2 and ("unlink", "unlinked") in actions
 
 
-@pytest.mark.usefixtures("people")
+async def _require_change(backend: Backend) -> None:
+    """The school set the account's password: SQL's must_change, or pwdReset in slapd."""
+    if backend.server is None:
+        await require_change(backend.services, backend.account)
+        return
+    dn = backend.server.account(backend.account).dn
+    backend.server.as_root(dn, {"pwdReset": [("MODIFY_REPLACE", ["TRUE"])]})
+
+
 async def test_right_after_linking_a_required_change_is_shown_with_a_button_that_mails_a_link(
-    chat: Chat, services: Services
+    backend: Backend,
 ) -> None:
-    await require_change(services, LIN["student_id"])
-    await link(chat, services, LIN["student_id"])
+    """On the bot's tables and on LDAP alike: the chat links to the account's owner, and
+    the directory's must-change flag shows at once, and again in the mailbox status."""
+    services = backend.services
+    chat = Chat(Engine(services), user="alice")
+    await _require_change(backend)
+    await link(chat, services, backend.account)
     assert "this chat is now linked" in chat.text()
-    assert "was set by the school and must be changed" in chat.text()
-    await chat.press(f"Change the password of {LIN['student_id']} now")
-    assert f"A link to set the password of {LIN['student_id']} was sent to" in chat.text()
+    assert (
+        f"The password of {backend.account} was set by the school and must be changed"
+        in chat.text()
+    )
+    await chat.press(f"Change the password of {backend.account} now")
+    assert f"A link to set the password of {backend.account} was sent to" in chat.text()
     async with services.sessions() as session:
         mail = await session.scalar(select(OutboundMail).order_by(OutboundMail.id.desc()))
     assert mail is not None and "/password/" in mail.body
+    # The chat stays linked: a flow that needs a linked chat starts at once and says it too.
+    await chat.say("/menu")
+    await chat.press("My mailbox status")
+    assert "First, let us link this chat" not in chat.text()
+    assert "was set by the school and must be changed" in chat.text()
+    assert f"Change the password of {backend.account} now" in chat.labels()
 
 
 @pytest.mark.usefixtures("people")

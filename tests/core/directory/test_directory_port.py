@@ -163,3 +163,18 @@ def test_the_directorys_own_maximum_age_makes_the_password_expired() -> None:
     reset = PasswordState(changed_at=now, must_change=True)
     assert reset.reason(policy, now=now) is Violation.MUST_CHANGE
     assert PasswordState(changed_at=now).reason(policy, now=now) is None
+
+
+async def test_an_accounts_owner_names_the_person_whose_accounts_and_address_they_are(
+    backend: Backend,
+) -> None:
+    """What a linked chat keeps (the owner) finds the person's accounts again, and a
+    mailbox or notification address finds the same owner."""
+    found = await backend.directory.find_target(backend.account, id_number_hash=None)
+    assert found is not None
+    mine = await backend.directory.accounts_of(found.owner)
+    assert [account.name for account in mine] == [backend.account]
+    assert mine[0].kind is TargetKind.ACCOUNT and mine[0].send_to == found.send_to
+    assert await backend.directory.owner_by_address(backend.mailbox.upper()) == found.owner
+    assert await backend.directory.owner_by_address("nobody@example.org") is None
+    assert await backend.directory.accounts_of(found.owner + "0") == []
