@@ -60,13 +60,29 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     yield str(path)
 
 
+def _emptying_statement() -> str:
+    """One round trip that empties every table and restarts every sequence.
+
+    DELETE rather than TRUNCATE: a test leaves a few rows, and TRUNCATE gives each of the
+    tables a new file on disk (a quarter to half a second per test, most of the
+    PostgreSQL pass); ``setval`` restarts the ids as TRUNCATE's RESTART IDENTITY did.
+    """
+    deletes = "".join(
+        f"DELETE FROM {table.name};" for table in reversed(Base.metadata.sorted_tables)
+    )
+    restart = (
+        "PERFORM setval(c.oid, 1, false) FROM pg_class c"
+        " WHERE c.relkind = 'S' AND c.relnamespace = 'public'::regnamespace;"
+    )
+    return f"DO $$ BEGIN {deletes} {restart} END $$"
+
+
 async def truncate_all(url: str) -> None:
     """Empty every table of a PostgreSQL database (faster than migrating it again)."""
     engine = create_engine(url)
     try:
         async with engine.begin() as connection:
-            names = ", ".join(table.name for table in Base.metadata.sorted_tables)
-            await connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            await connection.execute(text(_emptying_statement()))
     finally:
         await engine.dispose()
 
