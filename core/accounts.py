@@ -252,6 +252,37 @@ async def account_names(session: AsyncSession, person_id: int) -> list[str]:
     return list(rows)
 
 
+async def username_taken(session: AsyncSession, username: str) -> bool:
+    """Whether an account already has exactly this name."""
+    return await session.scalar(select(Account.id).where(Account.username == username)) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordFacts:
+    """What a new password of an account is checked against (``helpdesk policy check``)."""
+
+    personal: tuple[str, ...]  # ``password_words.personal_words``, as the page checks
+    hashes: tuple[str, ...]  # the current hash first, then earlier ones, newest first
+
+
+async def password_facts(session: AsyncSession, username: str) -> PasswordFacts | None:
+    """The personal words and password hashes of the account ``username`` (any case)."""
+    account = await session.scalar(
+        select(Account)
+        .where(func.lower(Account.username) == username.lower())
+        .options(
+            selectinload(Account.person).selectinload(Person.records),
+            selectinload(Account.history),
+        )
+    )
+    if account is None:
+        return None
+    return PasswordFacts(
+        personal=tuple(password_words.personal_words(account.person, [account.username])),
+        hashes=(account.password_hash, *(old.password_hash for old in account.history)),
+    )
+
+
 async def person_by_address(session: AsyncSession, address: str) -> int | None:
     """The person whose mailbox or notification address this is, if exactly one."""
     address = address.strip().lower()

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import sys
-from dataclasses import dataclass
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import selectinload
 
 from bot.cli.common import require_database
+from core.accounts import PasswordFacts, password_facts
 from core.db import create_engine, session_factory
 from core.errors import ProfileError
 from core.i18n import Translator
-from core.models import Account, Person
 from core.password_policy import PasswordPolicy, Requirement, Violation, check, describe
 from core.passwords import PasswordHasher
 from core.profiles import available_profiles, load_profile
@@ -36,12 +32,6 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 # Exit codes: 0 accepted, 1 rejected, 2 the command could not check (bad profile,
 # unknown account, no password, unreadable database).
 ACCEPTED, REJECTED, UNUSABLE = 0, 1, 2
-
-
-@dataclass(frozen=True)
-class _AccountFacts:
-    personal: list[str]
-    hashes: list[str]  # the current hash first, then earlier ones, newest first
 
 
 def _fail(message: str) -> typer.Exit:
@@ -69,35 +59,16 @@ def _read_password() -> str:
     return line.removesuffix("\n").removesuffix("\r")
 
 
-async def _load_account(settings: Settings, username: str) -> _AccountFacts | None:
+async def _load_account(settings: Settings, username: str) -> PasswordFacts | None:
     engine = create_engine(settings.sqlalchemy_url)
     try:
         async with session_factory(engine)() as session:
-            account = await session.scalar(
-                select(Account)
-                .where(func.lower(Account.username) == username.lower())
-                .options(
-                    selectinload(Account.person).selectinload(Person.records),
-                    selectinload(Account.history),
-                )
-            )
-            if account is None:
-                return None
-            person = account.person
-            # As core.accounts.personal_words: "Lin Ming-Zhi" gives Lin, Ming and Zhi.
-            personal = [
-                account.username,
-                *(record.student_id for record in person.records),
-                *re.split(r"[\s-]+", person.name_en),
-                person.name_zh,
-            ]
-            hashes = [account.password_hash, *(old.password_hash for old in account.history)]
-            return _AccountFacts([word for word in personal if word], hashes)
+            return await password_facts(session, username)
     finally:
         await engine.dispose()
 
 
-def _account(username: str) -> tuple[Settings, _AccountFacts]:
+def _account(username: str) -> tuple[Settings, PasswordFacts]:
     try:
         settings = Settings()
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
@@ -113,7 +84,9 @@ def _account(username: str) -> tuple[Settings, _AccountFacts]:
     return settings, facts
 
 
-def _reused(policy: PasswordPolicy, settings: Settings, hashes: list[str], password: str) -> bool:
+def _reused(
+    policy: PasswordPolicy, settings: Settings, hashes: tuple[str, ...], password: str
+) -> bool:
     # "Not one of the last N" counts the current password: NTUST's history = 1 is
     # 不得與上次密碼相同 (seed 000), NTU's 3 is 不得與前三次相同 (seed 003).
     hasher = PasswordHasher.from_settings(settings)
@@ -140,7 +113,7 @@ def check_command(
     """Read a password from stdin (one line) and list the rules it breaks."""
     policy = _policy(profile)
     password = _read_password()
-    personal: list[str] = []
+    personal: tuple[str, ...] = ()
     reused = False
     if account is not None:
         settings, facts = _account(account)

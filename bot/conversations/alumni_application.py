@@ -39,6 +39,7 @@ from bot.conversations.common import (
 from bot.flow import Answer, Context, Flow, Step, register
 from bot.services import Services
 from bot.types import Reply, Text
+from core.accounts import username_taken
 from core.alumni import MAIL_SUBJECT
 from core.application_answers import (
     Refused,
@@ -56,7 +57,7 @@ from core.birthdays import ROC_OFFSET, InvalidBirthday, parse_birthday
 from core.i18n import N_
 from core.idnumbers import InvalidIdNumber, parse_id_number
 from core.mail import enqueue
-from core.models import Account, AlumniApplication, ApplicationStatus
+from core.models import AlumniApplication, ApplicationStatus
 
 
 class State(StrEnum):
@@ -546,7 +547,7 @@ class AlumniApplicationFlow(Flow):
         account = profile.accounts.alumni_account_for(student_id)
         if account is None:
             return Step.done(Text(ctx._(NOT_HERE, institution=self._institution(ctx))))
-        if await ctx.session.scalar(select(Account.id).where(Account.username == account)):
+        if await username_taken(ctx.session, account):
             ctx.audit("apply", "account_exists")
             return Step.done(
                 Text(
