@@ -115,10 +115,10 @@ class SqlDirectory:
         target = _target(account)
         depth = max(self._profile.password_policy.history, 1)
         hashes = await self._hashes(account, depth)
-        # "Not the last N": the current password is the first of them (seed 003).
-        for stored in hashes[:depth]:
-            if await self._hasher.verify(stored, new_password):
-                raise PasswordRefused(Refusal.IN_HISTORY, self._profile.password_policy)
+        # "Not the last N": the current password is the first of them (seed 003). They are
+        # verified side by side in the hashing pool, not one argon2 after another.
+        if await self._hasher.matches_any(hashes[:depth], new_password):
+            raise PasswordRefused(Refusal.IN_HISTORY, self._profile.password_policy)
         new_hash = await self._hasher.hash(new_password)
         now = self._clock.now()
         read = hashes[0] if hashes else None

@@ -7,7 +7,7 @@ import os
 import re
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import httpx
@@ -377,6 +377,10 @@ class _ProbingHasher:
     async def hash(self, password: str) -> str:
         await self.probe()
         return str(await self.inner.hash(password))
+
+    async def matches_any(self, hashes: Sequence[str], password: str) -> bool:
+        await self.probe()
+        return bool(await self.inner.matches_any(hashes, password))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
