@@ -234,3 +234,75 @@ def test_the_boundary_checker_catches_a_cli_importing_a_flow(tmp_path: Path) -> 
         "bot/cli/x.py imports bot.conversations.card.CardFlow",
         "bot/engine.py imports bot.web.app",
     ]
+
+
+# The directory's tables (issue 17): bot/ asks core's use cases (core.accounts,
+# core.mailboxes, core.people...) and gets plain values back, never these rows. The
+# enums beside them in core.models (Role, MailboxCondition...) are values and may be used.
+DIRECTORY_TABLES = ("Person", "StudentRecord", "Account", "PasswordHistory", "Mailbox")
+
+
+def directory_table_uses(root: Path) -> list[str]:
+    """Each import of a directory table from ``core.models`` under bot/, however written."""
+    found = []
+    for path in sorted((root / "bot").rglob("*.py")):
+        where = path.relative_to(root)
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        aliases = set()  # the names core.models is bound to in this file
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                if node.module == "core.models":
+                    found += [
+                        f"{where}:{node.lineno} imports core.models.{alias.name}"
+                        for alias in node.names
+                        if alias.name in DIRECTORY_TABLES or alias.name == "*"
+                    ]
+                elif node.module == "core":
+                    aliases |= {a.asname or a.name for a in node.names if a.name == "models"}
+            elif isinstance(node, ast.Import):
+                aliases |= {a.asname or a.name for a in node.names if a.name == "core.models"}
+        found += [
+            f"{where}:{node.lineno} uses core.models.{node.attr}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute)
+            and node.attr in DIRECTORY_TABLES
+            and ast.unparse(node.value) in aliases
+        ]
+    return found
+
+
+def test_nothing_under_bot_touches_the_directorys_tables() -> None:
+    assert directory_table_uses(ROOT) == []
+
+
+@pytest.mark.parametrize(
+    ("source", "found"),
+    [
+        ("from core.models import Mailbox, Role\n", "x.py:1 imports core.models.Mailbox"),
+        ("from core.models import Person as P\n", "x.py:1 imports core.models.Person"),
+        ("from core.models import *\n", "x.py:1 imports core.models.*"),
+        ("def f():\n    from core.models import Account\n", "x.py:2 imports core.models.Account"),
+        (
+            "import core.models\ncore.models.StudentRecord\n",
+            "x.py:2 uses core.models.StudentRecord",
+        ),
+        ("import core.models as m\nm.PasswordHistory\n", "x.py:2 uses core.models.PasswordHistory"),
+        ("from core import models\nmodels.Person.id\n", "x.py:2 uses core.models.Person"),
+    ],
+)
+def test_the_table_checker_catches_each_way_of_reaching_a_table(
+    tmp_path: Path, source: str, found: str
+) -> None:
+    (tmp_path / "bot" / "cli").mkdir(parents=True)
+    (tmp_path / "bot" / "cli" / "x.py").write_text(source)
+    assert directory_table_uses(tmp_path) == [f"bot/cli/{found}"]
+
+
+def test_the_table_checker_allows_the_enums_and_the_bots_own_tables(tmp_path: Path) -> None:
+    (tmp_path / "bot").mkdir()
+    (tmp_path / "bot" / "x.py").write_text(
+        "from core.models import AlumniCard, MailboxCondition, Role\n"
+        "from core import models\nmodels.CardView\n"
+        "from core.mailboxes import MailboxView\nbox.Mailbox\n"
+    )
+    assert directory_table_uses(tmp_path) == []
