@@ -107,6 +107,19 @@ class Settings(BaseSettings):
         default=None, description="A font with Traditional Chinese glyphs for the rich menu."
     )
 
+    # The job queue (core/jobs.py): work a webhook queues before it answers.
+    job_worker: Literal["in_process", "separate"] = Field(
+        default="in_process",
+        description="in_process: every serving process also runs queued jobs; separate: "
+        "serving processes only queue them and `helpdesk worker` runs them (PostgreSQL).",
+    )
+    job_concurrency: int = Field(default=10, ge=1, description="Jobs one process runs at once.")
+    job_stalled_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A job worker silent this long is taken as dead; its jobs run again.",
+    )
+
     @field_validator("argon2_memory_kib")
     @classmethod
     def _memory_at_least_owasp(cls, value: int) -> int:

@@ -1,10 +1,16 @@
 """Slack adapter (slack-bolt AsyncApp): events and button actions in, Web API calls out.
 
 Each request's size, signature and timestamp are checked on the raw bytes before
-anything parses them (413, 401); Bolt then acknowledges within Slack's 3 seconds and
-the engine's work runs after the ack. Slack retries an event it thinks was missed
-(X-Slack-Retry-Num): the engine dedupes on the app, workspace and ``event_id``, and
-every delivery still gets 200, since anything else makes Slack retry again (DESIGN.md).
+anything parses them (413, 401); Bolt then routes it, and the listener queues the work
+(core/jobs.py) before Bolt acknowledges, well within Slack's 3 seconds: the engine's turn,
+``users.info`` and the replies run in a job worker, in this process or in
+``helpdesk worker`` (``job_worker``), never on the acknowledging path. A chat's jobs share
+a lock, so its messages are handled one at a time in the order they came; a job whose
+worker was killed runs again. Slack retries an event it thinks was missed
+(X-Slack-Retry-Num): a retry of an event still queued adds nothing, the engine dedupes on
+the app, workspace and ``event_id`` (so a job run again is harmless), and every delivery
+still gets 200, since anything else makes Slack retry again (DESIGN.md). If the queue
+cannot take the work, Bolt answers 500 and Slack delivers the event again later.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from bot.types import Choice, Choices, DeleteUserMessage, Edit, Image, Incoming,
 from core.background import run_every
 from core.deliveries import delivery_key
 from core.i18n import N_, Translator, normalise_locale
+from core.jobs import RETRY, JobQueue
 from core.metrics import platform_trace
 from core.platform_messages import recall, remember
 
@@ -63,6 +70,7 @@ CAPABILITIES = Capabilities(
 # about 0.5 MB. Anything bigger is not from Slack.
 MAX_REQUEST_BYTES = 1 << 20
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
+AFTER_ACK_TASK = "slack.after_ack"  # the queue's name for the work after an ack
 
 HOW_TO_DELETE = N_(
     "Slack does not let me delete your message. Please delete it yourself: hover over it, "
@@ -99,6 +107,21 @@ def receiver(body: Mapping[str, Any]) -> str:
     team = body.get("team_id") or (body.get("team") or {}).get("id")
     enterprise = body.get("enterprise_id") or (body.get("enterprise") or {}).get("id")
     return f"{body.get('api_app_id')}:{team or enterprise}"
+
+
+def chat_lock(body: Mapping[str, Any]) -> str:
+    """The queue's lock for the chat a payload comes from: its jobs run one at a time.
+
+    ``slack:<workspace>:<conversation>``, for events (``event.channel``) and button
+    presses (``channel.id``, or the message's container) alike.
+    """
+    team = body.get("team_id") or (body.get("team") or {}).get("id")
+    team = team or body.get("enterprise_id") or (body.get("enterprise") or {}).get("id")
+    channel = (body.get("event") or {}).get("channel")
+    if not channel and isinstance(body.get("channel"), Mapping):
+        channel = body["channel"].get("id")
+    channel = channel or (body.get("container") or {}).get("channel_id")
+    return f"{CHANNEL}:{team}:{channel}"
 
 
 def to_incoming(body: Mapping[str, Any]) -> Incoming | None:
@@ -167,6 +190,9 @@ class SlackAdapter:
         # The profile's staff channel, if any: cases, their threads and buttons.
         self.staff = staff_slack.staff_desk(services, app.client)
         app.action(re.compile(staff_slack.ACTION_PATTERN))(self._on_case_action)
+        # The work after each ack, queued; run by a job worker (core/jobs.py).
+        self.jobs = JobQueue(services.settings)
+        self._after_ack = self.jobs.app.task(name=AFTER_ACK_TASK, retry=RETRY)(self.after_ack)
 
     @classmethod
     def build(
@@ -194,7 +220,8 @@ class SlackAdapter:
                 if settings.slack_signing_secret is not None
                 else None
             ),
-            process_before_response=False,
+            # The listeners only queue the work: Bolt acknowledges once it is queued.
+            process_before_response=True,
         )
         return cls(services, engine, app)
 
@@ -222,6 +249,9 @@ class SlackAdapter:
         (retries included) as ok, error or rate_limited. The session is made here, in the
         serving event loop (aiohttp makes none outside one); until then, and after
         ``shutdown``, slack-sdk opens a session per call, uncounted.
+
+        Then the job queue opens, with its worker in this process unless ``job_worker``
+        is ``separate`` (PostgreSQL): events are queued from here on.
         """
         session = self.client.session
         if session is None or session.closed:
@@ -229,9 +259,11 @@ class SlackAdapter:
                 timeout=aiohttp.ClientTimeout(total=self.client.timeout),
                 trace_configs=[platform_trace(CHANNEL)],
             )
+        await self.jobs.start()
 
     async def shutdown(self) -> None:
-        """Close the Web API client's session."""
+        """Stop the job worker (running jobs finish, or run again later), then the session."""
+        await self.jobs.stop()
         session, self.client.session = self.client.session, None
         if session is not None and not session.closed:
             await session.close()
@@ -258,19 +290,43 @@ class SlackAdapter:
         return locale, email
 
     async def _on_event(self, body: dict[str, Any]) -> None:
-        if self.staff is not None and staff_slack.is_staff_event(self.staff, body):
-            await staff_slack.on_event(self.staff, body)
-            return
-        await self._handle(body)
+        staff = self.staff is not None and staff_slack.is_staff_event(self.staff, body)
+        if staff or to_incoming(body) is not None:  # edits, joins, our own posts: nothing
+            await self._enqueue("event", body)
+        # Bolt acknowledges when this returns.
 
     async def _on_case_action(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        await self._enqueue("case", body)
         await ack()
-        if self.staff is not None:
-            await staff_slack.on_button(self.staff, body)
 
     async def _on_action(self, ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()  # within Slack's 3 seconds; the work below comes after
-        await self._handle(body)
+        await self._enqueue("action", body)
+        await ack()  # within Slack's 3 seconds; the work comes after, in a job
+
+    async def _enqueue(self, kind: str, body: dict[str, Any]) -> None:
+        """Queue the work after the ack, behind the chat's earlier jobs."""
+        event_id = body.get("event_id")
+        await self.jobs.defer(
+            self._after_ack,
+            lock=chat_lock(body),
+            # Slack's retry of an event that is still waiting in the queue adds nothing.
+            queueing_lock=f"{CHANNEL}:{receiver(body)}:{event_id}" if event_id else None,
+            kind=kind,
+            sealed=self.jobs.sealer.seal(body),
+        )
+
+    async def after_ack(self, kind: str, sealed: str) -> None:
+        """The job: what follows the ack of an event (``event``) or a button (``action``,
+        ``case`` for the staff channel's). A failure is retried (``core.jobs.RETRY``); the
+        engine's dedupe makes a turn that already ran a no-op."""
+        body = self.jobs.sealer.open(sealed)
+        if kind == "case":
+            if self.staff is not None:
+                await staff_slack.on_button(self.staff, body)
+        elif self.staff is not None and staff_slack.is_staff_event(self.staff, body):
+            await staff_slack.on_event(self.staff, body)
+        else:
+            await self._handle(body)
 
     async def _handle(self, body: dict[str, Any]) -> None:
         incoming = to_incoming(body)

@@ -32,6 +32,7 @@ def socket() -> None:
     token = settings.slack_app_token.get_secret_value()
 
     async def main() -> None:
+        await adapter.startup()  # the Web API session, the job queue and its worker
         background = asyncio.create_task(adapter.run_background())
         mail = asyncio.create_task(
             run_every(MAIL_SECONDS, services.mail_worker.run_once, name="mail worker")
@@ -41,6 +42,7 @@ def socket() -> None:
         finally:
             background.cancel()
             mail.cancel()
+            await adapter.shutdown()
             await services.close()
 
     with contextlib.suppress(KeyboardInterrupt):

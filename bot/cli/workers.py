@@ -90,8 +90,12 @@ def serve_workers(settings: Settings, workers: int, *, background: bool = True) 
 
 
 def worker() -> None:
-    """Run the background jobs (mail, chat notices, card refreshes, retention), no HTTP."""
-    settings = load_settings()
+    """Run the background jobs (mail, chat notices, card refreshes, retention), no HTTP.
+
+    It also runs the job queue's worker (core/jobs.py: Slack's work after the ack),
+    whatever ``job_worker`` says: with ``separate`` the web workers only queue.
+    """
+    settings = load_settings().model_copy(update={"job_worker": "in_process"})
     setup_logging(settings)
     services = build_services(settings)
 
@@ -103,7 +107,9 @@ def worker() -> None:
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)  # systemd's stop
         async with app.router.lifespan_context(app):
-            err.print("Background jobs running (mail, notices, card refreshes, retention).")
+            err.print(
+                "Background jobs running (mail, notices, card refreshes, retention, queued jobs)."
+            )
             await stop.wait()
         await services.close()
 

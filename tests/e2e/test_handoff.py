@@ -122,6 +122,7 @@ async def desk(
         telegram = TelegramAdapter.build(services, engine)
         slack = SlackAdapter.build(services, engine)
         await telegram.application.initialize()
+        await slack.startup()  # Slack's job queue and its worker (httpx runs no lifespan)
         app = create_app(services, adapters=[telegram, slack])
         try:
             async with httpx.AsyncClient(
@@ -130,6 +131,7 @@ async def desk(
                 user = TelegramUser(client, bot_api, lang="zh-hant")
                 yield user, Staff(client, slack_api), services, telegram, slack
         finally:
+            await slack.shutdown()
             await telegram.application.shutdown()
             await services.close()
 

@@ -125,10 +125,12 @@ async def slack(
         services = build_services(configured, clock=clock)
         adapter = SlackAdapter.build(services, Engine(services))
         transport = httpx.ASGITransport(app=create_app(services, adapters=[adapter]))
+        await adapter.startup()  # the job queue and its worker (httpx runs no lifespan)
         try:
             async with httpx.AsyncClient(transport=transport, base_url="http://ours") as client:
                 yield SlackUser(client, slack_api), services, sink, adapter
         finally:
+            await adapter.shutdown()
             await services.close()
 
 

@@ -214,6 +214,8 @@ async def slack_workers(
             services = build_services(configured, clock=clock)
             stack.push_async_callback(services.close)
             adapter = SlackAdapter.build(services, Engine(services))
+            await adapter.startup()  # the job queue and its worker (httpx runs no lifespan)
+            stack.push_async_callback(adapter.shutdown)
             transport = httpx.ASGITransport(app=create_app(services, adapters=[adapter]))
             client = await stack.enter_async_context(
                 httpx.AsyncClient(transport=transport, base_url="http://ours")

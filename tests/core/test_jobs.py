@@ -1,0 +1,101 @@
+"""The job queue's parts of our own (core/jobs.py): the embedded queue, sealing, the URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import InvalidToken
+from procrastinate import App
+from procrastinate.jobs import Status
+
+from core.jobs import EmbeddedConnector, JobQueue, Sealer, conninfo
+from core.settings import Settings
+
+
+async def _queue_with_a_task() -> tuple[App, EmbeddedConnector]:
+    connector = EmbeddedConnector()
+    app = App(connector=connector)
+
+    @app.task(name="note")
+    async def note(n: int) -> None:
+        return None
+
+    await app.open_async()
+    return app, connector
+
+
+async def test_a_job_waiting_for_its_retry_keeps_later_jobs_with_its_lock_behind_it() -> None:
+    app, _ = await _queue_with_a_task()
+    note = app.tasks["note"]
+    await note.configure(lock="chat-a", schedule_in={"seconds": 60}).defer_async(n=1)
+    await note.configure(lock="chat-a").defer_async(n=2)
+    await note.configure(lock="chat-b").defer_async(n=3)
+    worker = await app.job_manager.register_worker()
+
+    job = await app.job_manager.fetch_job(None, worker)
+    assert job is not None and job.task_kwargs == {"n": 3}
+    # chat-a's second message waits for its first, whose retry is not due yet.
+    assert await app.job_manager.fetch_job(None, worker) is None
+
+
+async def test_one_job_per_lock_runs_at_a_time_in_the_order_queued() -> None:
+    app, _ = await _queue_with_a_task()
+    note = app.tasks["note"]
+    for n in (1, 2):
+        await note.configure(lock="chat-a").defer_async(n=n)
+    worker = await app.job_manager.register_worker()
+
+    first = await app.job_manager.fetch_job(None, worker)
+    assert first is not None and first.task_kwargs == {"n": 1}
+    assert await app.job_manager.fetch_job(None, worker) is None
+    await app.job_manager.finish_job(first, status=Status.SUCCEEDED, delete_job=True)
+    second = await app.job_manager.fetch_job(None, worker)
+    assert second is not None and second.task_kwargs == {"n": 2}
+
+
+async def test_the_embedded_queue_forgets_finished_jobs_and_logs_no_query() -> None:
+    app, connector = await _queue_with_a_task()
+    await app.tasks["note"].defer_async(n=1)
+    worker = await app.job_manager.register_worker()
+    job = await app.job_manager.fetch_job(None, worker)
+    assert job is not None and job.id is not None
+    await app.job_manager.finish_job(job, status=Status.SUCCEEDED, delete_job=True)
+    assert connector.jobs == {} and job.id not in connector.events
+    assert connector.queries == []
+
+
+def _settings(tmp_path: Path, secret: str) -> Settings:
+    return Settings(home=tmp_path, secret_key=secret)
+
+
+def test_sealed_arguments_open_with_the_same_secret_only(tmp_path: Path) -> None:
+    body = {"event": {"text": "F131104093 85/01/02"}}
+    sealed = Sealer(_settings(tmp_path, "a" * 40)).seal(body)
+    assert "F131104093" not in sealed and "85/01/02" not in sealed
+    assert Sealer(_settings(tmp_path, "a" * 40)).open(sealed) == body
+    with pytest.raises(InvalidToken):
+        Sealer(_settings(tmp_path, "b" * 40)).open(sealed)
+
+
+def test_the_queue_connects_with_libpq_s_spelling_of_the_app_s_url() -> None:
+    url = "postgresql+asyncpg://helpdesk:p%40ss@db.example:5433/helpdesk?ssl=require"
+    assert conninfo(url) == "postgresql://helpdesk:p%40ss@db.example:5433/helpdesk?sslmode=require"
+
+
+def test_on_sqlite_the_queue_is_in_memory_and_runs_its_worker_whatever_the_setting(
+    tmp_path: Path,
+) -> None:
+    queue = JobQueue(_settings(tmp_path, "a" * 40).model_copy(update={"job_worker": "separate"}))
+    assert isinstance(queue.app.connector, EmbeddedConnector)
+    assert queue.runs_worker
+
+
+def test_on_postgresql_a_separate_worker_leaves_serving_processes_to_queue(
+    tmp_path: Path,
+) -> None:
+    settings = _settings(tmp_path, "a" * 40).model_copy(
+        update={"database_url": "postgresql+asyncpg://postgres@127.0.0.1/x"}
+    )
+    assert JobQueue(settings).runs_worker
+    assert not JobQueue(settings.model_copy(update={"job_worker": "separate"})).runs_worker
