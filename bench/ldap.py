@@ -125,8 +125,7 @@ async def measure(rounds: int = 200, change_rounds: int = 20) -> dict[str, Any]:
                 bind_password=SERVICE_PASSWORD,
                 index=IndexedStudents(sessions),
             )
-            async with sessions() as session, session.begin():
-                await sync(session, ldap, pii, now=dt.datetime.now(dt.UTC))
+            await sync(sessions, ldap, pii, now=dt.datetime.now(dt.UTC))
             result["ldap"] = await _lookups(ldap, pii, rounds)
             result["ldap"]["change_password"] = await _changes(ldap, "spare00", change_rounds)
             await ldap.close()

@@ -21,7 +21,10 @@ hash of the ID number as ``{ARGON2}``: the bot never keeps the number in clear, 
 the directory (OpenLDAP's argon2 module) checks the first login against the hash.
 The directory is asked outside any database transaction; the decision is then
 recorded only if the application is still pending, so a directory that does not
-answer leaves it pending with nothing written.
+answer leaves it pending with nothing written. A written entry holds no ID number, so
+the decision's transaction also indexes it by the application's hashes
+(``core.directory.sync.index_approved``): its owner can then reset a forgotten password
+by proving the ID number, as on any other entry.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from core.directory import (
     TargetKind,
 )
 from core.directory.ldap import LdapDirectory
+from core.directory.sync import index_approved
 from core.directory_import import AccountKind
 from core.errors import ConfigurationError, HelpdeskError
 from core.i18n import N_, Translator
@@ -415,6 +419,16 @@ async def approve(
             **({"conflicts": list(checked.conflicts), "override": override} if overridden else {}),
         )
         if written:
+            # The entry cannot carry the ID number: index it by the application's hashes,
+            # so a reset that proves the ID number finds the account.
+            await index_approved(
+                session,
+                written,
+                id_number_hash=application.id_number_hash,
+                birthday_hash=application.birthday_hash,
+                degree_level=application.degree_level,
+                now=now,
+            )
             _tell(session, profile, application, now, APPROVED, number=number, account=username)
         else:
             _tell(

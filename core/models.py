@@ -434,6 +434,13 @@ class AlumniApplication(Base):
     decided_at: Mapped[dt.datetime | None]
 
 
+class IndexSource(StrEnum):
+    """Where a ``directory_index`` row's hashes come from."""
+
+    SYNC = "sync"  # the entry's own ID number and birthday attributes
+    APPROVAL = "approval"  # an approved alumni application (the entry cannot hold them)
+
+
 class DirectoryIndexEntry(Base):
     """An LDAP entry's lookup keys, synced by ``core.directory.sync``.
 
@@ -454,6 +461,10 @@ class DirectoryIndexEntry(Base):
     status: Mapped[str | None] = mapped_column(String(16))
     modified_at: Mapped[dt.datetime]
     synced_at: Mapped[dt.datetime]
+    # IndexSource: "sync" (read from the entry's attributes) or "approval" (an alumni
+    # entry the bot wrote, which cannot carry the ID number: its hashes come from the
+    # application, and the sync keeps the row while the entry exists).
+    source: Mapped[str] = mapped_column(String(16), default="sync", server_default="sync")
 
 
 class WorkerHeartbeat(Base):

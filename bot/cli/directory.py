@@ -112,15 +112,14 @@ def sync(
                 progress.update(task, completed=done, total=total)
 
             try:
-                async with services.sessions() as session, session.begin():
-                    return await sync_index(
-                        session,
-                        directory,
-                        services.pii,
-                        now=services.clock.now(),
-                        full=full,
-                        progress=advance,
-                    )
+                return await sync_index(
+                    services.sessions,
+                    directory,
+                    services.pii,
+                    now=services.clock.now(),
+                    full=full,
+                    progress=advance,
+                )
             finally:
                 await directory.close()
                 await services.close()

@@ -44,14 +44,14 @@ async def sync_directory_index(services: Services) -> None:
     """One incremental sync of the LDAP or AD directory's index (``helpdesk directory sync``).
 
     Several processes may run it at once: the one that loses the race on a new entry
-    leaves it to the winner.
+    leaves it to the winner. The directory is read with no transaction open, so chat
+    turns go on while it answers (or times out).
     """
     directory = services.directories.remote
     if directory is None:
         return
     try:
-        async with services.sessions() as session, session.begin():
-            report = await sync(session, directory, services.pii, now=services.clock.now())
+        report = await sync(services.sessions, directory, services.pii, now=services.clock.now())
     except IntegrityError:
         log.info("directory sync: another process synced the same entries meanwhile")
         return

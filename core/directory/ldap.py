@@ -66,6 +66,10 @@ class StudentIndex(Protocol):
         self, *, id_number_hash: str, birthday_hash: str, degree_level: str
     ) -> list[StudentMatch]: ...
 
+    async def approved_id_number(self, dn: str) -> str | None:
+        """The ID-number hash an approved application gave the entry ``dn``, if any."""
+        ...
+
 
 PPOLICY_OID = "1.3.6.1.4.1.42.2.27.8.5.1"
 PASSWORD_MODIFY_OID = "1.3.6.1.4.1.4203.1.11.1"
@@ -378,13 +382,26 @@ class LdapDirectory:
         found = await self._run(self._search, self._account_filter(name))
         # Hash whatever was found (or a stand-in) so a miss costs what a match costs.
         dn, attributes = found[0] if len(found) == 1 else ("", {})
-        on_file = first(attributes, self._config.attributes.id_number) or "-"
+        on_file = first(attributes, self._config.attributes.id_number)
         owned = id_number_hash is None or hmac.compare_digest(
-            self._pii.id_number(on_file), id_number_hash
+            await self._owner_id_number(dn, on_file), id_number_hash
         )
         if not dn or not owned:
             return None
         return self._account(dn, attributes, address=is_address(name))
+
+    async def _owner_id_number(self, dn: str, on_file: str | None) -> str:
+        """The keyed hash of the ID number of ``dn``'s owner (a stand-in's when unknown).
+
+        The entry's own attribute where it has one; otherwise the hash the application
+        gave an alumni entry the bot wrote (which cannot carry the number), from the
+        index. The index is asked either way, so every answer costs the same.
+        """
+        approved = await self._index.approved_id_number(dn) if self._index is not None else None
+        computed = self._pii.id_number(on_file or "-")
+        if on_file:
+            return computed
+        return approved or computed
 
     async def account(self, subject: str) -> DirectoryAccount | None:
         kind, _, dn = subject.partition(":")

@@ -8,7 +8,14 @@ the enumeration guarantee with no directory round trip in the path.
 
 ``sync`` reads the whole directory the first time, then only entries whose
 ``modifyTimestamp`` is at or after the newest one already indexed, and lists the DNs
-(no attributes) to drop entries that are gone.
+(no attributes) to drop entries that are gone. It reads the directory with no
+transaction open and writes the index in one short transaction afterwards.
+
+An alumni entry the bot writes on approval (``core.alumni``) cannot carry the ID number:
+the application keeps it only as a keyed hash. Approving indexes the entry from the
+application's hashes instead (``IndexSource.APPROVAL``); the sync keeps that row while
+the entry exists and lacks an ID number of its own, and drops it with the entry. A
+reset's proof of ownership (``LdapDirectory.find_target``) reads it.
 """
 
 from __future__ import annotations
@@ -19,12 +26,12 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.directory import StudentMatch
 from core.directory.ldap import LdapDirectory, first, ldap_time
-from core.models import DirectoryIndexEntry, RecordStatus
+from core.models import DirectoryIndexEntry, IndexSource, RecordStatus
 from core.pii import PiiHasher
 from core.profiles import Profile
 
@@ -53,7 +60,7 @@ def parse_birthday(text: str | None) -> dt.date | None:
 
 
 async def sync(
-    session: AsyncSession,
+    sessions: async_sessionmaker[AsyncSession],
     directory: LdapDirectory,
     pii: PiiHasher,
     *,
@@ -61,37 +68,88 @@ async def sync(
     full: bool = False,
     progress: Progress | None = None,
 ) -> SyncReport:
-    """Bring ``directory_index`` up to date with the directory, in the caller's transaction."""
-    since = (
-        None if full else await session.scalar(select(func.max(DirectoryIndexEntry.modified_at)))
-    )
-    report = SyncReport(full=since is None)
+    """Bring ``directory_index`` up to date with the directory.
+
+    The directory is read with no transaction open, then the index is written in one
+    short transaction of its own: under SQLite every transaction holds the database's
+    write lock, and a directory that is slow or down (up to its connect timeouts) must
+    not stall every chat turn meanwhile. The caller holds no transaction either.
+    """
+    async with sessions() as session:
+        since = None if full else await session.scalar(_last_modified())
+        known = set(await session.scalars(select(DirectoryIndexEntry.dn)))
     entries = await directory.entries(since=since)
-    existing = {row.dn: row for row in await session.scalars(select(DirectoryIndexEntry))}
+    # modifyTimestamp never shows a deletion: list the DNs still there.
+    present = set(await directory.dns()) if since is not None else {dn for dn, _ in entries}
     names = directory.profile.directory.attributes.model_dump()
     statuses = status_values(directory.profile)
-    for done, (dn, attributes) in enumerate(entries, start=1):
-        row = _index_row(dn, attributes, names, statuses, pii, now=now)
+    read = [
+        (dn, _index_row(dn, attributes, names, statuses, pii, now=now))
+        for dn, attributes in entries
+    ]
+    async with sessions() as session, session.begin():
+        return await _write(
+            session,
+            read,
+            present=present,
+            known=known,
+            now=now,
+            progress=progress,
+            full=since is None,
+        )
+
+
+def _last_modified() -> Select[dt.datetime]:
+    """Where the last sync stopped: the newest ``modifyTimestamp`` read from an entry.
+
+    Rows from approvals are dated when the bot wrote them, not by the directory.
+    """
+    return select(func.max(DirectoryIndexEntry.modified_at)).where(
+        DirectoryIndexEntry.source == IndexSource.SYNC
+    )
+
+
+async def _write(
+    session: AsyncSession,
+    read: list[tuple[str, DirectoryIndexEntry | None]],
+    *,
+    present: set[str],
+    known: set[str],
+    now: dt.datetime,
+    progress: Progress | None,
+    full: bool,
+) -> SyncReport:
+    """Write what was read into the index, in the caller's transaction.
+
+    ``known``: the DNs indexed before the directory was read. Only those may be dropped
+    for missing from ``present``: a row added meanwhile (an approval's new entry,
+    another process's sync) names an entry the read may have come too early to see.
+    """
+    report = SyncReport(full=full)
+    existing = {row.dn: row for row in await session.scalars(select(DirectoryIndexEntry))}
+    for done, (dn, row) in enumerate(read, start=1):
+        old = existing.get(dn)
         if row is None:
             report.skipped += 1
-            if dn in existing:
+            # An approved alumni entry holds no ID number: its row is the application's.
+            if old is not None and old.source == IndexSource.SYNC:
                 await session.delete(existing.pop(dn))
                 report.removed += 1
-        elif dn in existing:
-            old = existing[dn]
-            for column in _SYNCED:
-                setattr(old, column, getattr(row, column))
-            old.modified_at, old.synced_at = row.modified_at, now
-            report.updated += 1
-        else:
+        elif old is None:
             session.add(row)
             existing[dn] = row
             report.added += 1
+        elif old.source == IndexSource.SYNC and old.modified_at > row.modified_at:
+            pass  # another process indexed a newer state of the entry meanwhile
+        else:
+            for column in _SYNCED:
+                setattr(old, column, getattr(row, column))
+            # The entry now says whose it is: the directory is the record.
+            old.modified_at, old.synced_at, old.source = row.modified_at, now, IndexSource.SYNC
+            report.updated += 1
         if progress is not None:
-            progress(done, len(entries))
-    # modifyTimestamp never shows a deletion: compare the DNs still there with ours.
-    present = set(await directory.dns()) if since is not None else {dn for dn, _ in entries}
-    gone = [dn for dn in existing if dn not in present]
+            progress(done, len(read))
+    gone = [dn for dn in existing if dn in known and dn not in present]
     for start in range(0, len(gone), 500):
         await session.execute(
             delete(DirectoryIndexEntry).where(DirectoryIndexEntry.dn.in_(gone[start : start + 500]))
@@ -99,6 +157,35 @@ async def sync(
     report.removed += len(gone)
     await session.flush()
     return report
+
+
+async def index_approved(
+    session: AsyncSession,
+    dn: str,
+    *,
+    id_number_hash: str,
+    birthday_hash: str,
+    degree_level: str | None,
+    now: dt.datetime,
+) -> None:
+    """Index an entry written for an approved application by the application's hashes.
+
+    The row proves ownership only (a reset by ID number finds the account): it names no
+    student ID, so student-ID lookups keep answering from the person's own entries.
+    """
+    await session.merge(
+        DirectoryIndexEntry(
+            dn=dn,
+            id_number_hash=id_number_hash,
+            birthday_hash=birthday_hash,
+            student_id=None,
+            degree_level=degree_level,
+            status=None,
+            modified_at=now,
+            synced_at=now,
+            source=IndexSource.APPROVAL,
+        )
+    )
 
 
 def status_values(profile: Profile) -> dict[str, str]:
@@ -132,6 +219,7 @@ def _index_row(
         status=statuses.get((first(attributes, names["status"]) or "").strip().casefold()),
         modified_at=ldap_time(attributes.get("modifyTimestamp")) or now,
         synced_at=now,
+        source=IndexSource.SYNC,
     )
 
 
@@ -156,6 +244,21 @@ class IndexedStudents:
             return
         async with self._sessions() as session:
             yield session
+
+    async def approved_id_number(self, dn: str) -> str | None:
+        """The ID-number hash an approved application gave the entry ``dn``, if any.
+
+        Only rows of approvals: an entry the sync indexed proves its owner by its own
+        attribute, read from the directory when asked.
+        """
+        async with self._reading() as session:
+            found: str | None = await session.scalar(
+                select(DirectoryIndexEntry.id_number_hash).where(
+                    DirectoryIndexEntry.dn == dn,
+                    DirectoryIndexEntry.source == IndexSource.APPROVAL,
+                )
+            )
+            return found
 
     async def find_student_ids(
         self, *, id_number_hash: str, birthday_hash: str, degree_level: str

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
+from bot.engine import Engine
 from bot.services import Services
+from bot.web import create_app
 from core import alumni
 from core.directory import DirectoryUnavailable
 from core.directory.ldap import ldap3
@@ -29,11 +33,13 @@ from core.models import (
     AlumniApplication,
     AuditEvent,
     ChatNotice,
+    DirectoryIndexEntry,
     OutboundMail,
     Person,
 )
 from core.profiles import Profile
 from core.settings import Settings
+from tests.chat import Chat
 from tests.core.directory.conftest import pointed_at
 from tests.core.test_alumni import _application
 from tests.ldap_server import (
@@ -47,10 +53,12 @@ from tests.ldap_server import (
     ldap_profile,
     slapd_server,
 )
+from tests.outbox import outbox, password_link_in
 
 __all__ = ["slapd_server"]
 
 NEW_ID_NUMBER = "F131104093"  # nobody in the demo directory
+NEW_PASSWORD = "Cobalt-Harbour-71!"
 ALUMNI_POLICY = f"cn=alumni,ou=policies,{SUFFIX}"
 # The entry an approved application writes: no ID number or birthday (an application
 # keeps them only as hashes), under a policy that accepts a hashed first password.
@@ -135,8 +143,7 @@ async def campus(
     remote = services.directories.remote
     assert remote is not None
     try:
-        async with services.sessions() as session, session.begin():
-            await sync(session, remote, services.pii, now=services.clock.now())
+        await sync(services.sessions, remote, services.pii, now=services.clock.now())
         yield Campus(services, server)
     finally:
         await services.directories.close()
@@ -360,3 +367,103 @@ async def test_a_directory_that_does_not_answer_leaves_the_application_pending(
     # Back again, the same approval goes through.
     await asyncio.to_thread(server.start)
     assert (await _approve(services, number)).entry is not None
+
+
+async def _forgot(services: Services, account: str, id_number: str, *, user: str) -> str:
+    """The forgot-password flow in the chat, proving ``id_number``; what the bot said."""
+    chat = Chat(Engine(services), user=user)
+    await chat.say("/start")
+    await chat.press("I forgot my password")
+    await chat.say(account)
+    await chat.say(id_number)
+    return chat.text()
+
+
+async def _reset_on_page(services: Services, link: str, new: str) -> httpx.Response:
+    transport = httpx.ASGITransport(app=create_app(services))
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        path = "/" + link.split("/", 3)[3]
+        page = await client.get(path)
+        assert page.status_code == 200, page.text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf is not None
+        form = {"csrf": csrf.group(1), "new_password": new, "confirm_password": new}
+        return await client.post(path, data=form)
+
+
+async def _index_row(services: Services, dn: str) -> DirectoryIndexEntry | None:
+    async with services.sessions() as session:
+        return await session.get(DirectoryIndexEntry, dn)
+
+
+async def test_an_approved_alumnus_resets_a_forgotten_password_by_the_id_number(
+    campus: Campus,
+) -> None:
+    """The written entry holds no ID number: approval indexes it by the application's
+    hashes, so the owner's ID number proves it in the chat and a stranger's does not."""
+    services, server = campus.services, campus.server
+    number = await _apply(services)
+    approval = await _approve(services, number)
+    dn = f"uid=B20920301100,{PEOPLE}"
+    assert approval.entry == dn
+    told = len(await outbox(services))  # the approval's own mail
+
+    stranger = await _forgot(services, "B20920301100", "A123456789", user="stranger")
+    assert len(await outbox(services)) == told  # nothing mailed for a wrong ID number
+    owner = await _forgot(services, "B20920301100", NEW_ID_NUMBER, user="applicant")
+    assert owner.encode() == stranger.encode()  # the reply never tells which was right
+    mails = (await outbox(services))[told:]
+    assert [mail.to_address for mail in mails] == ["applicant@example.com"]
+
+    # The link sets the password in the directory: the new one logs in, the first not.
+    done = await _reset_on_page(services, password_link_in(mails[0].body), NEW_PASSWORD)
+    assert done.status_code == 200 and "Password changed" in done.text, done.text
+    assert await asyncio.to_thread(server.binds, dn, NEW_PASSWORD)
+    assert not await asyncio.to_thread(server.binds, dn, NEW_ID_NUMBER)
+
+
+async def test_the_sync_keeps_an_approved_entrys_row_until_the_entry_is_deleted(
+    campus: Campus,
+) -> None:
+    services, server = campus.services, campus.server
+    remote = services.directories.remote
+    assert remote is not None
+    approval = await _approve(services, await _apply(services))
+    assert approval.entry is not None
+    for full in (False, True):  # the new entry is read again, and has no ID number
+        await sync(services.sessions, remote, services.pii, now=services.clock.now(), full=full)
+        row = await _index_row(services, approval.entry)
+        assert row is not None and row.id_number_hash == services.pii.id_number(NEW_ID_NUMBER)
+    # Its owner still proves the account after the syncs.
+    await _forgot(services, "B20920301100", NEW_ID_NUMBER, user="applicant")
+    assert (await outbox(services))[-1].to_address == "applicant@example.com"
+    assert "/password/" in (await outbox(services))[-1].body
+
+    await asyncio.to_thread(server.delete, approval.entry)
+    report = await sync(services.sessions, remote, services.pii, now=services.clock.now())
+    assert report.removed == 1
+    assert await _index_row(services, approval.entry) is None
+
+
+async def test_an_approved_entry_never_answers_a_student_id_lookup_twice(campus: Campus) -> None:
+    """The approval's row proves ownership only: the lookup answers from her own entry."""
+    services, server = campus.services, campus.server
+    chen = server.account("111201002")
+    number = await _apply(
+        services,
+        id_number=chen.id_number,
+        birthday=chen.birthday,
+        name_zh=chen.name_zh,
+        name_en="CHEN, YI-JUN",
+        student_id="111201002",
+        degree_level="bachelor",
+    )
+    await _approve(services, number)
+    remote = services.directories.remote
+    assert remote is not None
+    found = await remote.find_student_ids(
+        id_number_hash=services.pii.id_number(chen.id_number),
+        birthday_hash=services.pii.birthday(chen.birthday),
+        degree_level="bachelor",
+    )
+    assert found == ["111201002"]

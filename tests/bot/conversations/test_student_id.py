@@ -426,8 +426,9 @@ async def _a_graduate(backend: Backend) -> tuple[str, dt.date, str, str]:
         await _graduate(services, LIN_STUDENT_ID)
         return LIN_ID_NUMBER, LIN_BIRTHDAY, "master", LIN_STUDENT_ID
     assert services.directories.remote is not None
-    async with services.sessions() as session, session.begin():
-        await sync(session, services.directories.remote, services.pii, now=services.clock.now())
+    await sync(
+        services.sessions, services.directories.remote, services.pii, now=services.clock.now()
+    )
     accounts = list(backend.server.accounts.values())
     graduated = directory_status(services.profile, RecordStatus.GRADUATED)
     alumnus = next(

@@ -117,8 +117,7 @@ async def indexed(backend: Backend, database_url: str, pii: PiiHasher) -> AsyncI
     engine = create_engine(database_url)
     sessions = session_factory(engine)
     try:
-        async with sessions() as session, session.begin():
-            await sync(session, backend.directory, pii, now=dt.datetime.now(dt.UTC))
+        await sync(sessions, backend.directory, pii, now=dt.datetime.now(dt.UTC))
         yield LdapDirectory(
             backend.directory.profile,
             pii=pii,

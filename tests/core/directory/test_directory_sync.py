@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from core.db import create_engine, session_factory
 from core.directory import StudentMatch
-from core.directory.ldap import LdapDirectory
-from core.directory.sync import IndexedStudents, parse_birthday, sync
-from core.models import DirectoryIndexEntry
+from core.directory.ldap import LdapDirectory, ldap3
+from core.directory.sync import IndexedStudents, index_approved, parse_birthday, sync
+from core.models import DirectoryIndexEntry, IndexSource
 from core.pii import PiiHasher
 from tests.core.directory.conftest import pointed_at
-from tests.ldap_server import SERVICE_PASSWORD, SlapdServer, ldap_profile
+from tests.ldap_server import (
+    PEOPLE,
+    ROOT_DN,
+    ROOT_PASSWORD,
+    SERVICE_PASSWORD,
+    SlapdServer,
+    ldap_profile,
+)
 
 LIN_ID, LIN_BIRTHDAY = "A128573490", dt.date(2001, 3, 14)
 
@@ -35,8 +44,7 @@ async def test_a_synced_index_finds_the_student_id_by_id_number_and_birthday(
     engine = create_engine(database_url)
     sessions = session_factory(engine)
     try:
-        async with sessions() as session, session.begin():
-            report = await sync(session, directory, pii, now=dt.datetime.now(dt.UTC))
+        report = await sync(sessions, directory, pii, now=dt.datetime.now(dt.UTC))
         assert report.full and report.added > 300
         indexed = LdapDirectory(
             directory.profile, pii=pii, bind_password=None, index=IndexedStudents(sessions)
@@ -63,14 +71,13 @@ async def test_an_incremental_sync_takes_changes_and_drops_deleted_entries(
     engine = create_engine(database_url)
     sessions = session_factory(engine)
     try:
-        async with sessions() as session, session.begin():
-            first = await sync(session, directory, pii, now=dt.datetime.now(dt.UTC))
+        first = await sync(sessions, directory, pii, now=dt.datetime.now(dt.UTC))
         lin = own_slapd.account("211303001")
         own_slapd.as_root(lin.dn, {"campusBirthday": [("MODIFY_REPLACE", ["2001-03-15"])]})
         gone = own_slapd.account("111201002")
         own_slapd.delete(gone.dn)
-        async with sessions() as session, session.begin():
-            second = await sync(session, directory, pii, now=dt.datetime.now(dt.UTC))
+        second = await sync(sessions, directory, pii, now=dt.datetime.now(dt.UTC))
+        async with sessions() as session:
             count = await session.scalar(select(func.count()).select_from(DirectoryIndexEntry))
             row = await session.get(DirectoryIndexEntry, lin.dn)
         assert not second.full
@@ -105,14 +112,89 @@ async def test_the_index_keeps_each_entrys_status_in_the_profiles_words(
         )
 
     try:
-        async with sessions() as session, session.begin():
-            await sync(session, directory, pii, now=dt.datetime.now(dt.UTC))
+        await sync(sessions, directory, pii, now=dt.datetime.now(dt.UTC))
         assert await lin_status() == [StudentMatch("211303001", "enrolled")]  # 在學
         lin = own_slapd.account("211303001")
         for word, status in (("畢業", "graduated"), ("Graduated", "graduated"), ("離校", None)):
             own_slapd.as_root(lin.dn, {"campusStatus": [("MODIFY_REPLACE", [word])]})
-            async with sessions() as session, session.begin():
-                await sync(session, directory, pii, now=dt.datetime.now(dt.UTC))
+            await sync(sessions, directory, pii, now=dt.datetime.now(dt.UTC))
             assert await lin_status() == [StudentMatch("211303001", status)], word
     finally:
         await engine.dispose()
+
+
+class PausingDirectory(LdapDirectory):
+    """The directory, pausing a sync between its read and its write for the test to act."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.read = asyncio.Event()
+        self.resume = asyncio.Event()
+
+    async def dns(self) -> list[str]:
+        found = await super().dns()
+        self.read.set()
+        await self.resume.wait()
+        return found
+
+
+async def test_an_entry_approved_while_a_sync_reads_keeps_its_row(
+    database_url: str, own_slapd: SlapdServer, pii: PiiHasher
+) -> None:
+    """An alumni entry written and indexed after the sync listed the DNs is not in its
+    list, yet the sync must not drop it as deleted; the next sync sees it and keeps it."""
+    engine = create_engine(database_url)
+    sessions = session_factory(engine)
+    profile = pointed_at(ldap_profile(), own_slapd.uri)
+    directory = PausingDirectory(profile, pii=pii, bind_password=SERVICE_PASSWORD)
+    plain = LdapDirectory(profile, pii=pii, bind_password=SERVICE_PASSWORD)
+    dn = f"uid=B21130300100,{PEOPLE}"
+    now = dt.datetime.now(dt.UTC)
+    try:
+        await sync(sessions, plain, pii, now=now)
+        syncing = asyncio.create_task(sync(sessions, directory, pii, now=now))
+        await directory.read.wait()
+        await asyncio.to_thread(_add_alumni_entry, own_slapd, dn)
+        async with sessions() as session, session.begin():
+            await index_approved(
+                session,
+                dn,
+                id_number_hash=pii.id_number(LIN_ID),
+                birthday_hash=pii.birthday(LIN_BIRTHDAY),
+                degree_level="master",
+                now=now,
+            )
+        directory.resume.set()
+        assert (await syncing).removed == 0
+        async with sessions() as session:
+            assert await session.get(DirectoryIndexEntry, dn) is not None
+        await sync(sessions, plain, pii, now=now)
+        async with sessions() as session:
+            row = await session.get(DirectoryIndexEntry, dn)
+        assert row is not None and row.source == IndexSource.APPROVAL
+        assert row.id_number_hash == pii.id_number(LIN_ID)
+    finally:
+        await directory.close()
+        await plain.close()
+        await engine.dispose()
+
+
+def _add_alumni_entry(server: SlapdServer, dn: str) -> None:
+    """An entry as an approval writes it: no ID number or birthday."""
+    connection = ldap3.Connection(
+        ldap3.Server(server.uri, get_info=ldap3.NONE), ROOT_DN, ROOT_PASSWORD, auto_bind=True
+    )
+    try:
+        added = connection.add(  # type: ignore[no-untyped-call]
+            dn,
+            attributes={
+                "objectClass": ["inetOrgPerson", "campusPerson"],
+                "uid": dn.split(",")[0].removeprefix("uid="),
+                "cn": "Lin Ming-Zhi",
+                "sn": "Lin",
+                "campusRole": "alumnus",
+            },
+        )
+        assert added, connection.result
+    finally:
+        connection.unbind()
