@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from core.directory.sync import status_values
 from core.profiles import Profile, load_profile, load_profile_file
 from core.resources import profiles_dir
 
@@ -47,3 +48,16 @@ def test_writing_applications_to_a_directory_needs_a_new_entry_template() -> Non
     entry = {"dn": "uid={account},ou=people,dc=x", "object_classes": ["inetOrgPerson"]}
     written = Profile.model_validate(_with(max_failures=6, applications="write", new_entry=entry))
     assert written.directory.new_entry is not None
+
+
+@pytest.mark.parametrize("name", ["ldap", "ad"])
+def test_the_example_profiles_answer_and_refer_people_as_the_demo_does(name: str) -> None:
+    """A graduate's lookup names the alumni account, site and centre; the status
+    attribute's words are mapped, so the index knows who graduated."""
+    profile = load_profile_file(profiles_dir() / "examples" / f"{name}.toml")
+    demo = load_profile("demo")
+    assert profile.lookup == demo.lookup
+    assert profile.lookup.alumnus is not None and profile.lookup.alumnus.ask == "alumni_centre"
+    assert profile.contacts == demo.contacts and profile.handoff == demo.handoff
+    assert status_values(profile)["畢業"] == "graduated"
+    assert status_values(profile)["在學"] == "enrolled"
