@@ -316,9 +316,12 @@ class SlackAdapter:
         )
 
     async def after_ack(self, kind: str, sealed: str) -> None:
-        """The job: what follows the ack of an event (``event``) or a button (``action``,
-        ``case`` for the staff channel's). A failure is retried (``core.jobs.RETRY``); the
-        engine's dedupe makes a turn that already ran a no-op."""
+        """The job: what follows the ack of an event or a button press.
+
+        ``kind`` is ``event``, ``action`` (a chat's button) or ``case`` (the staff
+        channel's). A failure is retried (``core.jobs.RETRY``); the engine's dedupe makes
+        a turn that already ran a no-op, so a retry never answers twice.
+        """
         body = self.jobs.sealer.open(sealed)
         if kind == "case":
             if self.staff is not None:
