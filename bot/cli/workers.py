@@ -34,6 +34,11 @@ from core.settings import Settings
 
 BACKGROUND_ENV = "HELPDESK_SERVE_BACKGROUND"
 STARTUP_SECONDS = 60
+# On SIGTERM a web worker stops taking connections and finishes the requests it has
+# started (a Telegram or LINE turn runs inside its request), then stops the app; a
+# request still running after this many seconds is cancelled. Well inside systemd's
+# 90 seconds before SIGKILL, and longer than a turn whose Bot API calls each time out.
+DRAIN_SECONDS = 30
 
 
 def worker_app() -> Starlette:
@@ -49,11 +54,12 @@ def worker_app() -> Starlette:
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """What every ``serve`` passes uvicorn: address, logging, the trusted proxies."""
+    """What every ``serve`` passes uvicorn: address, logging, the trusted proxies, the drain."""
     options: dict[str, Any] = {
         "host": settings.web_host,
         "port": settings.web_port,
         "log_level": settings.log_level.lower(),
+        "timeout_graceful_shutdown": DRAIN_SECONDS,
         **server_options(settings.trusted_proxies),
     }
     if settings.log_format == "json":
@@ -61,8 +67,17 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-def serve_workers(settings: Settings, workers: int, *, background: bool = True) -> None:
-    """Serve the app from ``workers`` processes on one port (PostgreSQL only)."""
+def serve_workers(
+    settings: Settings,
+    workers: int,
+    *,
+    background: bool = True,
+    app: str = "bot.cli.workers:worker_app",
+) -> None:
+    """Serve the app from ``workers`` processes on one port (PostgreSQL only).
+
+    ``app`` is the factory each process calls (the bench wraps ``worker_app``).
+    """
     if not settings.sqlalchemy_url.startswith("postgresql"):
         err.print(
             "[red]Several workers need PostgreSQL:[/red] set DATABASE_URL (the embedded "
@@ -79,7 +94,7 @@ def serve_workers(settings: Settings, workers: int, *, background: bool = True) 
         folder.mkdir(parents=True, mode=0o700)
         os.environ[MULTIPROC_ENV] = str(folder.resolve())
     uvicorn.run(
-        "bot.cli.workers:worker_app",
+        app,
         factory=True,
         workers=workers,
         # A worker imports the whole bot before it answers; on a busy host that takes
