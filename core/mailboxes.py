@@ -81,6 +81,14 @@ async def look_up(session: AsyncSession, address: str) -> MailboxView:
     return _view(await by_address(session, address))
 
 
+async def addresses_of(session: AsyncSession, person_id: int) -> list[str]:
+    """The addresses of the person's mailboxes, in address order."""
+    rows = await session.scalars(
+        select(Mailbox.address).where(Mailbox.person_id == person_id).order_by(Mailbox.address)
+    )
+    return list(rows)
+
+
 async def of_person(
     session: AsyncSession, person_id: int, *, takes_effect_minutes: int = 0, now: dt.datetime
 ) -> list[MailboxView]:

@@ -4,6 +4,9 @@ A linked alumnus with an active card gets its QR image, refreshed in place each 
 the code changes while the card is open (the profile's open time, 15 minutes by
 default), with "refresh now" and "close" buttons. Without a card they can apply for
 an electronic card (首次申請); staff approve or reject it with ``helpdesk card``.
+
+A card belongs to a person of the bot's own tables: a chat linked to an entry of an
+LDAP or AD directory is told to ask the alumni centre, whose contact the profile gives.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from enum import StrEnum
 from sqlalchemy import select, update
 
 from bot.card_images import card_image, next_step_start, view_key
-from bot.conversations.common import CHOOSE
+from bot.conversations.common import CHOOSE, contact_text, sentences
 from bot.flow import Answer, Context, Flow, Step, register
 from bot.types import Edit, Image, Reply, Text
 from core import card_applications, people
@@ -40,6 +43,8 @@ class AlumniCardFlow(Flow):
     needs_link = True
 
     async def start(self, ctx: Context) -> Step:
+        if ctx.identity.person_id is None:
+            return Step.done(_at_the_alumni_centre(ctx))
         card = await self._card(ctx)
         if card is None or card.status in (CardStatus.REJECTED, CardStatus.REVOKED):
             return Step.goto(State.APPLY)
@@ -161,7 +166,8 @@ class AlumniCardFlow(Flow):
         return Edit(image.key or "", image) if edit else image
 
     async def _apply(self, ctx: Context) -> Reply:
-        assert ctx.identity.person_id is not None
+        if ctx.identity.person_id is None:
+            return _at_the_alumni_centre(ctx)
         card_id = await card_applications.apply(
             ctx.session,
             ctx.identity.person_id,
@@ -176,6 +182,21 @@ class AlumniCardFlow(Flow):
                 card=card_id,
             )
         )
+
+
+def _at_the_alumni_centre(ctx: Context) -> Text:
+    """A chat linked to a directory entry: the alumni centre issues the card."""
+    ctx.audit("show", "at_alumni_centre")
+    return Text(
+        sentences(
+            ctx,
+            ctx._(
+                "For an account in the university's directory, the electronic alumni card "
+                "is applied for at the alumni centre, not in this chat."
+            ),
+            contact_text(ctx, "alumni_centre"),
+        )
+    )
 
 
 def _with_fee(ctx: Context, question: str) -> str:

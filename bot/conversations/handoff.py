@@ -7,6 +7,10 @@
 While a case is open, what the user types at the menu goes to the help desk
 (``common.relay_to_case``, called by the engine); staff answers arrive as chat notices.
 When staff close a case (or it idles out) the chat is put in ``handoff_end``'s RATE.
+
+Staff see the linked person's first account: from the bot's tables, or from the LDAP or
+AD entry the chat is linked to (a directory that does not answer leaves the case naming
+the chat user, never keeps it from opening).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from bot.flow import Answer, Context, Flow, Step, register
 from bot.types import Reply, Text
 from core import cases
 from core.accounts import account_names
+from core.directory import DirectoryUnavailable
 from core.models import Case
 
 TALK = TALK_TO_A_PERSON
@@ -96,10 +101,6 @@ class Handoff(Flow):
     async def _open(self, ctx: Context, question: str) -> list[Reply]:
         services = ctx.services
         now = services.clock.now()
-        account = None
-        if ctx.identity.person_id is not None:
-            names = await account_names(ctx.session, ctx.identity.person_id)
-            account = names[0] if names else None
         case = await cases.open_case(
             ctx.session,
             profile=services.profile,
@@ -107,7 +108,7 @@ class Handoff(Flow):
             chat_id=ctx.incoming.chat_id,
             actor=ctx.actor,
             person_id=ctx.identity.person_id,
-            account=account,
+            account=await _account_name(ctx),
             locale=ctx.locale,
             question=question,
             steps=await cases.recent_steps(ctx.session, ctx.actor, now),
@@ -169,3 +170,20 @@ class EndCase(Flow):
         if case is not None and case.chat_id == ctx.incoming.chat_id:
             cases.rate(ctx.session, case, int(value), actor=ctx.actor, now=ctx.services.clock.now())
         return Step.done(Text(ctx._("Thank you for your rating.")))
+
+
+async def _account_name(ctx: Context) -> str | None:
+    """The linked person's first account, for staff to see; None when not linked."""
+    if ctx.identity.person_id is not None:
+        names = await account_names(ctx.session, ctx.identity.person_id)
+        return names[0] if names else None
+    if ctx.identity.directory_owner is None:
+        return None
+    try:
+        accounts = await ctx.services.directories(ctx.session).accounts_of(
+            ctx.identity.directory_owner
+        )
+    except DirectoryUnavailable:
+        ctx.audit("case_account", "unavailable")
+        return None
+    return accounts[0].name if accounts else None

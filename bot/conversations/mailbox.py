@@ -4,6 +4,11 @@ Each of the person's mailboxes: the address, its condition (normal; suspended wi
 reason, date and notice; pending, "takes effect within 10 minutes"; disabled), the
 quota as people read it ("0 KB of 60 GB"), the password's age against the profile's
 maximum, and actions: reset that mailbox's password, read the suspension notice.
+
+A chat linked to an entry of an LDAP or AD directory (no ``people`` row) reads the
+entry's mailbox through the port (``Directory.mailboxes_of``): its address, whether it
+is suspended or locked, the password's age, and the required changes; the directory
+keeps no quota or suspension reason the bot could show.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from bot.text import in_language
 from bot.types import Reply, Text
 from core import tokens
 from core.accounts import Target
+from core.directory import AccountLocked, Directory, DirectoryAccount, DirectoryUnavailable
 from core.i18n import N_
 from core.mail import mask_address
 from core.mailboxes import MailboxView, human_kb, of_person
@@ -50,6 +56,8 @@ class MailboxStatus(Flow):
     needs_link = True
 
     async def start(self, ctx: Context) -> Step:
+        if ctx.identity.directory_owner is not None:
+            return await self._start_in_directory(ctx, ctx.identity.directory_owner)
         boxes = await self._mailboxes(ctx)
         forced = [Text(reason) for _, reason in await forced_changes(ctx)]
         if not boxes:
@@ -60,6 +68,8 @@ class MailboxStatus(Flow):
         return Step.goto(State.ACTION, *described, *forced)
 
     async def prompt(self, ctx: Context, state: str) -> list[Reply]:
+        if ctx.identity.directory_owner is not None:
+            return [await self._directory_actions(ctx, ctx.identity.directory_owner)]
         options: list[tuple[str, str]] = []
         for box in await self._mailboxes(ctx):
             if box.condition == MailboxCondition.SUSPENDED:
@@ -87,6 +97,8 @@ class MailboxStatus(Flow):
         action, _, raw_id = (answer.choice or "").partition(":")
         if action == "done":
             return Step.done()
+        if ctx.identity.directory_owner is not None:
+            return await self._directory_action(ctx, ctx.identity.directory_owner, action, raw_id)
         if action == "change":
             sent = await send_change_link(ctx, raw_id)
             if sent is not None:
@@ -113,13 +125,6 @@ class MailboxStatus(Flow):
         )
 
     async def _reset(self, ctx: Context, box: MailboxView) -> Text:
-        now = ctx.services.clock.now()
-        if box.notification_address is None:
-            return no_address(ctx, box.address)
-        # A linked chat has proved control of the address on file: the owner is asking.
-        refused = await too_many_requests(ctx, now) or await too_many_proven(ctx, box.address, now)
-        if refused is not None:
-            return refused
         target = Target(
             kind="mailbox",
             id=box.id,
@@ -129,13 +134,24 @@ class MailboxStatus(Flow):
             suspended=box.condition == MailboxCondition.SUSPENDED,
             notice=box.suspension_notice,
         )
+        return await self._send_reset(ctx, target)
+
+    async def _send_reset(self, ctx: Context, target: Target | DirectoryAccount) -> Text:
+        """Mail a link to set the mailbox's password to its notification address."""
+        now = ctx.services.clock.now()
+        if target.send_to is None:
+            return no_address(ctx, target.name)
+        # A linked chat has proved control of the address on file: the owner is asking.
+        refused = await too_many_requests(ctx, now) or await too_many_proven(ctx, target.name, now)
+        if refused is not None:
+            return refused
         await send_password_link(ctx, target, tokens.Purpose.RESET, now, proven=True)
         return Text(
             ctx._(
                 "A link to set the password of {address} was sent to {notify}. It works "
                 "once, for {minutes} minutes.",
-                address=box.address,
-                notify=mask_address(box.notification_address),
+                address=target.name,
+                notify=mask_address(target.send_to),
                 minutes=ctx.services.profile.lifetimes.reset_link_minutes,
             )
         )
@@ -190,6 +206,11 @@ class MailboxStatus(Flow):
         account = await directory.find_target(box.address, id_number_hash=None)
         if account is None:
             return []
+        return await self._age(ctx, directory, account)
+
+    async def _age(
+        self, ctx: Context, directory: Directory, account: DirectoryAccount
+    ) -> list[str]:
         state = await directory.password_state(account)
         if state.changed_at is None:
             return []
@@ -224,3 +245,77 @@ class MailboxStatus(Flow):
                 )
             )
         return lines
+
+    # -- a chat linked to an entry of an LDAP or AD directory -------------------------------
+
+    async def _start_in_directory(self, ctx: Context, owner: str) -> Step:
+        directory = ctx.services.directories(ctx.session)
+        try:
+            boxes = await directory.mailboxes_of(owner)
+            described = [Text(await self._describe_entry(ctx, directory, box)) for box in boxes]
+            forced = [Text(reason) for _, reason in await forced_changes(ctx)]
+        except DirectoryUnavailable as exc:
+            ctx.audit("status", "unavailable")
+            return Step.done(Text(ctx._(exc.msgid)))
+        if not boxes and not forced:
+            return Step.done(Text(ctx._("There is no mailbox in your name.")))
+        return Step.goto(State.ACTION, *described, *forced)
+
+    async def _describe_entry(
+        self, ctx: Context, directory: Directory, box: DirectoryAccount
+    ) -> str:
+        """The mailbox as the directory shows it: address, condition, password age."""
+        lines = [box.name]
+        if box.locked:
+            # The directory's lockout (ppolicy's pwdAccountLockedTime), as a reset page says it.
+            lines.append(ctx._(AccountLocked().msgid))
+        elif box.suspended:
+            lines.append(ctx._("Suspended by the administrators."))
+        else:
+            lines.append(ctx._("Working normally."))
+        lines.extend(await self._age(ctx, directory, box))
+        return "\n".join(lines)
+
+    async def _directory_actions(self, ctx: Context, owner: str) -> Reply:
+        directory = ctx.services.directories(ctx.session)
+        try:
+            boxes = await directory.mailboxes_of(owner)
+            forced = await forced_changes(ctx)
+        except DirectoryUnavailable as exc:
+            return Text(ctx._(exc.msgid))
+        options: list[tuple[str, str]] = []
+        for box in boxes:
+            if box.suspended and box.notice:
+                options.append(
+                    (f"notice:{box.name}", ctx._("Read the notice for {address}", address=box.name))
+                )
+            if not box.locked:  # the page refuses a locked account: the directory decides
+                options.append(
+                    (
+                        f"reset:{box.name}",
+                        ctx._("Reset the password of {address}", address=box.name),
+                    )
+                )
+        options.extend(change_now_option(ctx, account) for account, _ in forced)
+        if any(box.suspended or box.locked for box in boxes):
+            options.append(offer_person(ctx))
+        options.append(("done", ctx._("Done")))
+        return ctx.choices(ctx._("What would you like to do?"), options)
+
+    async def _directory_action(self, ctx: Context, owner: str, action: str, name: str) -> Step:
+        directory = ctx.services.directories(ctx.session)
+        try:
+            if action == "change":
+                sent = await send_change_link(ctx, name)
+                if sent is not None:
+                    return Step.done(sent)
+            # Ownership is checked again: only the linked entry's own mailbox is reached.
+            box = next((b for b in await directory.mailboxes_of(owner) if b.name == name), None)
+            if box is None or (action == "reset" and box.locked):
+                return Step.goto(State.ACTION, Text(ctx._(CHOOSE)))
+            if action == "notice":
+                return Step.goto(State.ACTION, Text(in_language(box.notice or "", ctx.locale)))
+            return Step.done(await self._send_reset(ctx, box))
+        except DirectoryUnavailable as exc:
+            ctx.audit("status", "unavailable")
+            return Step.done(Text(ctx._(exc.msgid)))

@@ -10,6 +10,11 @@ status allows it may apply (staff; students enrolled or returning).
 The new mailbox's notifications (its password links) go to the address on file unless
 the applicant designates another, which counts only once a code mailed to it is typed
 back: a mistyped address never receives the mailbox's links.
+
+Where the chat is linked to an entry of an LDAP or AD directory, the bot does not
+create mailboxes there (the entry is the person's account and mailbox, and the profile's
+``[directory.new_entry]`` describes a new alumni account, not a mailbox): the flow says
+so, with the help desk's contact, or names the mailbox the entry already has.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from core import mailbox_applications, tokens
 from core.accounts import Target
 from core.application_answers import Refused, read_email
 from core.codes import CodeCheck, check_code, issue_code
+from core.directory import DirectoryAccount, DirectoryUnavailable
 from core.i18n import N_, Translator
 from core.localized import LocalizedText
 from core.mail import enqueue, mask_address
@@ -141,7 +147,8 @@ class MailboxApplication(Flow):
 
     async def _refusal(self, ctx: Context) -> str | None:
         person_id = ctx.identity.person_id
-        assert person_id is not None
+        if person_id is None:
+            return await self._in_directory(ctx)
         refused = await mailbox_applications.refusal(ctx.session, ctx.services.profile, person_id)
         if refused is None:
             return None
@@ -166,9 +173,34 @@ class MailboxApplication(Flow):
             contact_text(ctx, "helpdesk"),
         )
 
+    async def _in_directory(self, ctx: Context) -> str:
+        """The answer to a chat linked to a directory entry: its mailbox, or the help desk."""
+        owner = ctx.identity.directory_owner
+        boxes: list[DirectoryAccount] = []
+        try:
+            if owner is not None:
+                boxes = await ctx.services.directories(ctx.session).mailboxes_of(owner)
+        except DirectoryUnavailable as exc:
+            ctx.audit("apply", "unavailable")
+            return ctx._(exc.msgid)
+        domain = "@" + ctx.services.profile.accounts.mail_domain.lower()
+        mine = next((box.name for box in boxes if box.name.lower().endswith(domain)), None)
+        if mine is not None:
+            return ctx._("You already have the mailbox {address}.", address=mine)
+        ctx.audit("apply", "at_help_desk")
+        return sentences(
+            ctx,
+            ctx._(
+                "Your account is in the university's directory, where the help desk creates "
+                "new mailboxes: apply for one there, not in this chat."
+            ),
+            contact_text(ctx, "helpdesk"),
+        )
+
     async def _names(self, ctx: Context) -> list[str]:
         person_id = ctx.identity.person_id
-        assert person_id is not None
+        if person_id is None:
+            return []
         return await mailbox_applications.names(ctx.session, ctx.services.profile, person_id)
 
     async def _create(self, ctx: Context, choice: str | None) -> Step:
@@ -176,7 +208,8 @@ class MailboxApplication(Flow):
         profile = services.profile
         now = services.clock.now()
         person_id = ctx.identity.person_id
-        assert person_id is not None
+        if person_id is None:
+            return Step.done(Text(await self._in_directory(ctx)))
         # The name must still be free: another chat may have taken it meanwhile.
         mailbox = None
         if choice is not None:

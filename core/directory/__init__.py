@@ -258,6 +258,14 @@ class Directory(Protocol):
         if exactly one."""
         ...
 
+    async def mailboxes_of(self, owner: str) -> list[DirectoryAccount]:
+        """The mailboxes of the person ``owner`` names, by address (``TargetKind.MAILBOX``).
+
+        Each as ``find_target`` would find it by its address: suspended or locked, its
+        links going to the notification address on file.
+        """
+        ...
+
 
 __all__ = [
     "AccountExists",

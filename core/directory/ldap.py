@@ -489,6 +489,13 @@ class LdapDirectory:
         attributes = await self._run(self._entry, owner)
         return [self._account(owner, attributes, address=False)] if attributes else []
 
+    async def mailboxes_of(self, owner: str) -> list[DirectoryAccount]:
+        # The entry's mail attribute is its mailbox; an entry without one has none.
+        attributes = await self._run(self._entry, owner)
+        if not first(attributes, self._config.attributes.mail):
+            return []
+        return [self._account(owner, attributes, address=True)]
+
     async def owner_by_address(self, address: str) -> str | None:
         names = self._config.attributes
         value = escape_filter_chars(address.strip())

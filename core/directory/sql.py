@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core import accounts
+from core import accounts, mailboxes
 from core.clock import Clock
 from core.directory import (
     ChangedMeanwhile,
@@ -173,6 +173,16 @@ class SqlDirectory:
     async def owner_by_address(self, address: str) -> str | None:
         person_id = await accounts.person_by_address(self._session, address)
         return None if person_id is None else owner_of_person(person_id)
+
+    async def mailboxes_of(self, owner: str) -> list[DirectoryAccount]:
+        if not owner.isdigit():
+            return []
+        found = []
+        for address in await mailboxes.addresses_of(self._session, person_of_owner(owner)):
+            mailbox = await self.find_target(address, id_number_hash=None)
+            if mailbox is not None:  # a disabled one is no target
+                found.append(mailbox)
+        return found
 
 
 def owner_of_person(person_id: int) -> str:
