@@ -278,8 +278,10 @@ class LdapDirectory:
     # --- reading -------------------------------------------------------------------
 
     def _attributes(self) -> list[str]:
-        names = self._config.attributes.model_dump().values()
-        return [name for name in names if name] + _OPERATIONAL + ["createTimestamp"]
+        # The suspension's own attribute too (nsAccountLock, shadowExpire), or it never shows.
+        names = [*self._config.attributes.model_dump().values(), self._config.suspension]
+        wanted = [name for name in names if name] + _OPERATIONAL + ["createTimestamp"]
+        return list(dict.fromkeys(wanted))
 
     def _search(self, search_filter: str) -> list[tuple[str, dict[str, Any]]]:
         def work(connection: ldap3.Connection) -> list[tuple[str, dict[str, Any]]]:

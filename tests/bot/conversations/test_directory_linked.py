@@ -11,17 +11,21 @@ import re
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from bot.conversations.common import OFFICE_NAMES
 from bot.engine import Engine
 from core import cases
+from core.directory.wiring import Directories
 from core.i18n import Translator
 from core.models import Case, ChatIdentity
 from core.profiles import Office
+from core.settings import Settings
 from tests.bot.conversations.conftest import link
 from tests.chat import Chat
 from tests.directory_backends import NEW, Backend, backend, client, slapd_server
+from tests.ldap_server import SERVICE_PASSWORD
 from tests.outbox import outbox, password_link_in
 
 __all__ = ["backend", "client", "slapd_server"]
@@ -117,6 +121,41 @@ async def test_a_locked_entry_shows_as_locked_with_a_person_and_no_reset(
     assert "Working normally." not in chat.text()
     assert f"Reset the password of {entry.mail}" not in chat.labels()
     assert "Talk to a person" in chat.labels()
+
+
+@on_ldap
+async def test_a_suspended_entry_shows_as_suspended_and_its_owner_may_still_reset(
+    backend: Backend, settings: Settings
+) -> None:
+    """A directory whose suspension is shadowExpire (not ppolicy's lock): suspended,
+    not locked, so the reset stays offered beside a person."""
+    assert backend.server is not None
+    services = backend.services
+    directory = services.profile.directory.model_copy(update={"suspension": "shadowExpire"})
+    services.profile = services.profile.model_copy(update={"directory": directory})
+    await services.directories.close()
+    services.directories = Directories(
+        services.profile,
+        settings.model_copy(update={"directory_bind_password": SecretStr(SERVICE_PASSWORD)}),
+        pii=services.pii,
+        hasher=services.passwords,
+        clock=services.clock,
+        sessions=services.sessions,
+    )
+    entry = backend.server.account(backend.account)
+    chat = await _linked(backend)
+    backend.server.as_root(
+        entry.dn,
+        {
+            "objectClass": [("MODIFY_ADD", ["shadowAccount"])],
+            "shadowExpire": [("MODIFY_REPLACE", ["1"])],  # 1970-01-02: long past
+        },
+    )
+    await chat.press("My mailbox status")
+    assert f"{entry.mail}\nSuspended by the administrators." in chat.text()
+    assert "Talk to a person" in chat.labels()
+    await chat.press(f"Reset the password of {entry.mail}")
+    assert f"A link to set the password of {entry.mail} was sent to" in chat.text()
 
 
 @on_ldap
