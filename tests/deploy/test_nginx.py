@@ -52,6 +52,8 @@ SLACK_SECRET = "slack-signing-secret-0123456789"
 METRICS_TOKEN = "metrics-token-0123456789"
 NEW_PASSWORD = "Blue-Harbor-Lantern-42"
 
+SLOW_MACHINE_TIMEOUT = httpx.Timeout(30.0)
+
 
 def _tool(name: str) -> str:
     found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
@@ -189,13 +191,17 @@ async def deployment(
         tmp_path / "nginx.log",
     )
     trusted = ssl.create_default_context(cafile=str(cert))
+    # A worker's first password submission starts its hashing processes, which on a
+    # busy machine takes longer than httpx's default five seconds.
     public = httpx.AsyncClient(
         base_url=f"https://127.0.0.1:{https_port}",
         transport=httpx.AsyncHTTPTransport(verify=trusted, local_address="127.0.0.4"),
+        timeout=SLOW_MACHINE_TIMEOUT,
     )
     direct = httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{app_port}",
         transport=httpx.AsyncHTTPTransport(local_address="127.0.0.3"),
+        timeout=SLOW_MACHINE_TIMEOUT,
     )
     try:
         await _until_ready(public, {"helpdesk serve": app, "nginx": proxy}, tmp_path)
