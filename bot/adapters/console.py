@@ -34,6 +34,7 @@ from bot.delivery import BackgroundDelivery
 from bot.engine import Engine
 from bot.types import Choices, DeleteUserMessage, Edit, Image, Incoming, Reply, Text
 from core.background import run_every
+from core.heartbeats import MAIL_JOB, beating
 from core.mail import OutboxMailer
 
 CHANNEL = "console"
@@ -78,6 +79,14 @@ class ConsoleChat:
         self.console = console or Console(highlight=False, soft_wrap=True)
         self.user = user or getpass.getuser()
         self.background = BackgroundDelivery(self.services, CHANNEL, self.send)
+        # The console's rounds are the embedded default's mail queue worker: they beat
+        # like the web app's, so /readyz is ready under ``helpdesk run``.
+        self._send_mail = beating(
+            self.services.mail_worker.run_once,
+            self.services.sessions,
+            self.services.clock,
+            MAIL_JOB,
+        )
 
     def routes(self) -> list[BaseRoute]:
         return []
@@ -96,7 +105,7 @@ class ConsoleChat:
 
     async def deliver_background(self) -> None:
         """Send queued mail and show this chat's notices (e.g. from the password page)."""
-        await self.services.mail_worker.run_once()
+        await self._send_mail()
         await self.background.run_once(chat_id=self.user)
 
     async def run_background(self, interval: float = 1.0) -> None:

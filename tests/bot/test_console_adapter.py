@@ -7,6 +7,7 @@ import contextlib
 import io
 import re
 
+import httpx
 from rich.console import Console
 
 from bot.adapters.base import Adapter
@@ -14,6 +15,7 @@ from bot.adapters.console import ConsoleChat
 from bot.cli.db import seed
 from bot.engine import Engine
 from bot.services import Services
+from bot.web import create_app
 from core.models import ChatNotice
 
 
@@ -109,3 +111,15 @@ async def test_the_background_loop_shows_this_chats_notices_as_they_come(
         with contextlib.suppress(asyncio.CancelledError):
             await loop
     assert "Not yours" not in screen.getvalue()
+
+
+async def test_the_consoles_mail_rounds_make_the_web_app_ready(services: Services) -> None:
+    # Under ``helpdesk run`` the console sends the queued mail; /readyz waits for a
+    # mail queue worker to have been seen.
+    app = httpx.ASGITransport(app=create_app(services, mail_worker=False))
+    async with httpx.AsyncClient(transport=app, base_url="http://127.0.0.1") as http:
+        assert (await http.get("/readyz")).json()["mail_worker"] == "never seen"
+        chat = console_chat(services, "", io.StringIO())
+        await chat.deliver_background()
+        ready = await http.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
