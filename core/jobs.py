@@ -60,6 +60,9 @@ RESTART_SECONDS = 2.0  # a worker that lost its database starts again after this
 RETRY = RetryStrategy(max_attempts=5, exponential_wait=2)
 REQUEUE_TASK = "jobs.requeue_stalled"
 MIN_CONNECTIONS = 4  # kept open by each process's queue, PostgreSQL's
+# How long queuing waits for a connection (the database down: it fails, twice at most,
+# well within Slack's 3 seconds, and the event comes again).
+CONNECTION_WAIT_SECONDS = 1.0
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +77,24 @@ async def _autocommit(connection: psycopg.AsyncConnection[Any]) -> None:
     await connection.set_autocommit(True)
 
 
-def _pool_without_check(**options: Any) -> psycopg_pool.AsyncConnectionPool[Any]:
-    """procrastinate's pool, without its round trip before every checkout.
+def _pool(settings: Settings) -> psycopg_pool.AsyncConnectionPool[Any]:
+    """The queue's connections, unopened.
 
-    Like the app's engine (no pre-ping): a connection the server dropped fails its query,
-    the pool discards it, and the caller tries again (``JobQueue.defer``).
+    Without procrastinate's check, a round trip before every checkout: like the app's
+    engine (no pre-ping), a connection the server dropped fails its query, the pool
+    discards it, and the caller tries again (``JobQueue.defer``).
     """
-    options["check"] = None
-    return psycopg_pool.AsyncConnectionPool(**options)
+    return psycopg_pool.AsyncConnectionPool(
+        conninfo(settings.sqlalchemy_url),
+        min_size=MIN_CONNECTIONS,
+        # The running jobs, the heartbeat and the fetches (the listener has its own).
+        max_size=settings.job_concurrency + MIN_CONNECTIONS,
+        kwargs={"options": f"-c search_path={SCHEMA} -c synchronous_commit=off"},
+        configure=_autocommit,
+        check=None,
+        timeout=CONNECTION_WAIT_SECONDS,
+        open=False,
+    )
 
 
 def conninfo(url: str) -> str:
@@ -187,21 +200,15 @@ class JobQueue:
             logging.getLogger("procrastinate").setLevel(logging.WARNING)
         self.settings = settings
         self.durable = is_durable(settings)
-        if self.durable:
-            connector: PsycopgConnector | EmbeddedConnector = PsycopgConnector(
-                conninfo=conninfo(settings.sqlalchemy_url),
-                min_size=MIN_CONNECTIONS,
-                # The running jobs, the listener, the heartbeat and the fetches.
-                max_size=settings.job_concurrency + MIN_CONNECTIONS,
-                kwargs={"options": f"-c search_path={SCHEMA} -c synchronous_commit=off"},
-                configure=_autocommit,
-                pool_factory=_pool_without_check,
-            )
-        else:
-            connector = EmbeddedConnector()
+        # The pool is ours (``start``); procrastinate's listener takes the connection
+        # settings from it and ``configure`` from here.
+        connector: PsycopgConnector | EmbeddedConnector = (
+            PsycopgConnector(configure=_autocommit) if self.durable else EmbeddedConnector()
+        )
         self.app = App(connector=connector)
         self.sealer = Sealer(settings)
         self._open = False
+        self._pool: psycopg_pool.AsyncConnectionPool[Any] | None = None
         self._worker: asyncio.Task[None] | None = None
         _add_requeue(self.app, settings.job_stalled_seconds)
 
@@ -237,8 +244,16 @@ class JobQueue:
         raise AssertionError("unreachable")
 
     async def start(self) -> None:
+        """Open the queue and start this process's worker, if it runs one.
+
+        The pool connects in the background: a database that is down does not stop the
+        server from starting (``/healthz`` answers; queuing fails until it is back).
+        """
         if not self._open:
-            await self.app.open_async()
+            if self.durable:
+                self._pool = _pool(self.settings)
+                await self._pool.open(wait=False)
+            await self.app.open_async(pool=self._pool)
             self._open = True
         if self.runs_worker and self._worker is None:
             self._worker = asyncio.create_task(self._work(), name="job worker")
@@ -252,6 +267,9 @@ class JobQueue:
         if self._open:
             self._open = False
             await self.app.close_async()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
 
     async def _work(self) -> None:
         """Run procrastinate's worker; start it again when it stops (the database went away)."""

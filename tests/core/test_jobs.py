@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import InvalidToken
 from procrastinate import App
+from procrastinate.exceptions import ConnectorException
 from procrastinate.jobs import Status
 
 from core.jobs import EmbeddedConnector, JobQueue, Sealer, conninfo
 from core.settings import Settings
+from tests.live import free_port
 
 
 async def _queue_with_a_task() -> tuple[App, EmbeddedConnector]:
@@ -99,3 +102,23 @@ def test_on_postgresql_a_separate_worker_leaves_serving_processes_to_queue(
     )
     assert JobQueue(settings).runs_worker
     assert not JobQueue(settings.model_copy(update={"job_worker": "separate"})).runs_worker
+
+
+async def test_a_database_that_is_down_does_not_stop_the_start_and_queuing_fails_soon(
+    tmp_path: Path,
+) -> None:
+    down = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/helpdesk"  # nothing listens
+    settings = _settings(tmp_path, "a" * 40).model_copy(
+        update={"database_url": down, "job_worker": "separate"}
+    )
+    queue = JobQueue(settings)
+
+    @queue.app.task(name="note")
+    async def note(n: int) -> None:
+        return None
+
+    async with asyncio.timeout(15):
+        await queue.start()  # returns: the pool connects in the background
+        with pytest.raises(ConnectorException):
+            await queue.defer(note, n=1)  # within Slack's 3 seconds: it sends the event again
+        await queue.stop()
