@@ -1,7 +1,7 @@
 """A chat's link to a person of the directory (DESIGN.md, "Identity in chat").
 
 In the bot's own tables the person is a ``people`` row, and a linked chat keeps its id
-(``ChatIdentity.person_id``, which the card, mailbox-application and handoff flows read).
+(``ChatIdentity.person_id``; the alumni card needs it, as a card row names a person).
 A person of an LDAP or AD directory has no row there: the chat keeps the directory's
 own name for them instead (``ChatIdentity.directory_owner``, the entry's DN, exactly as
 ``DirectoryAccount.owner`` gave it). Either way the flows reach the person's accounts
