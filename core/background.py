@@ -9,12 +9,15 @@ being hammered every interval.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 60.0
+# How long a stop (the task cancelled at shutdown) waits for the round in progress.
+ROUND_GRACE_SECONDS = 10.0
 
 
 async def run_every(
@@ -23,18 +26,28 @@ async def run_every(
     *,
     name: str,
     max_backoff: float = MAX_BACKOFF_SECONDS,
+    grace: float = ROUND_GRACE_SECONDS,
 ) -> None:
     """Call ``work`` every ``interval`` seconds until cancelled.
 
     A failure is logged (with its traceback at the first failure in a row, a line
     after that) and the wait doubles, up to ``max_backoff``; the first success
     logs the recovery and goes back to ``interval``.
+
+    Cancelled in the middle of a round (a worker stopping), the round is let finish
+    for up to ``grace`` seconds before the cancellation goes on: a round cut short
+    could have sent a mail without recording it, and would send it again.
     """
     failures = 0
     while True:
+        round_ = asyncio.ensure_future(work())
         try:
-            await work()
+            await asyncio.shield(round_)
         except asyncio.CancelledError:
+            if not round_.done():
+                log.info("%s: finishing the round in progress before stopping", name)
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.wait_for(round_, grace)
             raise
         except Exception as exc:
             failures += 1

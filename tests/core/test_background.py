@@ -53,3 +53,38 @@ async def test_cancelling_stops_the_loop_at_once() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_a_stop_in_the_middle_of_a_round_lets_the_round_finish() -> None:
+    # A mail round cut between sending and recording would send the mail again.
+    in_round, may_finish = asyncio.Event(), asyncio.Event()
+    recorded: list[str] = []
+
+    async def work() -> None:
+        in_round.set()
+        await may_finish.wait()
+        recorded.append("sent and recorded")
+
+    task = asyncio.create_task(run_every(3600, work, name="mail queue"))
+    await in_round.wait()
+    task.cancel()
+    await asyncio.sleep(0)
+    assert not task.done()  # still finishing its round
+    may_finish.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert recorded == ["sent and recorded"]
+
+
+async def test_a_round_that_does_not_finish_within_the_grace_is_cut() -> None:
+    in_round = asyncio.Event()
+
+    async def work() -> None:
+        in_round.set()
+        await asyncio.Event().wait()  # never finishes
+
+    task = asyncio.create_task(run_every(3600, work, name="stuck", grace=0.05))
+    await in_round.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, timeout=10)
