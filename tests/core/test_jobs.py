@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.fernet import InvalidToken
@@ -122,3 +123,40 @@ async def test_a_database_that_is_down_does_not_stop_the_start_and_queuing_fails
         with pytest.raises(ConnectorException):
             await queue.defer(note, n=1)  # within Slack's 3 seconds: it sends the event again
         await queue.stop()
+
+
+class _CountingConnector(EmbeddedConnector):
+    """The embedded queue, noting how many jobs each insert statement carried."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inserts: list[int] = []
+
+    async def defer_jobs_all(self, jobs: list[Any]) -> list[dict[str, Any]]:
+        self.inserts.append(len(jobs))
+        return await super().defer_jobs_all(jobs)
+
+
+async def test_jobs_queued_at_once_go_in_one_insert_and_a_waiting_queueing_lock_refuses_one(
+    tmp_path: Path,
+) -> None:
+    queue = JobQueue(_settings(tmp_path, "a" * 40))
+    connector = _CountingConnector()
+    queue.app.connector = queue.app.job_manager.connector = connector
+
+    @queue.app.task(name="note")
+    async def note(n: int) -> None:
+        return None
+
+    await queue.app.open_async()
+    first = await asyncio.gather(*(queue.defer(note, lock="chat-a", n=n) for n in range(10)))
+    assert first == [True] * 10 and connector.inserts == [10]
+    # A retry of a job still waiting (its queueing lock) is refused; the others go in.
+    again = await asyncio.gather(
+        queue.defer(note, queueing_lock="event-1", n=10),
+        queue.defer(note, queueing_lock="event-1", n=10),
+        queue.defer(note, queueing_lock="event-2", n=11),
+    )
+    assert again == [True, False, True]
+    kept = sorted(connector.jobs.values(), key=lambda job: job["id"])
+    assert [job["args"]["n"] for job in kept] == [*range(10), 10, 11]  # in the order queued
