@@ -74,7 +74,19 @@ def _emptying_statement() -> str:
         "PERFORM setval(c.oid, 1, false) FROM pg_class c"
         " WHERE c.relkind = 'S' AND c.relnamespace = 'public'::regnamespace;"
     )
-    return f"DO $$ BEGIN {deletes} {restart} END $$"
+    # The job queue's own schema (migration 0014): a job a test left queued would
+    # otherwise be run by the next test's worker, against a stand-in long gone.
+    queue = (
+        "IF to_regclass('procrastinate.procrastinate_jobs') IS NOT NULL THEN"
+        # Its triggers name its tables unqualified.
+        " PERFORM set_config('search_path', 'procrastinate, public', true);"
+        " DELETE FROM procrastinate.procrastinate_events;"
+        " DELETE FROM procrastinate.procrastinate_periodic_defers;"
+        " DELETE FROM procrastinate.procrastinate_jobs;"
+        " DELETE FROM procrastinate.procrastinate_workers;"
+        " END IF;"
+    )
+    return f"DO $$ BEGIN {deletes} {restart} {queue} END $$"
 
 
 async def truncate_all(url: str) -> None:
