@@ -5,6 +5,8 @@ them in its ``__all__``) to run its tests once per backend."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,23 +15,39 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from bot.engine import Engine
 from bot.services import Services
 from bot.web import create_app
 from core.accounts import find_target, password_hashes
+from core.directory.ldap import LdapDirectory
+from core.directory.sync import SyncReport, sync
 from core.directory.wiring import Directories
+from core.profiles import Profile
 from core.settings import Settings
+from tests.chat import Chat
 from tests.core.directory.conftest import pointed_at
 from tests.factories import LIN_STUDENT_ID, add_lin
 from tests.ldap_server import (
     DEMO_PASSWORD,
     SERVICE_PASSWORD,
     SlapdServer,
-    build,
     ldap_profile,
+    running,
     slapd_server,
 )
 
-__all__ = ["NEW", "Backend", "backend", "client", "slapd_server"]
+__all__ = [
+    "NEW",
+    "Backend",
+    "backend",
+    "browser",
+    "client",
+    "forgot_in_chat",
+    "on_directory",
+    "set_on_page",
+    "slapd_server",
+    "sync_index",
+]
 
 NEW = "Cobalt-Harbour-71!"
 
@@ -58,28 +76,45 @@ async def backend(
         yield Backend(services, LIN_STUDENT_ID, DEMO_PASSWORD, logs_in_sql)
         return
     request.getfixturevalue("slapd_server")  # skips the test where slapd is not installed
-    server = build(tmp_path / "slapd", ldap_profile())
-    server.start()
-    profile = pointed_at(ldap_profile(), server.uri)
+    with running(tmp_path / "slapd") as server:
+        on_directory(services, settings, pointed_at(ldap_profile(), server.uri))
+        dn = server.spare(0).dn
+
+        async def logs_in_ldap(password: str) -> bool:
+            return await asyncio.to_thread(server.binds, dn, password)
+
+        try:
+            yield Backend(services, "spare00", DEMO_PASSWORD, logs_in_ldap, server)
+        finally:
+            await services.directories.close()
+
+
+def on_directory(
+    services: Services, settings: Settings, profile: Profile, **changes: object
+) -> LdapDirectory:
+    """Point ``services`` at ``profile``'s LDAP directory, bound as the test slapd's
+    service account, with any further ``changes`` to ``settings``; its directory."""
     services.profile = profile
+    services.settings = settings.model_copy(
+        update={"directory_bind_password": SecretStr(SERVICE_PASSWORD), **changes}
+    )
     services.directories = Directories(
         profile,
-        settings.model_copy(update={"directory_bind_password": SecretStr(SERVICE_PASSWORD)}),
+        services.settings,
         pii=services.pii,
         hasher=services.passwords,
         clock=services.clock,
         sessions=services.sessions,
     )
-    dn = server.spare(0).dn
+    assert services.directories.remote is not None
+    return services.directories.remote
 
-    async def logs_in_ldap(password: str) -> bool:
-        return await asyncio.to_thread(server.binds, dn, password)
 
-    try:
-        yield Backend(services, "spare00", DEMO_PASSWORD, logs_in_ldap, server)
-    finally:
-        await services.directories.close()
-        server.stop()
+async def sync_index(services: Services, *, full: bool = False) -> SyncReport:
+    """Sync the local index of the directory ``services`` are pointed at, now."""
+    remote = services.directories.remote
+    assert remote is not None
+    return await sync(services.sessions, remote, services.pii, now=services.clock.now(), full=full)
 
 
 async def _sql_verifies(services: Services, name: str, password: str) -> bool:
@@ -90,9 +125,38 @@ async def _sql_verifies(services: Services, name: str, password: str) -> bool:
     return bool(hashes) and services.passwords.verify_sync(hashes[0], password)
 
 
+@contextlib.asynccontextmanager
+async def browser(services: Services) -> AsyncIterator[httpx.AsyncClient]:
+    """A browser of the web app over ``services``."""
+    transport = httpx.ASGITransport(app=create_app(services))
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        yield client
+
+
 @pytest.fixture
 async def client(backend: Backend) -> AsyncIterator[httpx.AsyncClient]:
     """A browser of the web app over the backend's services."""
-    transport = httpx.ASGITransport(app=create_app(backend.services))
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+    async with browser(backend.services) as client:
         yield client
+
+
+async def forgot_in_chat(services: Services, account: str, id_number: str, *, user: str) -> str:
+    """The forgot-password flow in the chat for ``account``, proving ``id_number``; what
+    the bot said."""
+    chat = Chat(Engine(services), user=user)
+    await chat.say("/start")
+    await chat.press("I forgot my password")
+    await chat.say(account)
+    await chat.say(id_number)
+    return chat.text()
+
+
+async def set_on_page(client: httpx.AsyncClient, link: str, new: str) -> httpx.Response:
+    """Open a mailed password link's page and set ``new`` there; the page's answer."""
+    path = "/" + link.split("/", 3)[3]
+    page = await client.get(path)
+    assert page.status_code == 200, page.text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    form = {"csrf": csrf.group(1), "new_password": new, "confirm_password": new}
+    return await client.post(path, data=form)

@@ -7,11 +7,19 @@ from typing import Any
 
 from bot.card_images import cipher_of
 from bot.services import Services
-from core import tokens
+from core import alumni, tokens
 from core.cards import issue_card
 from core.directory import link_subject
 from core.idnumbers import parse_id_number
-from core.models import Account, Mailbox, MailboxCondition, Person, Role, StudentRecord
+from core.models import (
+    Account,
+    AlumniApplication,
+    Mailbox,
+    MailboxCondition,
+    Person,
+    Role,
+    StudentRecord,
+)
 
 # Seed 001's master's student Lin Ming-Zhi, the one most tests talk as.
 LIN_ID_NUMBER = "F131104093"
@@ -19,6 +27,9 @@ LIN_BIRTHDAY = dt.date(1996, 1, 2)
 LIN_STUDENT_ID = "211300001"
 # An alumnus with an alumni card in most card tests.
 WANG_STUDENT_ID = "109205003"
+# What an alumni application says unless a test says otherwise.
+APPLICANT_ID_NUMBER = "F131104093"
+APPLICANT_BIRTHDAY = dt.date(1985, 11, 5)
 
 
 async def add_student(
@@ -147,3 +158,55 @@ async def issue_electronic_card(
             now=services.clock.now(),
         )
         return card.id
+
+
+async def add_application(services: Services, **changes: object) -> int:
+    """A pending alumni application from the chat ``applicant`` of the ``test`` channel
+    (Lin Ming-Zhi, student 209203011, master's, applicant@example.com), ``changes``
+    aside; its number. ``id_number`` and ``birthday`` are stored as the chat stores
+    them: hashed, the number also masked."""
+    number = parse_id_number(str(changes.pop("id_number", APPLICANT_ID_NUMBER)))
+    birthday = changes.pop("birthday", APPLICANT_BIRTHDAY)
+    assert isinstance(birthday, dt.date)
+    fields: dict[str, object] = {
+        "channel": "test",
+        "chat_id": "applicant",
+        "locale": "en",
+        "name_zh": "林明志",
+        "name_en": "Lin Ming-Zhi",
+        "sex": "male",
+        "id_number_hash": services.pii.id_number(number.value),
+        "id_number_masked": number.masked(),
+        "birthday_hash": services.pii.birthday(birthday),
+        "default_password_hash": "x",
+        "degree_level": "master",
+        "department": "CS",
+        "student_id": "209203011",
+        "entry_year": 2009,
+        "graduation_year": 2013,
+        "mobile": "0912345678",
+        "email": "applicant@example.com",
+        "address": "Taipei",
+        "consent_at": services.clock.now(),
+        "created_at": services.clock.now(),
+        **changes,
+    }
+    async with services.sessions() as session, session.begin():
+        application = AlumniApplication(**fields)
+        session.add(application)
+        await session.flush()
+        return application.id
+
+
+async def approve(services: Services, number: int, override: str | None = None) -> alumni.Approval:
+    """Approve application ``number`` as the staff user ``staff`` does on the command
+    line, into the directory ``services`` are pointed at (or the bot's tables)."""
+    return await alumni.approve(
+        services.sessions,
+        number,
+        profile=services.profile,
+        directory=services.directories.remote,
+        now=services.clock.now(),
+        actor="cli:staff",
+        override=override,
+    )

@@ -34,7 +34,7 @@ from cryptography.x509.oid import NameOID
 from core import demo_data
 from core.directory.ldap import ldap3
 from core.mailbox_names import free_names
-from core.models import Role
+from core.models import RecordStatus, Role
 from core.profiles import Profile, load_profile_file
 from core.resources import profiles_dir
 
@@ -45,6 +45,7 @@ MODULE_DIR = Path("/usr/lib/ldap")
 
 SUFFIX = "dc=demo,dc=edu,dc=tw"
 PEOPLE = f"ou=people,{SUFFIX}"
+MAIL = f"ou=mail,{SUFFIX}"
 ROOT_DN = f"cn=admin,{SUFFIX}"
 ROOT_PASSWORD = "root-secret-0123"
 SERVICE_DN = f"cn=helpdesk,ou=services,{SUFFIX}"
@@ -176,28 +177,59 @@ class SlapdServer:
         finally:
             connection.unbind()
 
-    def as_root(self, dn: str, changes: dict[str, list[tuple[str, list[str]]]]) -> None:
-        """Modify an entry as the rootdn (no ACL, no password policy)."""
+    @contextlib.contextmanager
+    def _as_root(self) -> Iterator[ldap3.Connection]:
+        """A connection bound as the rootdn (no ACL, no password policy)."""
         connection = ldap3.Connection(
             ldap3.Server(self.uri, get_info=ldap3.NONE), user=ROOT_DN, password=ROOT_PASSWORD
         )
         try:
             assert connection.bind()
-            # The relax control lets the root set ppolicy's operational attributes.
-            ok = connection.modify(dn, changes, controls=[(RELAX_OID, True, None)])  # type: ignore[no-untyped-call]
-            assert ok, connection.result
+            yield connection
         finally:
             connection.unbind()
 
+    def as_root(self, dn: str, changes: dict[str, list[tuple[str, list[str]]]]) -> None:
+        """Modify an entry as the rootdn (no ACL, no password policy)."""
+        with self._as_root() as connection:
+            # The relax control lets the root set ppolicy's operational attributes.
+            ok = connection.modify(dn, changes, controls=[(RELAX_OID, True, None)])  # type: ignore[no-untyped-call]
+            assert ok, connection.result
+
+    def add(self, dn: str, attributes: dict[str, str | list[str]]) -> None:
+        """Add an entry as the rootdn, as the registrar's own tools would."""
+        with self._as_root() as connection:
+            assert connection.add(dn, attributes=attributes), connection.result  # type: ignore[no-untyped-call]
+
     def delete(self, dn: str) -> None:
-        connection = ldap3.Connection(
-            ldap3.Server(self.uri, get_info=ldap3.NONE), user=ROOT_DN, password=ROOT_PASSWORD
-        )
-        try:
-            assert connection.bind()
+        with self._as_root() as connection:
             assert connection.delete(dn), connection.result
-        finally:
-            connection.unbind()
+
+    def entry(self, dn: str) -> dict[str, list[str]]:
+        """The entry ``dn`` as the rootdn reads it, with pwdReset; {} when there is none."""
+        with self._as_root() as connection:
+            connection.search(dn, "(objectClass=*)", ldap3.BASE, attributes=["*", "pwdReset"])
+            found = [e for e in connection.response or [] if e.get("type") == "searchResEntry"]
+            if not found:
+                return {}
+            return {
+                name: [str(v) for v in (values if isinstance(values, list) else [values])]
+                for name, values in found[0]["attributes"].items()
+            }
+
+    def graduate(self, profile: Profile) -> LdapAccount:
+        """A graduate (in ``profile``'s word for it) with a student ID and a degree level,
+        whose ID number no other entry has: one lookup answers with one student ID."""
+        accounts = list(self.accounts.values())
+        graduated = directory_status(profile, RecordStatus.GRADUATED)
+        return next(
+            account
+            for account in accounts
+            if account.status == graduated
+            and account.student_id
+            and account.degree_level
+            and sum(other.id_number == account.id_number for other in accounts) == 1
+        )
 
     @property
     def running(self) -> bool:
@@ -356,6 +388,11 @@ access to dn.subtree="{PEOPLE}"
   by dn.exact="{SERVICE_DN}" manage
   by self read
   by * none
+# Mailboxes applied for in chat get entries of their own here ([directory.new_mailbox]).
+access to dn.subtree="{MAIL}"
+  by dn.exact="{SERVICE_DN}" manage
+  by self read
+  by * none
 access to *
   by dn.exact="{SERVICE_DN}" read
   by * none
@@ -502,6 +539,10 @@ dn: ou=services,{SUFFIX}
 objectClass: organizationalUnit
 ou: services
 
+dn: {MAIL}
+objectClass: organizationalUnit
+ou: mail
+
 dn: ou=policies,{SUFFIX}
 objectClass: organizationalUnit
 ou: policies
@@ -517,11 +558,17 @@ userPassword: {SERVICE_PASSWORD}
     return head + policies + "\n".join(_entry(account) for account in accounts)
 
 
-def build(folder: Path, profile: Profile) -> SlapdServer:
-    """Write the configuration and load the demo directory (slapd not yet running)."""
+def build(folder: Path, profile: Profile, modules: tuple[str, ...] = ()) -> SlapdServer:
+    """Write the configuration and load the demo directory (slapd not yet running).
+
+    ``modules``: slapd modules to load besides back_mdb and ppolicy (``argon2``).
+    """
     (folder / "data").mkdir(parents=True)
     (folder / "campus.schema").write_text(CAMPUS_SCHEMA)
-    (folder / "slapd.conf").write_text(slapd_conf(folder))
+    conf = slapd_conf(folder)
+    for module in modules:
+        conf = conf.replace("moduleload ppolicy", f"moduleload ppolicy\nmoduleload {module}")
+    (folder / "slapd.conf").write_text(conf)
     write_certificates(folder)
     accounts = demo_accounts(profile)
     (folder / "demo.ldif").write_text(demo_ldif(accounts), encoding="utf-8")
@@ -540,6 +587,36 @@ def ldap_profile() -> Profile:
     return load_profile_file(profiles_dir() / "examples" / "ldap.toml")
 
 
+def alumni_entry(**attributes: str) -> dict[str, object]:
+    """A ``[directory.new_entry]`` template for an alumnus under ``ou=people``: the
+    account, names, student ID, role and notification address, then ``attributes``."""
+    return {
+        "dn": f"uid={{account}},{PEOPLE}",
+        "object_classes": ["inetOrgPerson", "campusPerson"],
+        "attributes": {
+            "uid": "{account}",
+            "cn": "{name_en}",
+            "sn": "{surname}",
+            "displayName": "{name_en}",
+            "employeeNumber": "{student_id}",
+            "campusRole": "alumnus",
+            "campusNotificationAddress": "{notification_address}",
+            **attributes,
+        },
+    }
+
+
+@contextlib.contextmanager
+def running(folder: Path, modules: tuple[str, ...] = ()) -> Iterator[SlapdServer]:
+    """A slapd of its own with the demo directory (``build``), stopped on the way out."""
+    server = build(folder, ldap_profile(), modules)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def slapd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlapdServer]:
     """slapd with the demo directory on a free 127.0.0.1 port, for the whole session."""
@@ -547,9 +624,13 @@ def slapd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlapdServ
         if os.environ.get("CI") == "true":
             pytest.fail("slapd is not installed (apt-get install slapd ldap-utils)")
         pytest.skip("slapd is not installed (apt-get install slapd ldap-utils)")
-    server = build(tmp_path_factory.mktemp("slapd"), ldap_profile())
-    server.start()
-    try:
+    with running(tmp_path_factory.mktemp("slapd")) as server:
         yield server
-    finally:
-        server.stop()
+
+
+@pytest.fixture
+def own_slapd(tmp_path: Path, slapd_server: SlapdServer) -> Iterator[SlapdServer]:
+    """A slapd of the test's own, to stop, start and change (after the shared one proved
+    slapd runs)."""
+    with running(tmp_path / "slapd") as server:
+        yield server

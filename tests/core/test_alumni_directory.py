@@ -9,24 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from bot.engine import Engine
 from bot.services import Services
-from bot.web import create_app
 from core import alumni
 from core.directory import DirectoryUnavailable
-from core.directory.ldap import ldap3
-from core.directory.sync import sync
-from core.directory.wiring import Directories
 from core.i18n import Translator
 from core.models import (
     Account,
@@ -37,18 +29,22 @@ from core.models import (
     OutboundMail,
     Person,
 )
-from core.profiles import Profile
 from core.settings import Settings
-from tests.chat import Chat
-from tests.core.directory.conftest import pointed_at
-from tests.core.test_alumni import _application
+from tests.core.directory.conftest import pointed_at, writing
+from tests.directory_backends import (
+    browser,
+    forgot_in_chat,
+    on_directory,
+    set_on_page,
+    sync_index,
+)
+from tests.factories import add_application, approve
 from tests.ldap_server import (
     PEOPLE,
-    ROOT_DN,
-    ROOT_PASSWORD,
-    SERVICE_PASSWORD,
     SUFFIX,
+    LdapAccount,
     SlapdServer,
+    alumni_entry,
     build,
     ldap_profile,
     slapd_server,
@@ -62,59 +58,28 @@ NEW_PASSWORD = "Cobalt-Harbour-71!"
 ALUMNI_POLICY = f"cn=alumni,ou=policies,{SUFFIX}"
 # The entry an approved application writes: no ID number or birthday (an application
 # keeps them only as hashes), under a policy that accepts a hashed first password.
-NEW_ENTRY = {
-    "dn": "uid={account},ou=people,dc=demo,dc=edu,dc=tw",
-    "object_classes": ["inetOrgPerson", "campusPerson"],
-    "attributes": {
-        "uid": "{account}",
-        "cn": "{name_en}",
-        "sn": "{surname}",
-        "displayName": "{name_en}",
-        "employeeNumber": "{student_id}",
-        "campusDegreeLevel": "{degree_level}",
-        "campusRole": "alumnus",
-        "campusNotificationAddress": "{notification_address}",
-        "pwdPolicySubentry": ALUMNI_POLICY,
-    },
-}
+NEW_ENTRY = alumni_entry(campusDegreeLevel="{degree_level}", pwdPolicySubentry=ALUMNI_POLICY)
 
 
 def accepting_written_accounts(folder: Path) -> SlapdServer:
     """A fresh demo directory that knows {ARGON2} and has a policy for alumni entries."""
-    server = build(folder, ldap_profile())
-    conf = folder / "slapd.conf"
-    text = conf.read_text().replace("moduleload ppolicy", "moduleload ppolicy\nmoduleload argon2")
-    conf.write_text(text)
+    server = build(folder, ldap_profile(), modules=("argon2",))
     server.start()
-    connection = ldap3.Connection(
-        ldap3.Server(server.uri, get_info=ldap3.NONE), ROOT_DN, ROOT_PASSWORD, auto_bind=True
+    server.add(
+        ALUMNI_POLICY,
+        {
+            "objectClass": ["organizationalRole", "pwdPolicy"],
+            "cn": "alumni",
+            "pwdAttribute": "userPassword",
+            "pwdMinLength": "8",
+            "pwdInHistory": "3",
+            "pwdMustChange": "TRUE",
+            "pwdAllowUserChange": "TRUE",
+            # 1: a hashed value is accepted unchecked (2 would refuse it).
+            "pwdCheckQuality": "1",
+        },
     )
-    try:
-        added = connection.add(  # type: ignore[no-untyped-call]
-            ALUMNI_POLICY,
-            attributes={
-                "objectClass": ["organizationalRole", "pwdPolicy"],
-                "cn": "alumni",
-                "pwdAttribute": "userPassword",
-                "pwdMinLength": "8",
-                "pwdInHistory": "3",
-                "pwdMustChange": "TRUE",
-                "pwdAllowUserChange": "TRUE",
-                # 1: a hashed value is accepted unchecked (2 would refuse it).
-                "pwdCheckQuality": "1",
-            },
-        )
-        assert added, connection.result
-    finally:
-        connection.unbind()
     return server
-
-
-def writing(profile: Profile, mode: str = "write") -> Profile:
-    directory = profile.directory.model_validate(
-        profile.directory.model_dump() | {"applications": mode, "new_entry": NEW_ENTRY}
-    )
-    return profile.model_copy(update={"directory": directory})
 
 
 @dataclass
@@ -130,20 +95,9 @@ async def campus(
     """The services over a slapd of their own whose index is synced, writing applications."""
     request.getfixturevalue("slapd_server")  # skips where slapd is not installed
     server = await asyncio.to_thread(accepting_written_accounts, tmp_path / "slapd")
-    profile = writing(pointed_at(ldap_profile(), server.uri))
-    services.profile = profile
-    services.directories = Directories(
-        profile,
-        settings.model_copy(update={"directory_bind_password": SecretStr(SERVICE_PASSWORD)}),
-        pii=services.pii,
-        hasher=services.passwords,
-        clock=services.clock,
-        sessions=services.sessions,
-    )
-    remote = services.directories.remote
-    assert remote is not None
+    on_directory(services, settings, writing(pointed_at(ldap_profile(), server.uri), NEW_ENTRY))
     try:
-        await sync(services.sessions, remote, services.pii, now=services.clock.now())
+        await sync_index(services)
         yield Campus(services, server)
     finally:
         await services.directories.close()
@@ -154,19 +108,21 @@ async def _apply(services: Services, **changes: object) -> int:
     """An application as the chat stores it: the first password only as its argon2 hash."""
     id_number = str(changes.get("id_number", NEW_ID_NUMBER))
     hashed = await services.passwords.hash(id_number.upper())
-    return await _application(services, default_password_hash=hashed, **changes)
+    return await add_application(services, default_password_hash=hashed, **changes)
 
 
-async def _approve(services: Services, number: int, override: str | None = None) -> alumni.Approval:
-    return await alumni.approve(
-        services.sessions,
-        number,
-        profile=services.profile,
-        directory=services.directories.remote,
-        now=services.clock.now(),
-        actor="cli:staff",
-        override=override,
-    )
+def _as_in_directory(account: LdapAccount, **changes: object) -> dict[str, object]:
+    """An application's facts as the directory entry ``account`` has them, ``changes``
+    aside."""
+    return {
+        "id_number": account.id_number,
+        "birthday": account.birthday,
+        "name_zh": account.name_zh,
+        "name_en": account.name_en,
+        "student_id": account.student_id,
+        "degree_level": account.degree_level,
+        **changes,
+    }
 
 
 async def _status(services: Services, number: int) -> str:
@@ -176,35 +132,18 @@ async def _status(services: Services, number: int) -> str:
     return application.status
 
 
-def _entry(server: SlapdServer, dn: str) -> dict[str, list[str]]:
-    connection = ldap3.Connection(
-        ldap3.Server(server.uri, get_info=ldap3.NONE), ROOT_DN, ROOT_PASSWORD, auto_bind=True
-    )
-    try:
-        connection.search(dn, "(objectClass=*)", ldap3.BASE, attributes=["*", "pwdReset"])
-        found = [e for e in connection.response or [] if e.get("type") == "searchResEntry"]
-        if not found:
-            return {}
-        return {
-            name: [str(v) for v in (values if isinstance(values, list) else [values])]
-            for name, values in found[0]["attributes"].items()
-        }
-    finally:
-        connection.unbind()
-
-
 async def test_an_approved_application_is_a_new_entry_whose_first_password_is_the_id_number(
     campus: Campus,
 ) -> None:
     services, server = campus.services, campus.server
     number = await _apply(services)
-    approval = await _approve(services, number)
+    approval = await approve(services, number)
     dn = f"uid=B20920301100,{PEOPLE}"
     assert (approval.account, approval.entry) == ("B20920301100", dn)
     # The ID number with its letters in upper case logs in, and must be changed.
     assert await asyncio.to_thread(server.binds, dn, NEW_ID_NUMBER)
     assert not await asyncio.to_thread(server.binds, dn, "F131104094")
-    entry = await asyncio.to_thread(_entry, server, dn)
+    entry = await asyncio.to_thread(server.entry, dn)
     assert entry["pwdReset"] == ["TRUE"]
     assert entry["campusNotificationAddress"] == ["applicant@example.com"]
     assert entry["employeeNumber"] == ["209203011"] and entry["sn"] == ["Lin"]
@@ -227,23 +166,15 @@ async def test_an_application_matching_its_directory_entry_is_clear_and_named(
 ) -> None:
     services, server = campus.services, campus.server
     chen = server.account("111201002")  # 陳怡君, bachelor, no alumni account yet
-    number = await _apply(
-        services,
-        id_number=chen.id_number,
-        birthday=chen.birthday,
-        name_zh=chen.name_zh,
-        name_en="CHEN, YI-JUN",
-        student_id="111201002",
-        degree_level="bachelor",
-    )
+    number = await _apply(services, **_as_in_directory(chen, name_en="CHEN, YI-JUN"))
     [(_, checked)] = await alumni.pending_reviews(
         services.sessions, services.profile, services.directories.remote
     )
     assert checked.clear and checked.entry == chen.dn, checked
-    approval = await _approve(services, number)
+    approval = await approve(services, number)
     assert approval.entry == f"uid=B11120100200,{PEOPLE}"
     # Her own entry is not touched: a new entry is written beside it.
-    assert (await asyncio.to_thread(_entry, server, chen.dn))["campusNotificationAddress"] == [
+    assert (await asyncio.to_thread(server.entry, chen.dn))["campusNotificationAddress"] == [
         "yijun.chen@example.net"
     ]
 
@@ -262,30 +193,22 @@ async def test_someone_elses_id_number_is_flagged_and_needs_an_audited_override(
 ) -> None:
     services, server = campus.services, campus.server
     chen = server.account("111201002")
-    facts: dict[str, object] = {
-        "id_number": chen.id_number,
-        "birthday": chen.birthday,
-        "name_zh": chen.name_zh,
-        "name_en": chen.name_en,
-        "student_id": "111201002",
-        "degree_level": "bachelor",
-        "email": "attacker@example.com",
-    }
+    facts = _as_in_directory(chen, email="attacker@example.com")
     number = await _apply(services, **(facts | changes))
     [(_, checked)] = await alumni.pending_reviews(
         services.sessions, services.profile, services.directories.remote
     )
     assert [c for c in checked.conflicts if reason in c], checked
     with pytest.raises(alumni.DecisionRefused, match=reason):
-        await _approve(services, number)
+        await approve(services, number)
     assert await _status(services, number) == "pending"
     account = services.profile.accounts.alumni_account_for(str((facts | changes)["student_id"]))
     assert account is not None
-    assert not await asyncio.to_thread(_entry, server, f"uid={account},{PEOPLE}")
+    assert not await asyncio.to_thread(server.entry, f"uid={account},{PEOPLE}")
 
-    await _approve(services, number, override="registrar confirmed by phone")
+    await approve(services, number, override="registrar confirmed by phone")
     # The person's own entry keeps her contact data; the override is in the audit log.
-    mine = await asyncio.to_thread(_entry, server, chen.dn)
+    mine = await asyncio.to_thread(server.entry, chen.dn)
     assert mine["campusNotificationAddress"] == ["yijun.chen@example.net"]
     async with services.sessions() as session:
         event = await session.scalar(select(AuditEvent).where(AuditEvent.action == "approve"))
@@ -295,17 +218,9 @@ async def test_someone_elses_id_number_is_flagged_and_needs_an_audited_override(
 async def test_an_account_already_in_the_directory_blocks_approval(campus: Campus) -> None:
     services, server = campus.services, campus.server
     wang = server.account("B10920500300")  # 王大同 has his alumni account already
-    number = await _apply(
-        services,
-        id_number=wang.id_number,
-        birthday=wang.birthday,
-        name_zh=wang.name_zh,
-        name_en=wang.name_en,
-        student_id="109205003",
-        degree_level="bachelor",
-    )
+    number = await _apply(services, **_as_in_directory(wang))
     with pytest.raises(alumni.DecisionRefused, match="B10920500300 already exists"):
-        await _approve(services, number)
+        await approve(services, number)
     assert await _status(services, number) == "pending"
 
 
@@ -314,18 +229,10 @@ async def test_an_entry_of_that_name_outside_the_people_is_a_clear_refusal(
 ) -> None:
     """AccountExists from the directory itself (a DN the lookup of people cannot see)."""
     services, server = campus.services, campus.server
-    connection = ldap3.Connection(
-        ldap3.Server(server.uri, get_info=ldap3.NONE), ROOT_DN, ROOT_PASSWORD, auto_bind=True
-    )
-    try:
-        assert connection.add(  # type: ignore[no-untyped-call]
-            f"uid=B20920301100,{PEOPLE}", attributes={"objectClass": ["account"]}
-        )
-    finally:
-        connection.unbind()
+    server.add(f"uid=B20920301100,{PEOPLE}", {"objectClass": ["account"]})
     number = await _apply(services)
     with pytest.raises(alumni.DecisionRefused, match="already has an entry for the account"):
-        await _approve(services, number)
+        await approve(services, number)
     assert await _status(services, number) == "pending"
     async with services.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(ChatNotice)) == 0
@@ -333,16 +240,16 @@ async def test_an_entry_of_that_name_outside_the_people_is_a_clear_refusal(
 
 async def test_queue_mode_writes_no_entry_and_gives_staff_the_facts(campus: Campus) -> None:
     services, server = campus.services, campus.server
-    services.profile = writing(services.profile, "queue")
+    services.profile = writing(services.profile, NEW_ENTRY, "queue")
     number = await _apply(services)
-    approval = await _approve(services, number)
+    approval = await approve(services, number)
     assert approval.entry is None
     facts = dict(approval.by_hand)
     assert facts["account"] == "B20920301100"
     assert facts["DN"] == f"uid=B20920301100,{PEOPLE}"
     assert facts["notification address"] == "applicant@example.com"
     assert "F1******93" in facts["first password"] and NEW_ID_NUMBER not in str(facts)
-    assert not await asyncio.to_thread(_entry, server, f"uid=B20920301100,{PEOPLE}")
+    assert not await asyncio.to_thread(server.entry, f"uid=B20920301100,{PEOPLE}")
     assert await _status(services, number) == "approved"
     told = Translator("en")._(alumni.APPROVED_QUEUED, number=number, account="B20920301100")
     async with services.sessions() as session:
@@ -359,36 +266,14 @@ async def test_a_directory_that_does_not_answer_leaves_the_application_pending(
     number = await _apply(services)
     await asyncio.to_thread(server.stop)
     with pytest.raises(DirectoryUnavailable):
-        await _approve(services, number)
+        await approve(services, number)
     assert await _status(services, number) == "pending"
     async with services.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(ChatNotice)) == 0
         assert await session.scalar(select(func.count()).select_from(OutboundMail)) == 0
     # Back again, the same approval goes through.
     await asyncio.to_thread(server.start)
-    assert (await _approve(services, number)).entry is not None
-
-
-async def _forgot(services: Services, account: str, id_number: str, *, user: str) -> str:
-    """The forgot-password flow in the chat, proving ``id_number``; what the bot said."""
-    chat = Chat(Engine(services), user=user)
-    await chat.say("/start")
-    await chat.press("I forgot my password")
-    await chat.say(account)
-    await chat.say(id_number)
-    return chat.text()
-
-
-async def _reset_on_page(services: Services, link: str, new: str) -> httpx.Response:
-    transport = httpx.ASGITransport(app=create_app(services))
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-        path = "/" + link.split("/", 3)[3]
-        page = await client.get(path)
-        assert page.status_code == 200, page.text
-        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
-        assert csrf is not None
-        form = {"csrf": csrf.group(1), "new_password": new, "confirm_password": new}
-        return await client.post(path, data=form)
+    assert (await approve(services, number)).entry is not None
 
 
 async def _index_row(services: Services, dn: str) -> DirectoryIndexEntry | None:
@@ -403,20 +288,21 @@ async def test_an_approved_alumnus_resets_a_forgotten_password_by_the_id_number(
     hashes, so the owner's ID number proves it in the chat and a stranger's does not."""
     services, server = campus.services, campus.server
     number = await _apply(services)
-    approval = await _approve(services, number)
+    approval = await approve(services, number)
     dn = f"uid=B20920301100,{PEOPLE}"
     assert approval.entry == dn
     told = len(await outbox(services))  # the approval's own mail
 
-    stranger = await _forgot(services, "B20920301100", "A123456789", user="stranger")
+    stranger = await forgot_in_chat(services, "B20920301100", "A123456789", user="stranger")
     assert len(await outbox(services)) == told  # nothing mailed for a wrong ID number
-    owner = await _forgot(services, "B20920301100", NEW_ID_NUMBER, user="applicant")
+    owner = await forgot_in_chat(services, "B20920301100", NEW_ID_NUMBER, user="applicant")
     assert owner.encode() == stranger.encode()  # the reply never tells which was right
     mails = (await outbox(services))[told:]
     assert [mail.to_address for mail in mails] == ["applicant@example.com"]
 
     # The link sets the password in the directory: the new one logs in, the first not.
-    done = await _reset_on_page(services, password_link_in(mails[0].body), NEW_PASSWORD)
+    async with browser(services) as client:
+        done = await set_on_page(client, password_link_in(mails[0].body), NEW_PASSWORD)
     assert done.status_code == 200 and "Password changed" in done.text, done.text
     assert await asyncio.to_thread(server.binds, dn, NEW_PASSWORD)
     assert not await asyncio.to_thread(server.binds, dn, NEW_ID_NUMBER)
@@ -426,21 +312,19 @@ async def test_the_sync_keeps_an_approved_entrys_row_until_the_entry_is_deleted(
     campus: Campus,
 ) -> None:
     services, server = campus.services, campus.server
-    remote = services.directories.remote
-    assert remote is not None
-    approval = await _approve(services, await _apply(services))
+    approval = await approve(services, await _apply(services))
     assert approval.entry is not None
     for full in (False, True):  # the new entry is read again, and has no ID number
-        await sync(services.sessions, remote, services.pii, now=services.clock.now(), full=full)
+        await sync_index(services, full=full)
         row = await _index_row(services, approval.entry)
         assert row is not None and row.id_number_hash == services.pii.id_number(NEW_ID_NUMBER)
     # Its owner still proves the account after the syncs.
-    await _forgot(services, "B20920301100", NEW_ID_NUMBER, user="applicant")
+    await forgot_in_chat(services, "B20920301100", NEW_ID_NUMBER, user="applicant")
     assert (await outbox(services))[-1].to_address == "applicant@example.com"
     assert "/password/" in (await outbox(services))[-1].body
 
     await asyncio.to_thread(server.delete, approval.entry)
-    report = await sync(services.sessions, remote, services.pii, now=services.clock.now())
+    report = await sync_index(services)
     assert report.removed == 1
     assert await _index_row(services, approval.entry) is None
 
@@ -449,16 +333,9 @@ async def test_an_approved_entry_never_answers_a_student_id_lookup_twice(campus:
     """The approval's row proves ownership only: the lookup answers from her own entry."""
     services, server = campus.services, campus.server
     chen = server.account("111201002")
-    number = await _apply(
-        services,
-        id_number=chen.id_number,
-        birthday=chen.birthday,
-        name_zh=chen.name_zh,
-        name_en="CHEN, YI-JUN",
-        student_id="111201002",
-        degree_level="bachelor",
+    await approve(
+        services, await _apply(services, **_as_in_directory(chen, name_en="CHEN, YI-JUN"))
     )
-    await _approve(services, number)
     remote = services.directories.remote
     assert remote is not None
     found = await remote.find_student_ids(

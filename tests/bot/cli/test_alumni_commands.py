@@ -8,8 +8,7 @@ import datetime as dt
 from bot.services import build_services
 from core.settings import Settings
 from tests.bot.cli.conftest import helpdesk
-from tests.core.test_alumni import _application
-from tests.factories import add_student
+from tests.factories import add_application, add_student
 
 MARKUP = "[link=https://evil.example]CS[/link][blink red] VERIFIED BY REGISTRAR[/]"
 
@@ -18,7 +17,7 @@ def _with(settings: Settings, **changes: object) -> None:
     async def main() -> None:
         services = build_services(settings)
         try:
-            await _application(services, **changes)
+            await add_application(services, **changes)
         finally:
             await services.close()
 

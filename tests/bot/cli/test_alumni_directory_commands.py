@@ -17,7 +17,6 @@ from tests.core.test_alumni_directory import (
     NEW_ENTRY,
     NEW_ID_NUMBER,
     _apply,
-    _entry,
     accepting_written_accounts,
 )
 from tests.ldap_server import PEOPLE, SERVICE_PASSWORD, SlapdServer, slapd_server
@@ -80,7 +79,7 @@ def test_queue_mode_approves_and_tells_staff_to_create_the_account_by_hand(
     assert "create this account by hand in the directory" in result.stdout
     assert DN in result.stdout and "applicant@example.com" in result.stdout
     assert "F1******93" in result.stdout and NEW_ID_NUMBER not in result.stdout
-    assert not _entry(slapd_server, DN)
+    assert not slapd_server.entry(DN)
     status, notices = _state(cli_env, number)
     assert status == "approved"
     assert len(notices) == 1 and "will tell you how to log in" in notices[0]
@@ -103,7 +102,7 @@ def test_write_mode_creates_the_entry_and_a_stopped_directory_leaves_the_next_pe
             result.stdout.split()
         )
         assert server.binds(DN, NEW_ID_NUMBER)
-        assert _entry(server, DN)["pwdReset"] == ["TRUE"]
+        assert server.entry(DN)["pwdReset"] == ["TRUE"]
         assert _state(cli_env, number)[0] == "approved"
 
         again = helpdesk("alumni", "approve", str(number))

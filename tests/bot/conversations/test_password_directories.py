@@ -6,17 +6,15 @@ forgot-password flow through the engine, the mailed link, the page, then a login
 
 from __future__ import annotations
 
-import re
-
 import httpx
 
-from bot.engine import Engine
-from tests.chat import Chat
 from tests.directory_backends import (
     NEW,
     Backend,
     backend,
     client,
+    forgot_in_chat,
+    set_on_page,
     slapd_server,
 )
 from tests.outbox import outbox, password_link_in
@@ -31,22 +29,7 @@ def _id_number(backend: Backend) -> str:
 
 
 async def _forgot(backend: Backend, *, id_number: str, user: str = "alice") -> str:
-    chat = Chat(Engine(backend.services), user=user)
-    await chat.say("/start")
-    await chat.press("I forgot my password")
-    await chat.say(backend.account)
-    await chat.say(id_number)
-    return chat.text()
-
-
-async def _set_on_page(client: httpx.AsyncClient, link: str, new: str) -> httpx.Response:
-    path = "/" + link.split("/", 3)[3]
-    page = await client.get(path)
-    assert page.status_code == 200, page.text
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert csrf is not None
-    form = {"csrf": csrf.group(1), "new_password": new, "confirm_password": new}
-    return await client.post(path, data=form)
+    return await forgot_in_chat(backend.services, backend.account, id_number, user=user)
 
 
 async def test_a_reset_asked_for_in_the_chat_changes_the_password_where_the_user_logs_in(
@@ -54,7 +37,7 @@ async def test_a_reset_asked_for_in_the_chat_changes_the_password_where_the_user
 ) -> None:
     await _forgot(backend, id_number=_id_number(backend))
     (mail,) = await outbox(backend.services)
-    done = await _set_on_page(client, password_link_in(mail.body), NEW)
+    done = await set_on_page(client, password_link_in(mail.body), NEW)
     assert done.status_code == 200 and "Password changed" in done.text
     assert await backend.logs_in(NEW)
     assert not await backend.logs_in(backend.password)

@@ -11,13 +11,11 @@ from sqlalchemy import select, text, update
 from bot.engine import Engine
 from bot.services import Services
 from core.clock import FakeClock
-from core.directory.sync import sync
 from core.models import AuditEvent, ConversationState, RecordStatus, StudentRecord
 from core.profiles import Profile, load_profile
 from tests.chat import Chat
-from tests.directory_backends import Backend, backend, slapd_server
+from tests.directory_backends import Backend, backend, slapd_server, sync_index
 from tests.factories import LIN_BIRTHDAY, LIN_ID_NUMBER, LIN_STUDENT_ID, add_student
-from tests.ldap_server import directory_status
 
 __all__ = ["backend", "slapd_server"]
 
@@ -425,20 +423,8 @@ async def _a_graduate(backend: Backend) -> tuple[str, dt.date, str, str]:
     if backend.server is None:
         await _graduate(services, LIN_STUDENT_ID)
         return LIN_ID_NUMBER, LIN_BIRTHDAY, "master", LIN_STUDENT_ID
-    assert services.directories.remote is not None
-    await sync(
-        services.sessions, services.directories.remote, services.pii, now=services.clock.now()
-    )
-    accounts = list(backend.server.accounts.values())
-    graduated = directory_status(services.profile, RecordStatus.GRADUATED)
-    alumnus = next(
-        account
-        for account in accounts
-        if account.status == graduated
-        and account.student_id
-        and account.degree_level
-        and sum(other.id_number == account.id_number for other in accounts) == 1
-    )
+    await sync_index(services)
+    alumnus = backend.server.graduate(services.profile)
     assert alumnus.student_id and alumnus.degree_level
     return alumnus.id_number, alumnus.birthday, alumnus.degree_level, alumnus.student_id
 

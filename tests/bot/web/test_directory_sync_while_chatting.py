@@ -13,25 +13,21 @@ import socket
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import select
 
 from bot.engine import Engine
 from bot.services import Services
 from bot.web.app import sync_directory_index
-from core.directory.ldap import LdapDirectory
-from core.directory.sync import sync
-from core.directory.wiring import Directories
 from core.models import DirectoryIndexEntry
 from core.settings import Settings
 from tests.chat import Chat
 from tests.core.directory.conftest import pointed_at
-from tests.ldap_server import SERVICE_PASSWORD, SlapdServer, build, ldap_profile, slapd_server
+from tests.directory_backends import on_directory, sync_index
+from tests.ldap_server import SlapdServer, ldap_profile, own_slapd, slapd_server
 
-__all__ = ["slapd_server"]
+__all__ = ["own_slapd", "slapd_server"]
 
 LIN = "211303001"  # 林明志, master's programme, in the generated directory
 LIN_ID_NUMBER, LIN_BIRTHDAY = "A128573490", "2001-03-14"
@@ -108,41 +104,24 @@ class Campus:
 
 @pytest.fixture
 async def campus(
-    request: pytest.FixtureRequest, services: Services, settings: Settings, tmp_path: Path
+    services: Services, settings: Settings, own_slapd: SlapdServer
 ) -> AsyncIterator[Campus]:
     """The bot on an LDAP profile whose index is synced, its directory behind a held proxy."""
-    request.getfixturevalue("slapd_server")  # skips where slapd is not installed
-    server = await asyncio.to_thread(build, tmp_path / "slapd", ldap_profile())
-    await asyncio.to_thread(server.start)
-    direct = LdapDirectory(
-        pointed_at(ldap_profile(), server.uri), pii=services.pii, bind_password=SERVICE_PASSWORD
-    )
-    await sync(services.sessions, direct, services.pii, now=services.clock.now())
-    await direct.close()
-    proxy = HeldProxy(server.port)
+    on_directory(services, settings, pointed_at(ldap_profile(), own_slapd.uri))
+    await sync_index(services)
+    await services.directories.close()
+    proxy = HeldProxy(own_slapd.port)
     profile = pointed_at(ldap_profile(), proxy.uri)
     # Long enough that the held directory times out only after the test releases it.
     profile = profile.model_copy(
         update={"directory": profile.directory.model_copy(update={"timeout_seconds": 60})}
     )
-    services.profile = profile
-    services.settings = settings.model_copy(
-        update={"directory_bind_password": SecretStr(SERVICE_PASSWORD)}
-    )
-    services.directories = Directories(
-        profile,
-        services.settings,
-        pii=services.pii,
-        hasher=services.passwords,
-        clock=services.clock,
-        sessions=services.sessions,
-    )
+    on_directory(services, settings, profile)
     try:
-        yield Campus(services, server, proxy)
+        yield Campus(services, own_slapd, proxy)
     finally:
         proxy.close()
         await services.directories.close()
-        await asyncio.to_thread(server.stop)
 
 
 async def _indexed(services: Services, dn: str) -> bool:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -25,12 +24,12 @@ from tests.ldap_server import (
     SERVICE_PASSWORD,
     SPARE_ACCOUNTS,
     SlapdServer,
-    build,
     ldap_profile,
+    own_slapd,
     slapd_server,
 )
 
-__all__ = ["slapd_server"]
+__all__ = ["own_slapd", "slapd_server"]
 
 # The last spare lives under the minimum-age policy; each test takes a fresh one of the rest.
 _spares = iter(range(SPARE_ACCOUNTS - 1))
@@ -42,6 +41,23 @@ def pointed_at(profile: Profile, *uris: str) -> Profile:
         update={"uris": list(uris), "start_tls": False, "ca_file": None, "timeout_seconds": 2}
     )
     return profile.model_copy(update={"directory": directory})
+
+
+def writing(profile: Profile, new_entry: dict[str, object], mode: str = "write") -> Profile:
+    """``profile`` approving alumni applications into the directory: ``mode`` "write"
+    adds ``new_entry`` (a ``[directory.new_entry]`` template), "queue" leaves it to staff."""
+    directory = profile.directory.model_validate(
+        profile.directory.model_dump() | {"applications": mode, "new_entry": new_entry}
+    )
+    return profile.model_copy(update={"directory": directory})
+
+
+def ldap_directory(pii: PiiHasher, *uris: str, profile: Profile | None = None) -> LdapDirectory:
+    """``profile`` (the LDAP example's by default) on these servers, bound as the help
+    desk's service account."""
+    return LdapDirectory(
+        pointed_at(profile or ldap_profile(), *uris), pii=pii, bind_password=SERVICE_PASSWORD
+    )
 
 
 @dataclass
@@ -111,9 +127,7 @@ async def sql_backend(
 @pytest.fixture
 async def ldap_backend(slapd_server: SlapdServer, pii: PiiHasher) -> AsyncIterator[Backend]:
     spare = slapd_server.spare(next(_spares))
-    directory = LdapDirectory(
-        pointed_at(ldap_profile(), slapd_server.uri), pii=pii, bind_password=SERVICE_PASSWORD
-    )
+    directory = ldap_directory(pii, slapd_server.uri)
     yield Backend("ldap", directory, spare.uid, spare.id_number, spare.mail or "", pii)
     await directory.close()
 
@@ -121,14 +135,3 @@ async def ldap_backend(slapd_server: SlapdServer, pii: PiiHasher) -> AsyncIterat
 @pytest.fixture(params=["sql", "ldap"])
 def backend(request: pytest.FixtureRequest) -> Backend:
     return request.getfixturevalue(f"{request.param}_backend")  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def own_slapd(tmp_path: Path, slapd_server: SlapdServer) -> Iterator[SlapdServer]:
-    """A slapd of the test's own, to stop and start (after the shared one proved slapd runs)."""
-    server = build(tmp_path / "slapd", ldap_profile())
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()

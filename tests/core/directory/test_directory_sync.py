@@ -12,28 +12,19 @@ from sqlalchemy import func, select
 
 from core.db import create_engine, session_factory
 from core.directory import StudentMatch
-from core.directory.ldap import LdapDirectory, ldap3
+from core.directory.ldap import LdapDirectory
 from core.directory.sync import IndexedStudents, index_approved, parse_birthday, sync
 from core.models import DirectoryIndexEntry, IndexSource
 from core.pii import PiiHasher
-from tests.core.directory.conftest import pointed_at
-from tests.ldap_server import (
-    PEOPLE,
-    ROOT_DN,
-    ROOT_PASSWORD,
-    SERVICE_PASSWORD,
-    SlapdServer,
-    ldap_profile,
-)
+from tests.core.directory.conftest import ldap_directory, pointed_at
+from tests.ldap_server import PEOPLE, SERVICE_PASSWORD, SlapdServer, ldap_profile
 
 LIN_ID, LIN_BIRTHDAY = "A128573490", dt.date(2001, 3, 14)
 
 
 @pytest.fixture
 async def directory(own_slapd: SlapdServer, pii: PiiHasher) -> AsyncIterator[LdapDirectory]:
-    built = LdapDirectory(
-        pointed_at(ldap_profile(), own_slapd.uri), pii=pii, bind_password=SERVICE_PASSWORD
-    )
+    built = ldap_directory(pii, own_slapd.uri)
     yield built
     await built.close()
 
@@ -181,20 +172,13 @@ async def test_an_entry_approved_while_a_sync_reads_keeps_its_row(
 
 def _add_alumni_entry(server: SlapdServer, dn: str) -> None:
     """An entry as an approval writes it: no ID number or birthday."""
-    connection = ldap3.Connection(
-        ldap3.Server(server.uri, get_info=ldap3.NONE), ROOT_DN, ROOT_PASSWORD, auto_bind=True
+    server.add(
+        dn,
+        {
+            "objectClass": ["inetOrgPerson", "campusPerson"],
+            "uid": dn.split(",")[0].removeprefix("uid="),
+            "cn": "Lin Ming-Zhi",
+            "sn": "Lin",
+            "campusRole": "alumnus",
+        },
     )
-    try:
-        added = connection.add(  # type: ignore[no-untyped-call]
-            dn,
-            attributes={
-                "objectClass": ["inetOrgPerson", "campusPerson"],
-                "uid": dn.split(",")[0].removeprefix("uid="),
-                "cn": "Lin Ming-Zhi",
-                "sn": "Lin",
-                "campusRole": "alumnus",
-            },
-        )
-        assert added, connection.result
-    finally:
-        connection.unbind()

@@ -20,13 +20,14 @@ from core.directory import (
 from core.directory.ldap import PPOLICY_ERRORS, LdapDirectory, ppolicy_error
 from core.password_policy import Violation
 from core.pii import PiiHasher
-from tests.core.directory.conftest import Backend, pointed_at
+from tests.core.directory.conftest import Backend, ldap_directory, pointed_at, writing
 from tests.ldap_server import (
     DEMO_PASSWORD,
     SERVICE_PASSWORD,
     SPARE_ACCOUNTS,
     SlapdServer,
     SlowProxy,
+    alumni_entry,
     free_port,
     ldap_profile,
     write_certificates,
@@ -85,9 +86,7 @@ async def test_a_change_too_soon_is_refused_as_too_young(
     slapd_server: SlapdServer, pii: PiiHasher
 ) -> None:
     young = slapd_server.spare(SPARE_ACCOUNTS - 1)  # under the policy with pwdMinAge 3600
-    directory = LdapDirectory(
-        pointed_at(ldap_profile(), slapd_server.uri), pii=pii, bind_password=SERVICE_PASSWORD
-    )
+    directory = ldap_directory(pii, slapd_server.uri)
     try:
         account = await directory.find_target(young.uid, id_number_hash=None)
         assert account is not None
@@ -132,9 +131,7 @@ async def test_the_second_server_answers_when_the_first_is_down(
     slapd_server: SlapdServer, pii: PiiHasher
 ) -> None:
     dead = f"ldap://127.0.0.1:{free_port()}"
-    directory = LdapDirectory(
-        pointed_at(ldap_profile(), dead, slapd_server.uri), pii=pii, bind_password=SERVICE_PASSWORD
-    )
+    directory = ldap_directory(pii, dead, slapd_server.uri)
     try:
         found = await directory.find_target("211303001", id_number_hash=pii.id_number("A128573490"))
         assert found is not None and found.name == "211303001"
@@ -145,9 +142,7 @@ async def test_the_second_server_answers_when_the_first_is_down(
 async def test_a_stopped_directory_is_unavailable_changes_nothing_and_recovers(
     own_slapd: SlapdServer, pii: PiiHasher
 ) -> None:
-    directory = LdapDirectory(
-        pointed_at(ldap_profile(), own_slapd.uri), pii=pii, bind_password=SERVICE_PASSWORD
-    )
+    directory = ldap_directory(pii, own_slapd.uri)
     try:
         account = await directory.find_target("spare00", id_number_hash=None)
         assert account is not None
@@ -262,9 +257,7 @@ async def test_over_a_slow_directory_a_match_costs_what_a_miss_costs(
     slapd_server: SlapdServer, pii: PiiHasher
 ) -> None:
     proxy = SlowProxy(slapd_server.port, delay=0.02)
-    directory = LdapDirectory(
-        pointed_at(ldap_profile(), proxy.uri), pii=pii, bind_password=SERVICE_PASSWORD
-    )
+    directory = ldap_directory(pii, proxy.uri)
     owner, stranger = pii.id_number("A128573490"), pii.id_number("B226034180")
     cases = {
         "match": ("211303001", owner),
@@ -287,33 +280,11 @@ async def test_over_a_slow_directory_a_match_costs_what_a_miss_costs(
         proxy.close()
 
 
-ALUMNI_ENTRY = {
-    "dn": "uid={account},ou=people,dc=demo,dc=edu,dc=tw",
-    "object_classes": ["inetOrgPerson", "campusPerson"],
-    "attributes": {
-        "uid": "{account}",
-        "cn": "{name_en}",
-        "sn": "{surname}",
-        "displayName": "{name_en}",
-        "employeeNumber": "{student_id}",
-        "campusIdNumber": "{id_number}",
-        "campusBirthday": "{birthday}",
-        "campusRole": "alumnus",
-        "campusNotificationAddress": "{notification_address}",
-    },
-}
+ALUMNI_ENTRY = alumni_entry(campusIdNumber="{id_number}", campusBirthday="{birthday}")
 
 
 def _writing(uri: str, pii: PiiHasher) -> LdapDirectory:
-    profile = pointed_at(ldap_profile(), uri)
-    directory = profile.directory.model_validate(
-        profile.directory.model_dump() | {"applications": "write", "new_entry": ALUMNI_ENTRY}
-    )
-    return LdapDirectory(
-        profile.model_copy(update={"directory": directory}),
-        pii=pii,
-        bind_password=SERVICE_PASSWORD,
-    )
+    return ldap_directory(pii, uri, profile=writing(ldap_profile(), ALUMNI_ENTRY))
 
 
 async def test_an_approved_alumni_account_is_written_and_must_change_its_first_password(
