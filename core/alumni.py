@@ -355,6 +355,33 @@ def _decidable(number: int, checked: Review, override: str | None) -> None:
         )
 
 
+def _audit_approval(
+    session: AsyncSession,
+    number: int,
+    checked: Review,
+    override: str | None,
+    *,
+    now: dt.datetime,
+    actor: str,
+    **detail: object,
+) -> None:
+    """Audit staff's approval of application ``number``: an override names the
+    conflicts it went past and the reason given."""
+    overridden = bool(checked.conflicts)
+    audit.record(
+        session,
+        at=now,
+        channel="cli",
+        actor=actor,
+        flow="alumni_admin",
+        action="approve",
+        outcome="override" if overridden else "done",
+        application=number,
+        **detail,
+        **({"conflicts": list(checked.conflicts), "override": override} if overridden else {}),
+    )
+
+
 async def approve(
     sessions: async_sessionmaker[AsyncSession],
     number: int,
@@ -404,19 +431,15 @@ async def approve(
         if decided.rowcount != 1:  # type: ignore[attr-defined]
             where = f" The entry {written} is in the directory: check it." if written else ""
             raise DecisionRefused(f"Application {number} was decided meanwhile.{where}")
-        overridden = bool(checked.conflicts)
-        audit.record(
+        _audit_approval(
             session,
-            at=now,
-            channel="cli",
+            number,
+            checked,
+            override,
+            now=now,
             actor=actor,
-            flow="alumni_admin",
-            action="approve",
-            outcome="override" if overridden else "done",
-            application=number,
             directory="written" if written else "queued",
             **({"entry": checked.entry} if checked.entry else {}),
-            **({"conflicts": list(checked.conflicts), "override": override} if overridden else {}),
         )
         if written:
             # The entry cannot carry the ID number: index it by the application's hashes,
@@ -577,19 +600,7 @@ async def _approve_in_tables(
     application.status = ApplicationStatus.APPROVED
     application.account = username
     application.decided_at = now
-    overridden = bool(checked.conflicts)
-    audit.record(
-        session,
-        at=now,
-        channel="cli",
-        actor=actor,
-        flow="alumni_admin",
-        action="approve",
-        outcome="override" if overridden else "done",
-        application=application.id,
-        person=person_id,
-        **({"conflicts": list(checked.conflicts), "override": override} if overridden else {}),
-    )
+    _audit_approval(session, number, checked, override, now=now, actor=actor, person=person_id)
     _tell(session, profile, application, now, APPROVED, number=number, account=username)
     return username
 
