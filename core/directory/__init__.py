@@ -59,6 +59,23 @@ class StudentMatch:
     status: str | None = None
 
 
+class _FindsStudents(Protocol):
+    async def find_students(
+        self, *, id_number_hash: str, birthday_hash: str, degree_level: str
+    ) -> list[StudentMatch]: ...
+
+
+async def student_ids_found(
+    self: _FindsStudents, *, id_number_hash: str, birthday_hash: str, degree_level: str
+) -> list[str]:
+    """``find_student_ids`` of anything with ``find_students``: the student IDs of that
+    one lookup, newest first. A class takes it as ``find_student_ids = student_ids_found``."""
+    found = await self.find_students(
+        id_number_hash=id_number_hash, birthday_hash=birthday_hash, degree_level=degree_level
+    )
+    return [match.student_id for match in found]
+
+
 @dataclass(frozen=True, slots=True)
 class PasswordState:
     """What the directory says about the current password."""

@@ -24,6 +24,7 @@ from core.directory import (
     StudentMatch,
     TargetKind,
     WrongPassword,
+    student_ids_found,
 )
 from core.models import Account, Mailbox, Person, StudentRecord
 from core.passwords import PasswordHasher
@@ -54,13 +55,7 @@ class SqlDirectory:
         self._clock = clock
         self._sessions = sessions
 
-    async def find_student_ids(
-        self, *, id_number_hash: str, birthday_hash: str, degree_level: str
-    ) -> list[str]:
-        found = await self.find_students(
-            id_number_hash=id_number_hash, birthday_hash=birthday_hash, degree_level=degree_level
-        )
-        return [match.student_id for match in found]
+    find_student_ids = student_ids_found
 
     async def find_students(
         self, *, id_number_hash: str, birthday_hash: str, degree_level: str

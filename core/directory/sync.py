@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.directory import StudentMatch
+from core.directory import StudentMatch, student_ids_found
 from core.directory.ldap import LdapDirectory, first, ldap_time
 from core.models import DirectoryIndexEntry, IndexSource, RecordStatus
 from core.pii import PiiHasher
@@ -260,13 +260,7 @@ class IndexedStudents:
             )
             return found
 
-    async def find_student_ids(
-        self, *, id_number_hash: str, birthday_hash: str, degree_level: str
-    ) -> list[str]:
-        found = await self.find_students(
-            id_number_hash=id_number_hash, birthday_hash=birthday_hash, degree_level=degree_level
-        )
-        return [match.student_id for match in found]
+    find_student_ids = student_ids_found
 
     async def find_students(
         self, *, id_number_hash: str, birthday_hash: str, degree_level: str
