@@ -134,8 +134,13 @@ async def open_case(
     question: str,
     steps: Sequence[str],
     now: dt.datetime,
+    verbatim: bool = False,
 ) -> Case:
-    """Open a case and queue its mail to the help desk; the caller checked the limits."""
+    """Open a case and queue its mail to the help desk; the caller checked the limits.
+
+    ``verbatim``: the question is the bot's own text from directory facts (no ID number
+    or birthday, nothing the user typed), kept as written rather than scrubbed.
+    """
     case = Case(
         channel=channel,
         chat_id=chat_id,
@@ -144,7 +149,7 @@ async def open_case(
         account=account,
         locale=locale,
         status=CaseStatus.OPEN,
-        question=scrub(question),
+        question=question[:MAX_MESSAGE] if verbatim else scrub(question),
         context={"steps": list(steps)},
         staff_posts={},
         opened_at=now,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import string
 import tomllib
 from functools import cache
 from pathlib import Path
@@ -241,6 +242,87 @@ class NewEntry(_Strict):
         return value
 
 
+# What a [directory.new_mailbox] template may name: the chosen mailbox and facts of its
+# owner's entry. Never the ID number or birthday: a mailbox entry has no use for them.
+MAILBOX_FACTS = (
+    "mailbox",  # the chosen name, e.g. ming-zhi.lin
+    "address",  # the chosen name in the institution's domain
+    "owner",  # the applicant's entry (its DN)
+    "account",  # the applicant's account name
+    "student_id",  # the applicant's student ID or employee number, as the directory has it
+    "name_zh",
+    "name_en",
+    "surname",
+    "given_name",
+    "notification_address",  # where the new mailbox's password link goes
+    "quota_kb",  # [mail] default_quota_kb
+)
+
+
+def _template_fields(template: str) -> set[str]:
+    return {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
+
+
+class NewMailbox(_Strict):
+    """A mailbox applied for in chat on an LDAP or AD directory (seed 004).
+
+    ``add_to = "new_entry"`` writes its own entry at ``dn`` (seed 004: "Created new LDAP
+    account", a mail account with a password of its own, apart from the owner's login)
+    naming its owner in ``owner_attribute``; ``"owner"`` adds ``attributes`` (and any
+    missing ``object_classes``) to the applicant's own entry, where the mailbox shares the
+    account's password. Values are templates over ``MAILBOX_FACTS``.
+    """
+
+    applicants: str = Field(
+        description="LDAP filter the applicant's own entry must match (who may apply), e.g."
+        " (|(campusRole=staff)(campusStatus=在學)(campusStatus=復學))."
+    )
+    add_to: Literal["new_entry", "owner"] = "new_entry"
+    dn: str | None = Field(
+        default=None, description="e.g. uid={mailbox},ou=mail,dc=example,dc=edu,dc=tw"
+    )
+    object_classes: list[str] = Field(default_factory=list)
+    attributes: dict[str, str] = Field(default_factory=dict)
+    owner_attribute: str = Field(
+        default="seeAlso", description="The new entry's attribute naming its owner's DN."
+    )
+
+    @field_validator("applicants")
+    @classmethod
+    def _a_filter(cls, value: str) -> str:
+        value = value.strip()
+        if not (value.startswith("(") and value.endswith(")")):
+            raise ValueError("applicants must be an LDAP filter in parentheses")
+        return value
+
+    @model_validator(mode="after")
+    def _complete(self) -> NewMailbox:
+        templates = [self.dn or "", *self.attributes.values()]
+        unknown = set().union(*(_template_fields(t) for t in templates)) - set(MAILBOX_FACTS)
+        if unknown:
+            raise ValueError(
+                f"names {', '.join(sorted(unknown))}; a mailbox template may name only "
+                + ", ".join("{" + fact + "}" for fact in MAILBOX_FACTS)
+            )
+        if self.add_to == "new_entry":
+            if not self.dn or not self.object_classes:
+                raise ValueError('add_to = "new_entry" needs dn and object_classes')
+            rdn, comma, parent = self.dn.partition(",")
+            if "{" not in rdn or not comma or "{" in parent:
+                raise ValueError(
+                    "the DN template names the mailbox in its first part only, e.g."
+                    " uid={mailbox},ou=mail,..."
+                )
+        elif not self.attributes:
+            raise ValueError('add_to = "owner" needs the attributes to add, e.g. mail')
+        return self
+
+    @property
+    def parent(self) -> str | None:
+        """Where new mailbox entries live (the DN template's fixed part)."""
+        return self.dn.partition(",")[2] if self.add_to == "new_entry" and self.dn else None
+
+
 class DirectoryConfig(_Strict):
     """Where accounts and passwords live: the bot's own tables, OpenLDAP or Active Directory."""
 
@@ -280,6 +362,11 @@ class DirectoryConfig(_Strict):
     new_entry: NewEntry | None = Field(
         default=None, description="What a written account looks like (applications = write)."
     )
+    new_mailbox: NewMailbox | None = Field(
+        default=None,
+        description="Mailboxes applied for in chat: who may, and what is written or queued;"
+        " unset, the chat sends applicants to the help desk.",
+    )
 
     @model_validator(mode="after")
     def _reachable(self) -> DirectoryConfig:
@@ -289,6 +376,17 @@ class DirectoryConfig(_Strict):
             raise ValueError("account_filter must contain {name}")
         if self.applications == "write" and self.backend != "sql" and self.new_entry is None:
             raise ValueError("applications = write needs [directory.new_entry]")
+        mailbox = self.new_mailbox
+        if (
+            self.backend == "ad"
+            and self.applications == "write"
+            and mailbox is not None
+            and mailbox.add_to == "new_entry"
+        ):
+            # A new AD user is created disabled until a password is set and it is enabled.
+            raise ValueError(
+                'on Active Directory a mailbox is written into the owner\'s user (add_to = "owner")'
+            )
         return self
 
 

@@ -11,10 +11,13 @@ The new mailbox's notifications (its password links) go to the address on file u
 the applicant designates another, which counts only once a code mailed to it is typed
 back: a mistyped address never receives the mailbox's links.
 
-Where the chat is linked to an entry of an LDAP or AD directory, the bot does not
-create mailboxes there (the entry is the person's account and mailbox, and the profile's
-``[directory.new_entry]`` describes a new alumni account, not a mailbox): the flow says
-so, with the help desk's contact, or names the mailbox the entry already has.
+Where the chat is linked to an entry of an LDAP or AD directory, the profile's
+``[directory.new_mailbox]`` says who may apply and what a mailbox is, and
+``[directory] applications`` what happens to the chosen name: ``"write"`` writes the
+mailbox and mails its set-password link as above (a mailbox added to the owner's own
+entry shares that account's password: no link), ``"queue"`` passes the application to
+the help desk as a case, whose answer comes to the chat. Without the template the flow
+names the mailbox the entry already has, or sends the user to the help desk.
 """
 
 from __future__ import annotations
@@ -32,11 +35,12 @@ from bot.conversations.common import (
 )
 from bot.flow import Answer, Context, Flow, Step, register
 from bot.types import Reply, Text
-from core import mailbox_applications, tokens
+from core import cases, mailbox_applications, tokens
 from core.accounts import Target
 from core.application_answers import Refused, read_email
 from core.codes import CodeCheck, check_code, issue_code
 from core.directory import DirectoryAccount, DirectoryUnavailable
+from core.directory.ldap import LdapDirectory
 from core.i18n import N_, Translator
 from core.localized import LocalizedText
 from core.mail import enqueue, mask_address
@@ -89,7 +93,11 @@ class MailboxApplication(Flow):
         if current in (State.NOTIFY, State.NOTIFY_ADDRESS, State.NOTIFY_CODE):
             return [self._notify_prompt(ctx, current)]
         if current is State.NAME:
-            names = await self._names(ctx)
+            try:
+                names = await self._names(ctx)
+            except DirectoryUnavailable as exc:
+                ctx.audit("apply", "unavailable")
+                return [Text(ctx._(exc.msgid))]
             domain = ctx.services.profile.accounts.mail_domain
             return [
                 ctx.choices(
@@ -147,9 +155,25 @@ class MailboxApplication(Flow):
 
     async def _refusal(self, ctx: Context) -> str | None:
         person_id = ctx.identity.person_id
-        if person_id is None:
+        remote = _remote(ctx)
+        if person_id is None and remote is None:
             return await self._in_directory(ctx)
-        refused = await mailbox_applications.refusal(ctx.session, ctx.services.profile, person_id)
+        if remote is not None:
+            try:
+                refused = await mailbox_applications.refusal_in_directory(
+                    remote, ctx.services.profile, _owner(ctx)
+                )
+            except DirectoryUnavailable as exc:
+                ctx.audit("apply", "unavailable")
+                return ctx._(exc.msgid)
+        else:
+            assert person_id is not None
+            refused = await mailbox_applications.refusal(
+                ctx.session, ctx.services.profile, person_id
+            )
+        return self._refused(ctx, refused)
+
+    def _refused(self, ctx: Context, refused: mailbox_applications.Ineligible | None) -> str | None:
         if refused is None:
             return None
         if refused.reason is mailbox_applications.Refusal.HAS_MAILBOX:
@@ -198,6 +222,11 @@ class MailboxApplication(Flow):
         )
 
     async def _names(self, ctx: Context) -> list[str]:
+        remote = _remote(ctx)
+        if remote is not None:
+            return await mailbox_applications.names_in_directory(
+                remote, ctx.services.profile, _owner(ctx)
+            )
         person_id = ctx.identity.person_id
         if person_id is None:
             return []
@@ -208,6 +237,13 @@ class MailboxApplication(Flow):
         profile = services.profile
         now = services.clock.now()
         person_id = ctx.identity.person_id
+        remote = _remote(ctx)
+        if remote is not None:
+            try:
+                return await self._create_in_directory(ctx, remote, choice)
+            except DirectoryUnavailable as exc:
+                ctx.audit("apply", "unavailable")
+                return Step.done(Text(ctx._(exc.msgid)))
         if person_id is None:
             return Step.done(Text(await self._in_directory(ctx)))
         # The name must still be free: another chat may have taken it meanwhile.
@@ -235,26 +271,117 @@ class MailboxApplication(Flow):
         ctx.data.update(mailbox=mailbox.id, address=mailbox.address, on_file=target.send_to)
         return Step.goto(
             State.NOTIFY,
-            Text(
-                ctx._(
-                    "Created {address}.\nQuota: {used} of {limit}.\nThe mailbox takes "
-                    "effect within {minutes} minutes.",
-                    address=mailbox.address,
-                    used=human_kb(0),
-                    limit=human_kb(mailbox.quota_limit_kb),
-                    minutes=profile.mail.takes_effect_minutes,
-                )
-            ),
-            Text(
-                ctx._(
-                    "A link to set its password was sent to {notify}, the address on file "
-                    "(it works once, for {minutes} minutes; never send a password in this "
-                    "chat).",
-                    notify=mask_address(target.send_to or ""),
-                    minutes=profile.lifetimes.reset_link_minutes,
-                )
-            ),
+            self._created(ctx, mailbox.address, mailbox.quota_limit_kb),
+            self._link_sent(ctx, target.send_to or ""),
         )
+
+    def _created(self, ctx: Context, address: str, quota_kb: int) -> Text:
+        return Text(
+            ctx._(
+                "Created {address}.\nQuota: {used} of {limit}.\nThe mailbox takes "
+                "effect within {minutes} minutes.",
+                address=address,
+                used=human_kb(0),
+                limit=human_kb(quota_kb),
+                minutes=ctx.services.profile.mail.takes_effect_minutes,
+            )
+        )
+
+    def _link_sent(self, ctx: Context, notify: str) -> Text:
+        return Text(
+            ctx._(
+                "A link to set its password was sent to {notify}, the address on file "
+                "(it works once, for {minutes} minutes; never send a password in this "
+                "chat).",
+                notify=mask_address(notify),
+                minutes=ctx.services.profile.lifetimes.reset_link_minutes,
+            )
+        )
+
+    async def _create_in_directory(
+        self, ctx: Context, remote: LdapDirectory, choice: str | None
+    ) -> Step:
+        """The chosen name on a directory: written there, or passed to the help desk."""
+        services = ctx.services
+        profile = services.profile
+        owner = _owner(ctx)
+        # Whoever may have applied meanwhile (another chat of the same person), or the
+        # entry that changed since the names were offered, is checked again.
+        refused = self._refused(
+            ctx, await mailbox_applications.refusal_in_directory(remote, profile, owner)
+        )
+        if refused is not None:
+            return Step.done(Text(refused))
+        if choice is None:
+            return Step.goto(State.NAME, Text(ctx._("Please choose one of the names listed.")))
+        if profile.directory.applications == "queue":
+            return await self._queue(ctx, remote, owner, choice)
+        box = await mailbox_applications.create_in_directory(remote, profile, owner, choice)
+        if box is None:
+            return Step.goto(State.NAME, Text(ctx._("Please choose one of the names listed.")))
+        ctx.audit("apply", "written")
+        created = self._created(ctx, box.name, profile.mail.default_quota_kb)
+        template = profile.directory.new_mailbox
+        if template is not None and template.add_to == "owner":
+            # The address joins the owner's own entry, whose password it shares.
+            return Step.done(
+                created,
+                Text(ctx._("{address} uses the password of your account.", address=box.name)),
+            )
+        assert box.send_to is not None  # refused above without an address on file
+        # The subject names the new entry, so the page sets its password in the directory.
+        await send_password_link(ctx, box, tokens.Purpose.RESET, services.clock.now(), proven=True)
+        ctx.data.update(entry=box.ref, address=box.name, on_file=box.send_to)
+        return Step.goto(State.NOTIFY, created, self._link_sent(ctx, box.send_to))
+
+    async def _queue(self, ctx: Context, remote: LdapDirectory, owner: str, choice: str) -> Step:
+        services = ctx.services
+        now = services.clock.now()
+        queued = await mailbox_applications.queue_in_directory(
+            ctx.session,
+            remote,
+            services.profile,
+            owner,
+            choice,
+            channel=ctx.incoming.channel,
+            chat_id=ctx.incoming.chat_id,
+            actor=ctx.actor,
+            locale=ctx.locale,
+            now=now,
+        )
+        if queued is None:
+            return Step.goto(State.NAME, Text(ctx._("Please choose one of the names listed.")))
+        if queued.case is None:
+            ctx.audit("apply", "rate_limited")
+            return Step.done(
+                Text(
+                    sentences(
+                        ctx,
+                        ctx._("You have opened the most help desk cases a day allows."),
+                        contact_text(ctx, "helpdesk"),
+                    )
+                )
+            )
+        ctx.audit("apply", "queued", case=queued.case)
+        address = f"{choice}@{services.profile.accounts.mail_domain}"
+        parts = [
+            ctx._(
+                "Your application for {address} was passed to the help desk (case #{case}): "
+                "the staff create the mailbox in the university's directory and answer in "
+                "this chat.",
+                address=address,
+                case=queued.case,
+            )
+        ]
+        opening = cases.next_opening(services.profile.handoff, services.profile.zone, now)
+        if opening is not None:
+            parts.append(
+                ctx._(
+                    "The help desk is closed now; someone will answer from {time} (Taiwan time).",
+                    time=opening.strftime("%Y-%m-%d %H:%M"),
+                )
+            )
+        return Step.done(Text(sentences(ctx, *parts)))
 
     # -- seed 004's "Designate email address for account notification" ---------------------
 
@@ -299,7 +426,8 @@ class MailboxApplication(Flow):
         )
 
     def _code_subject(self, ctx: Context) -> str:
-        return f"notify:{ctx.data['mailbox']}:{ctx.actor}"
+        mailbox = ctx.data.get("mailbox", ctx.data["address"])  # a directory's: its address
+        return f"notify:{mailbox}:{ctx.actor}"
 
     async def _send_notify_code(self, ctx: Context, text: str) -> Step:
         try:
@@ -381,7 +509,32 @@ class MailboxApplication(Flow):
                 self._notified(ctx, str(ctx.data["on_file"])),
             )
         notify = str(ctx.data["notify_to"])
+        remote = _remote(ctx)
+        if "entry" in ctx.data and remote is not None:
+            try:
+                await remote.set_notification_address(str(ctx.data["entry"]), notify)
+            except DirectoryUnavailable as exc:
+                ctx.audit("notify_address", "unavailable")
+                return Step.done(
+                    Text(ctx._(exc.msgid)), self._notified(ctx, str(ctx.data["on_file"]))
+                )
+            ctx.audit("notify_address", "designated")
+            return Step.done(self._notified(ctx, notify))
         mailbox_id = int(ctx.data["mailbox"])
         await mailbox_applications.designate(ctx.session, mailbox_id, notify)
         ctx.audit("notify_address", "designated", mailbox=mailbox_id)
         return Step.done(self._notified(ctx, notify))
+
+
+def _remote(ctx: Context) -> LdapDirectory | None:
+    """The LDAP or AD directory where the profile describes its mailboxes, else None."""
+    if mailbox_applications.template(ctx.services.profile) is None:
+        return None
+    return ctx.services.directories.remote
+
+
+def _owner(ctx: Context) -> str:
+    """The directory entry the chat is linked to (``needs_link``: there is one)."""
+    owner = ctx.identity.directory_owner
+    assert owner is not None
+    return owner

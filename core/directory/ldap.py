@@ -22,7 +22,7 @@ import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
 
 from core.accounts import is_address
@@ -76,6 +76,7 @@ PPOLICY_OID = "1.3.6.1.4.1.42.2.27.8.5.1"
 PASSWORD_MODIFY_OID = "1.3.6.1.4.1.4203.1.11.1"
 INVALID_CREDENTIALS = 49
 ENTRY_ALREADY_EXISTS = 68
+ATTRIBUTE_OR_VALUE_EXISTS = 20
 
 # draft-behera-ldap-password-policy, PasswordPolicyResponseValue.error
 PPOLICY_ERRORS: dict[int, Refusal | None] = {
@@ -152,6 +153,28 @@ def first(attributes: Mapping[str, Any], name: str | None) -> str | None:
     if value is None or value == "":
         return None
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _values(attributes: Mapping[str, Any], name: str | None) -> list[str]:
+    """Every value of an attribute, as text."""
+    value = attributes.get(name) if name else None
+    if value is None:
+        return []
+    values = value if isinstance(value, list) else [value]
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in values if v not in ("", b"")]
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxApplicant:
+    """An entry applying for a new mailbox: what the directory gives of its owner."""
+
+    dn: str
+    may_apply: bool
+    account: str | None
+    student_id: str | None
+    name_zh: str | None
+    name_en: str | None
+    notification_address: str | None
 
 
 @dataclass
@@ -281,6 +304,8 @@ class LdapDirectory:
     def _attributes(self) -> list[str]:
         # The suspension's own attribute too (nsAccountLock, shadowExpire), or it never shows.
         names = [*self._config.attributes.model_dump().values(), self._config.suspension]
+        if self._mailbox_parent() is not None:
+            names.append(self._config.new_mailbox.owner_attribute)  # type: ignore[union-attr]
         wanted = [name for name in names if name] + _OPERATIONAL + ["createTimestamp"]
         return list(dict.fromkeys(wanted))
 
@@ -420,7 +445,7 @@ class LdapDirectory:
             kind=TargetKind.MAILBOX if address else TargetKind.ACCOUNT,
             ref=dn,
             name=(mail if address else first(attributes, names.account)) or dn,
-            owner=dn,
+            owner=self._owner_of(dn, attributes),
             # Seed 002: a mailbox's link goes to the notification address on file.
             send_to=notification if address else (mail or notification),
             suspended=self._suspended(attributes),
@@ -487,11 +512,191 @@ class LdapDirectory:
         return [self._account(owner, attributes, address=False)] if attributes else []
 
     async def mailboxes_of(self, owner: str) -> list[DirectoryAccount]:
-        # The entry's mail attribute is its mailbox; an entry without one has none.
+        # The entry's mail attribute is its mailbox (one a value); an entry without one has
+        # none. Mailboxes applied for in chat may be entries of their own naming the owner.
         attributes = await self._run(self._entry, owner)
-        if not first(attributes, self._config.attributes.mail):
-            return []
-        return [self._account(owner, attributes, address=True)]
+        found: list[DirectoryAccount] = []
+        if attributes:
+            entry = self._account(owner, attributes, address=True)
+            found = [replace(entry, name=mail) for mail in _values(attributes, self._mail)]
+        parent = self._mailbox_parent()
+        if parent is not None and attributes:
+            template = self._config.new_mailbox
+            assert template is not None
+            wanted = f"({template.owner_attribute}={escape_filter_chars(owner)})"
+            for dn, own in await self._run(self._search_in, parent, wanted, self._attributes()):
+                found.append(self._account(dn, own, address=True))
+        return found
+
+    @property
+    def _mail(self) -> str:
+        return self._config.attributes.mail
+
+    def _mailbox_parent(self) -> str | None:
+        """Where mailboxes applied for in chat get entries of their own, if they do."""
+        template = self._config.new_mailbox
+        return template.parent if template is not None else None
+
+    def _owner_of(self, dn: str, attributes: Mapping[str, Any]) -> str:
+        """The person an entry belongs to: a mailbox entry's owner, else the entry itself."""
+        parent = self._mailbox_parent()
+        if parent is not None and dn.lower().endswith("," + parent.lower()):
+            template = self._config.new_mailbox
+            assert template is not None
+            return first(attributes, template.owner_attribute) or dn
+        return dn
+
+    def _search_in(
+        self, base: str, search_filter: str, attributes: list[str]
+    ) -> list[tuple[str, dict[str, Any]]]:
+        def work(connection: ldap3.Connection) -> list[tuple[str, dict[str, Any]]]:
+            ok = connection.search(base, search_filter, attributes=attributes, size_limit=50)
+            if not ok and connection.result["result"] not in (0, 4, 32):
+                raise LDAPCommunicationError(connection.result["description"])
+            return [
+                (entry["dn"], dict(entry["attributes"]))
+                for entry in connection.response or []
+                if entry.get("type") == "searchResEntry"
+            ]
+
+        return self._as_service(work)
+
+    # --- mailboxes applied for in chat (seed 004, [directory.new_mailbox]) ----------
+
+    async def mailbox_applicant(self, owner: str) -> MailboxApplicant | None:
+        """The facts of ``owner``'s entry a new mailbox is made from; None when it is gone.
+
+        ``may_apply``: whether the entry matches the template's ``applicants`` filter.
+        """
+        template = self._config.new_mailbox
+        if template is None:
+            raise ConfigurationError("the profile's [directory.new_mailbox] is not set")
+        attributes = await self._run(self._entry, owner)
+        if not attributes:
+            return None
+        matching = await self._run(self._matches, owner, template.applicants)
+        names = self._config.attributes
+        values = _values(attributes, names.name)
+        return MailboxApplicant(
+            dn=owner,
+            may_apply=matching,
+            account=first(attributes, names.account),
+            student_id=first(attributes, names.student_id),
+            name_zh=next((v for v in values if not v.isascii()), None),
+            name_en=first(attributes, names.name_en)
+            or next((v for v in values if v.isascii()), None),
+            notification_address=first(attributes, names.notification_address),
+        )
+
+    def _matches(self, dn: str, search_filter: str) -> bool:
+        def work(connection: ldap3.Connection) -> bool:
+            connection.search(dn, search_filter, ldap3.BASE, attributes=["1.1"])
+            if connection.result["result"] not in (0, 32):
+                raise LDAPCommunicationError(connection.result["description"])
+            return any(e.get("type") == "searchResEntry" for e in connection.response or [])
+
+        return self._as_service(work)
+
+    async def taken_mailbox_names(self, names: Sequence[str], domain: str) -> set[str]:
+        """Which of ``names`` are taken: an account of that name, or that address in
+        ``domain``, among the people or the mailbox entries."""
+        if not names:
+            return set()
+        account, mail = self._config.attributes.account, self._mail
+        at = "@" + escape_filter_chars(domain)
+        either = [
+            f"({account}={name})({mail}={name}{at})"
+            for name in (escape_filter_chars(name) for name in names)
+        ]
+        wanted = f"(|{''.join(either)})"
+        bases = [self._config.base_dn, self._mailbox_parent()]
+        taken: set[str] = set()
+        for base in dict.fromkeys(b for b in bases if b):
+            for _, attributes in await self._run(self._search_in, base, wanted, [account, mail]):
+                accounts = {v.lower() for v in _values(attributes, account)}
+                mails = {v.lower() for v in _values(attributes, mail)}
+                suffix = "@" + domain.lower()
+                taken |= {n for n in names if n in accounts or f"{n}{suffix}" in mails}
+        return taken
+
+    async def create_mailbox(self, facts: Mapping[str, str]) -> DirectoryAccount:
+        """Write the mailbox ``[directory.new_mailbox]`` describes; the mailbox as written.
+
+        A new entry has no password yet: its owner sets one through the mailed link, so
+        nobody can log in to it before. Raises AccountExists when the name (or, added to
+        the owner's entry, the address) is in the directory already.
+        """
+        template = self._config.new_mailbox
+        if template is None:
+            raise ConfigurationError("the profile's [directory.new_mailbox] is not set")
+        attributes: dict[str, Any] = {
+            name: value
+            for name, pattern in template.attributes.items()
+            if (value := pattern.format_map(facts))
+        }
+        if template.add_to == "owner":
+            owner = facts["owner"]
+            await self._run(self._add_to_entry, owner, attributes, template.object_classes)
+            return replace(
+                self._account(owner, {**attributes, self._mail: facts["address"]}, address=True),
+                name=facts["address"],
+                send_to=facts["notification_address"] or None,
+            )
+        assert template.dn is not None
+        dn = template.dn.format_map({key: escape_rdn(value) for key, value in facts.items()})
+        attributes["objectClass"] = list(template.object_classes)
+        attributes[template.owner_attribute] = facts["owner"]
+        await self._run(self._add_entry, dn, attributes)
+        return self._account(dn, attributes, address=True)
+
+    def _add_entry(self, dn: str, attributes: dict[str, Any]) -> None:
+        def work(connection: ldap3.Connection) -> None:
+            connection.add(dn, attributes=attributes)  # type: ignore[no-untyped-call]
+            result = connection.result["result"]
+            if result == ENTRY_ALREADY_EXISTS:
+                raise AccountExists()
+            if result != 0:
+                raise LDAPCommunicationError(connection.result["description"])
+
+        self._as_service(work)
+
+    def _add_to_entry(
+        self, dn: str, attributes: dict[str, Any], object_classes: Sequence[str]
+    ) -> None:
+        def work(connection: ldap3.Connection) -> None:
+            connection.search(dn, "(objectClass=*)", ldap3.BASE, attributes=["objectClass"])
+            entries = [e for e in connection.response or [] if e.get("type") == "searchResEntry"]
+            if not entries:
+                raise LDAPCommunicationError(f"no entry {dn}")
+            has = {v.lower() for v in _values(entries[0]["attributes"], "objectClass")}
+            changes: dict[str, list[tuple[str, list[str]]]] = {}
+            missing = [c for c in object_classes if c.lower() not in has]
+            if missing:
+                changes["objectClass"] = [(ldap3.MODIFY_ADD, missing)]
+            for name, value in attributes.items():
+                changes[name] = [(ldap3.MODIFY_ADD, [value])]
+            connection.modify(dn, changes)  # type: ignore[no-untyped-call]
+            result = connection.result["result"]
+            if result == ATTRIBUTE_OR_VALUE_EXISTS:
+                raise AccountExists()
+            if result != 0:
+                raise LDAPCommunicationError(connection.result["description"])
+
+        self._as_service(work)
+
+    async def set_notification_address(self, dn: str, address: str) -> None:
+        """Send the notifications (password links) of the mailbox entry ``dn`` to ``address``."""
+        name = self._config.attributes.notification_address
+        changes = {name: [(ldap3.MODIFY_REPLACE, [address])]}
+        await self._run(self._modify, dn, changes)
+
+    def _modify(self, dn: str, changes: dict[str, Any]) -> None:
+        def work(connection: ldap3.Connection) -> None:
+            connection.modify(dn, changes)  # type: ignore[no-untyped-call]
+            if connection.result["result"] != 0:
+                raise LDAPCommunicationError(connection.result["description"])
+
+        self._as_service(work)
 
     async def owner_by_address(self, address: str) -> str | None:
         names = self._config.attributes

@@ -204,11 +204,24 @@ async def test_applying_for_a_mailbox_names_the_one_the_entry_has(backend: Backe
 
 @on_ldap
 async def test_applying_for_a_mailbox_on_a_directory_sends_the_user_to_the_help_desk(
-    backend: Backend,
+    backend: Backend, settings: Settings
 ) -> None:
-    """A student's entry has only the campus mailbox of its student ID: a mailbox in the
-    institution's domain is created by the help desk in the directory, not in the chat."""
+    """Without [directory.new_mailbox] (who may apply, what a mailbox is) a mailbox in the
+    institution's domain is created by the help desk in the directory, not in the chat;
+    with it, see test_mailbox_application_directory.py."""
     assert backend.server is not None
+    services = backend.services
+    directory = services.profile.directory.model_copy(update={"new_mailbox": None})
+    services.profile = services.profile.model_copy(update={"directory": directory})
+    await services.directories.close()
+    services.directories = Directories(
+        services.profile,
+        settings.model_copy(update={"directory_bind_password": SecretStr(SERVICE_PASSWORD)}),
+        pii=services.pii,
+        hasher=services.passwords,
+        clock=services.clock,
+        sessions=services.sessions,
+    )
     student = next(a for a in backend.server.accounts.values() if a.uid.isdigit())
     assert student.mail and student.mail.endswith("@grad.demo.edu.tw")
     chat = await _linked(backend, student.uid)
