@@ -355,30 +355,31 @@ def _decidable(number: int, checked: Review, override: str | None) -> None:
         )
 
 
-def _audit_approval(
+def _audit_decision(
     session: AsyncSession,
     number: int,
-    checked: Review,
-    override: str | None,
+    action: str,
     *,
     now: dt.datetime,
     actor: str,
+    checked: Review | None = None,
+    override: str | None = None,
     **detail: object,
 ) -> None:
-    """Audit staff's approval of application ``number``: an override names the
-    conflicts it went past and the reason given."""
-    overridden = bool(checked.conflicts)
+    """Audit staff's decision on application ``number``: an approval past the review's
+    conflicts is an override, naming them and the reason given."""
+    conflicts = list(checked.conflicts) if checked is not None else []
     audit.record(
         session,
         at=now,
         channel="cli",
         actor=actor,
         flow="alumni_admin",
-        action="approve",
-        outcome="override" if overridden else "done",
+        action=action,
+        outcome="override" if conflicts else "done",
         application=number,
         **detail,
-        **({"conflicts": list(checked.conflicts), "override": override} if overridden else {}),
+        **({"conflicts": conflicts, "override": override} if conflicts else {}),
     )
 
 
@@ -431,13 +432,14 @@ async def approve(
         if decided.rowcount != 1:  # type: ignore[attr-defined]
             where = f" The entry {written} is in the directory: check it." if written else ""
             raise DecisionRefused(f"Application {number} was decided meanwhile.{where}")
-        _audit_approval(
+        _audit_decision(
             session,
             number,
-            checked,
-            override,
+            "approve",
             now=now,
             actor=actor,
+            checked=checked,
+            override=override,
             directory="written" if written else "queued",
             **({"entry": checked.entry} if checked.entry else {}),
         )
@@ -600,7 +602,16 @@ async def _approve_in_tables(
     application.status = ApplicationStatus.APPROVED
     application.account = username
     application.decided_at = now
-    _audit_approval(session, number, checked, override, now=now, actor=actor, person=person_id)
+    _audit_decision(
+        session,
+        number,
+        "approve",
+        now=now,
+        actor=actor,
+        checked=checked,
+        override=override,
+        person=person_id,
+    )
     _tell(session, profile, application, now, APPROVED, number=number, account=username)
     return username
 
@@ -619,14 +630,5 @@ async def reject(
     application.status = ApplicationStatus.REJECTED
     application.reason = reason
     application.decided_at = now
-    audit.record(
-        session,
-        at=now,
-        channel="cli",
-        actor=actor,
-        flow="alumni_admin",
-        action="reject",
-        outcome="done",
-        application=application.id,
-    )
+    _audit_decision(session, number, "reject", now=now, actor=actor)
     _tell(session, profile, application, now, REJECTED, number=number, reason=reason)
