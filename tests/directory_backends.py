@@ -110,6 +110,16 @@ def on_directory(
     return services.directories.remote
 
 
+async def change_directory(
+    services: Services, settings: Settings, **directory: object
+) -> LdapDirectory:
+    """Re-point ``services`` at their profile with ``[directory]`` fields changed."""
+    changed = services.profile.directory.model_copy(update=directory)
+    await services.directories.close()
+    profile = services.profile.model_copy(update={"directory": changed})
+    return on_directory(services, settings, profile)
+
+
 async def sync_index(services: Services, *, full: bool = False) -> SyncReport:
     """Sync the local index of the directory ``services`` are pointed at, now."""
     remote = services.directories.remote

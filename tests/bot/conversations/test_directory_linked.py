@@ -11,21 +11,18 @@ import re
 
 import httpx
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import select
 
 from bot.conversations.common import OFFICE_NAMES
 from bot.engine import Engine
 from core import cases
-from core.directory.wiring import Directories
 from core.i18n import Translator
 from core.models import Case, ChatIdentity
 from core.profiles import Office
 from core.settings import Settings
 from tests.bot.conversations.conftest import link
 from tests.chat import Chat
-from tests.directory_backends import NEW, Backend, backend, client, slapd_server
-from tests.ldap_server import SERVICE_PASSWORD
+from tests.directory_backends import NEW, Backend, backend, change_directory, client, slapd_server
 from tests.outbox import outbox, password_link_in
 
 __all__ = ["backend", "client", "slapd_server"]
@@ -131,17 +128,7 @@ async def test_a_suspended_entry_shows_as_suspended_and_its_owner_may_still_rese
     not locked, so the reset stays offered beside a person."""
     assert backend.server is not None
     services = backend.services
-    directory = services.profile.directory.model_copy(update={"suspension": "shadowExpire"})
-    services.profile = services.profile.model_copy(update={"directory": directory})
-    await services.directories.close()
-    services.directories = Directories(
-        services.profile,
-        settings.model_copy(update={"directory_bind_password": SecretStr(SERVICE_PASSWORD)}),
-        pii=services.pii,
-        hasher=services.passwords,
-        clock=services.clock,
-        sessions=services.sessions,
-    )
+    await change_directory(services, settings, suspension="shadowExpire")
     entry = backend.server.account(backend.account)
     chat = await _linked(backend)
     backend.server.as_root(
@@ -211,17 +198,7 @@ async def test_applying_for_a_mailbox_on_a_directory_sends_the_user_to_the_help_
     with it, see test_mailbox_application_directory.py."""
     assert backend.server is not None
     services = backend.services
-    directory = services.profile.directory.model_copy(update={"new_mailbox": None})
-    services.profile = services.profile.model_copy(update={"directory": directory})
-    await services.directories.close()
-    services.directories = Directories(
-        services.profile,
-        settings.model_copy(update={"directory_bind_password": SecretStr(SERVICE_PASSWORD)}),
-        pii=services.pii,
-        hasher=services.passwords,
-        clock=services.clock,
-        sessions=services.sessions,
-    )
+    await change_directory(services, settings, new_mailbox=None)
     student = next(a for a in backend.server.accounts.values() if a.uid.isdigit())
     assert student.mail and student.mail.endswith("@grad.demo.edu.tw")
     chat = await _linked(backend, student.uid)

@@ -15,21 +15,19 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import select
 
 from bot.engine import Engine
 from bot.staffdesk import CaseDesk
 from core import cases
 from core.directory.ldap import ldap3
-from core.directory.wiring import Directories
 from core.i18n import Translator
 from core.models import Case
 from core.settings import Settings
 from tests.bot.conversations.conftest import link
 from tests.chat import Chat
-from tests.directory_backends import NEW, Backend, backend, client, slapd_server
-from tests.ldap_server import PEOPLE, ROOT_DN, ROOT_PASSWORD, SERVICE_PASSWORD, SUFFIX, SlapdServer
+from tests.directory_backends import NEW, Backend, backend, change_directory, client, slapd_server
+from tests.ldap_server import PEOPLE, ROOT_DN, ROOT_PASSWORD, SUFFIX, SlapdServer
 from tests.outbox import code_in, outbox, password_link_in
 
 __all__ = ["backend", "client", "slapd_server"]
@@ -43,18 +41,7 @@ UNAVAILABLE = "The service is temporarily unavailable. Nothing was changed"
 
 async def _configure(backend: Backend, settings: Settings, **directory: Any) -> None:
     """The backend's profile with ``[directory]`` changed, and a directory that uses it."""
-    services = backend.services
-    changed = services.profile.directory.model_copy(update=directory)
-    services.profile = services.profile.model_copy(update={"directory": changed})
-    await services.directories.close()
-    services.directories = Directories(
-        services.profile,
-        settings.model_copy(update={"directory_bind_password": SecretStr(SERVICE_PASSWORD)}),
-        pii=services.pii,
-        hasher=services.passwords,
-        clock=services.clock,
-        sessions=services.sessions,
-    )
+    await change_directory(backend.services, settings, **directory)
 
 
 def _root(server: SlapdServer) -> ldap3.Connection:
