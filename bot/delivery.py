@@ -1,26 +1,44 @@
 """What an adapter sends outside any turn: chat notices and due alumni card refreshes.
 
-The same loop queues the reminders before a password expires (``core.notices``) and
-forgets old processed deliveries.
+On a served platform (Telegram, Slack, LINE) a channel's delivery is a periodic job of
+the process's job queue (``BackgroundDelivery.schedule``, core/jobs.py), every
+``DELIVERY_SECONDS``: with several workers each round runs once, in one of them, and a
+failed round is retried with the queue's backoff. The rounds that are no channel's
+(queuing the reminders before a password expires, ``core.notices``, and forgetting old
+processed deliveries) are periodic jobs of their own (``queue_reminders``,
+``purge_deliveries``; bot/web/app.py schedules them). The console, one process and
+one chat, runs ``run_once`` in its own loop, reminders included.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable
 
 from bot.card_refresh import CardRefresher
 from bot.services import Services
 from bot.types import Reply, Text
-from core.background import run_every
-from core.deliveries import PURGE_INTERVAL_SECONDS, purge_expired
+from core.deliveries import purge_expired
 from core.notices import queue_expiry_reminders, take_pending
 
 Send = Callable[[str, list[Reply]], Awaitable[None]]
 
 # Reminders are due by the day; a look every ten minutes is plenty.
 REMINDER_INTERVAL_SECONDS = 600.0
+# A channel's notices and card refreshes: a card's QR code is renewed every few seconds.
+DELIVERY_SECONDS = 1.0
+
+
+async def queue_reminders(services: Services) -> int:
+    """Queue the chat reminders of passwords about to expire (each once)."""
+    return await queue_expiry_reminders(
+        services.sessions, profile=services.profile, now=services.clock.now()
+    )
+
+
+async def purge_deliveries(services: Services) -> int:
+    """Forget processed deliveries older than every platform's redelivery period."""
+    return await purge_expired(services.sessions, now=services.clock.now())
 
 
 class BackgroundDelivery:
@@ -34,11 +52,19 @@ class BackgroundDelivery:
         self._reminders_at: dt.datetime | None = None
 
     async def run_once(self, *, chat_id: str | None = None) -> None:
-        """Deliver what is due now (only for ``chat_id``, a console's one chat, if given)."""
+        """Queue due reminders (every ten minutes), then deliver what is due now.
+
+        The console's round (``chat_id``, its one chat); a served platform's rounds are
+        ``deliver`` on the job queue, with the reminders a job of their own.
+        """
         now = self.services.clock.now()
         if self._reminders_at is None or now >= self._reminders_at:
             self._reminders_at = now + dt.timedelta(seconds=REMINDER_INTERVAL_SECONDS)
-            await self.queue_reminders()
+            await queue_reminders(self.services)
+        await self.deliver(chat_id=chat_id)
+
+    async def deliver(self, *, chat_id: str | None = None) -> None:
+        """Deliver this channel's due notices and card refreshes (only ``chat_id``'s, if given)."""
         for notice in await take_pending(
             self.services.sessions,
             channel=self.channel,
@@ -50,30 +76,12 @@ class BackgroundDelivery:
             if chat_id is None or refresh.chat_id == chat_id:
                 await self.send(refresh.chat_id, [refresh.edit or Text(refresh.closed_text or "")])
 
-    async def queue_reminders(self) -> int:
-        """Queue the chat reminders of passwords about to expire (each once)."""
-        return await queue_expiry_reminders(
-            self.services.sessions,
-            profile=self.services.profile,
-            now=self.services.clock.now(),
-        )
+    def schedule(self, also: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Make this channel's delivery (and ``also``: its staff desk's round) a periodic job."""
 
-    async def purge_deliveries(self) -> int:
-        """Forget processed deliveries older than every platform's redelivery period."""
-        return await purge_expired(self.services.sessions, now=self.services.clock.now())
+        async def round_() -> None:
+            await self.deliver()
+            if also is not None:
+                await also()
 
-    async def run_forever(
-        self, interval: float = 1.0, *, purge_interval: float = PURGE_INTERVAL_SECONDS
-    ) -> None:
-        """Deliver every ``interval`` seconds and purge old deliveries, until cancelled."""
-        async with asyncio.TaskGroup() as group:
-            group.create_task(
-                run_every(interval, self.run_once, name=f"{self.channel} background delivery")
-            )
-            group.create_task(
-                run_every(
-                    purge_interval,
-                    self.purge_deliveries,
-                    name=f"{self.channel} processed-delivery cleanup",
-                )
-            )
+        self.services.jobs.every(DELIVERY_SECONDS, f"{self.channel}.delivery", round_)

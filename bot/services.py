@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from core.clock import Clock, SystemClock
 from core.db import create_engine, session_factory
 from core.directory.wiring import Directories
+from core.jobs import JobQueue
 from core.mail import Mailer, MailWorker, OutboxMailer, SmtpMailer
 from core.passwords import PasswordHasher
 from core.pii import PiiHasher
@@ -32,7 +34,14 @@ class Services:
     mail_worker: MailWorker
     directories: Directories  # ``services.directories(session)`` is a step's directory
 
+    @functools.cached_property
+    def jobs(self) -> JobQueue:
+        """This process's job queue, shared by the adapters and the background rounds."""
+        return JobQueue(self.settings)
+
     async def close(self) -> None:
+        if "jobs" in self.__dict__:  # started or not, its pool and worker end here
+            await self.jobs.stop()
         await self.directories.close()
         await self.engine.dispose()
 

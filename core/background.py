@@ -1,9 +1,11 @@
-"""Running a piece of background work again and again, with its errors logged.
+"""Running a piece of background work again and again in this process, with its errors logged.
 
-Mail sending, chat notices and card refreshes each run "do what is due now" in a loop.
-One helper runs all of them, so a fault is never swallowed silently and a failing
-dependency (the database or SMTP server down) is retried with backoff instead of
-being hammered every interval.
+A served app's rounds (mail, notices, card refreshes, retention, ...) are periodic jobs
+of the job queue (core/jobs.py), run once across workers. This loop is for what
+belongs to one process alone: the console chat's rounds (``helpdesk chat`` and ``make
+run``: its mail and its one chat's notices). A fault is never swallowed silently, and a
+failing dependency (the database or SMTP server down) is retried with backoff instead
+of being hammered every interval.
 """
 
 from __future__ import annotations

@@ -20,6 +20,15 @@ otherwise. A crash of any of our processes loses nothing; a crash of the databas
 itself may lose the jobs of its last moments (up to three ``wal_writer_delay``, 0.6 s by
 default). The engine's own transactions keep synchronous commits.
 
+Background rounds (the mail queue, retention, the directory index, each platform's
+notices and card refreshes) are periodic jobs (``JobQueue.every``): every worker's
+deferrer offers each round at its time and the database takes it once, so with several
+workers a round runs once, in whichever worker fetches it. A round's jobs share a lock
+(one at a time) and a queueing lock (a round that waits, or waits for its retry, keeps
+the next from piling up), and a failed round is retried with ``RETRY``'s backoff. Each
+kind of job has a queue of its own and a worker takes only the queues whose tasks its
+process registered, so a process that does not run a round never fetches it.
+
 Upgrading procrastinate past the version pinned in pyproject.toml needs a migration that
 applies its own schema migrations (its ``sql/migrations`` folder) to this schema.
 """
@@ -31,7 +40,7 @@ import base64
 import contextlib
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import psycopg
@@ -41,7 +50,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from procrastinate import App, PsycopgConnector, RetryStrategy
 from procrastinate import exceptions as queue_errors
-from procrastinate.jobs import Job, Status
+from procrastinate.job_context import JobContext
+from procrastinate.jobs import DEFAULT_QUEUE, Job, Status
 from procrastinate.tasks import Task
 from procrastinate.testing import InMemoryConnector
 from procrastinate.types import JSONValue
@@ -65,6 +75,11 @@ MIN_CONNECTIONS = 4  # kept open by each process's queue, PostgreSQL's
 CONNECTION_WAIT_SECONDS = 1.0
 
 log = logging.getLogger(__name__)
+
+
+def exc_name(exc: BaseException) -> str:
+    """An exception's class, for a log line (its message may quote what a user typed)."""
+    return type(exc).__name__
 
 
 def is_durable(settings: Settings) -> bool:
@@ -165,6 +180,22 @@ class Sealer:
         return value
 
 
+def cron_every(seconds: float) -> str:
+    """A cron line (with procrastinate's sixth field, seconds) for a round every ``seconds``.
+
+    Whole seconds, at least one (procrastinate's finest step); a step that does not
+    divide its minute or hour evenly runs a little early at the turn of it.
+    """
+    step = max(1, round(seconds))
+    if step < 60:
+        return f"* * * * * */{step}"
+    if step < 3600:
+        return f"*/{max(1, step // 60)} * * * *"
+    if step < 86400:
+        return f"0 */{max(1, step // 3600)} * * *"
+    return f"0 0 */{max(1, step // 86400)} * *"
+
+
 def _add_requeue(app: App, stalled_seconds: float) -> None:
     """The periodic job that queues again what a worker took and never finished."""
     every = max(1, min(59, round(stalled_seconds / 3)))
@@ -210,9 +241,61 @@ class JobQueue:
         self._open = False
         self._pool: psycopg_pool.AsyncConnectionPool[Any] | None = None
         self._worker: asyncio.Task[None] | None = None
+        self._worker_queues: list[str] = []
         self._to_insert: list[tuple[Job, asyncio.Future[bool]]] = []
         self._inserting: asyncio.Task[None] | None = None
         _add_requeue(self.app, settings.job_stalled_seconds)
+
+    def every(self, seconds: float, name: str, work: Callable[[], Awaitable[object]]) -> None:
+        """Run ``work`` every ``seconds`` as a periodic job: once across all workers.
+
+        ``name`` is the job's task, queue, lock and queueing lock: one round at a time,
+        and none queued while one waits (or waits for its retry). A failed round is
+        logged (its traceback at the first failure, a line for each retry), then
+        retried with ``RETRY``'s backoff; the rounds due meanwhile are skipped.
+        Registering ``name`` again replaces it (the process's newest owner runs it).
+        Register before ``start``: a running worker takes only the queues it had.
+        """
+        if self._worker is not None and name not in self._worker_queues:
+            raise RuntimeError(f"periodic job {name!r} registered after the worker started")
+        self.app.tasks.pop(name, None)
+        self.app.periodic_registry.periodic_tasks.pop((name, name), None)
+
+        async def round_(context: JobContext, timestamp: int) -> None:
+            attempt = context.job.attempts + 1
+            try:
+                await work()
+            except Exception as exc:
+                if attempt == 1:
+                    log.exception("%s failed; retrying with backoff", name)
+                else:
+                    log.warning("%s failed again (attempt %d): %s", name, attempt, exc_name(exc))
+                raise
+            if attempt > 1:
+                log.info("%s recovered at attempt %d", name, attempt)
+
+        task = self.app.task(
+            name=name,
+            queue=name,
+            lock=name,
+            queueing_lock=name,
+            retry=RETRY,
+            pass_context=True,
+        )(round_)
+        self.app.periodic(cron=cron_every(seconds), periodic_id=name)(task)
+
+    def replace_task(
+        self, name: str, func: Callable[..., Awaitable[Any]], *, retry: RetryStrategy
+    ) -> Task[Any, Any, Any]:
+        """Register ``func`` as the task ``name`` (replacing one of that name) and return it."""
+        self.app.tasks.pop(name, None)
+        task: Task[Any, Any, Any] = self.app.task(name=name, retry=retry)(func)
+        return task
+
+    @property
+    def queues(self) -> list[str]:
+        """The queues this process's worker takes: those of the tasks registered here."""
+        return sorted({task.queue for task in self.app.tasks.values()} | {DEFAULT_QUEUE})
 
     @property
     def runs_worker(self) -> bool:
@@ -302,6 +385,7 @@ class JobQueue:
             await self.app.open_async(pool=self._pool)
             self._open = True
         if self.runs_worker and self._worker is None:
+            self._worker_queues = self.queues
             self._worker = asyncio.create_task(self._work(), name="job worker")
 
     async def stop(self) -> None:
@@ -326,6 +410,7 @@ class JobQueue:
             try:
                 await self.app.run_worker_async(
                     concurrency=self.settings.job_concurrency,
+                    queues=self._worker_queues,
                     install_signal_handlers=False,  # the server's own handlers stop us
                     listen_notify=True,
                     fetch_job_polling_interval=POLL_SECONDS,

@@ -2,8 +2,9 @@
 
 An adapter translates one platform: its events become ``Incoming`` for the engine, and
 each ``Reply`` becomes a platform call. The web app mounts its routes and runs its
-start, stop and background delivery; the engine and flows read ``Capabilities`` where
-platforms differ, never a platform's name.
+start and stop; an adapter schedules its notices and card refreshes on the process's
+job queue when it is built (``bot.delivery``). The engine and flows read
+``Capabilities`` where platforms differ, never a platform's name.
 
 Each adapter class registers itself (``@register``) with how to build it from the
 settings and its own staff commands, so ``helpdesk serve`` and the ``helpdesk``
@@ -67,10 +68,6 @@ class Adapter(Protocol):
 
     async def send(self, chat_id: str, replies: list[Reply]) -> None:
         """Deliver replies to one chat, in order."""
-        ...
-
-    async def run_background(self, interval: float = 1.0) -> None:
-        """Deliver chat notices and card refreshes for this platform until cancelled."""
         ...
 
 

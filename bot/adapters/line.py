@@ -51,11 +51,10 @@ from bot.adapters.line_messages import (
     batches,
     to_messages,
 )
-from bot.delivery import BackgroundDelivery
+from bot.delivery import DELIVERY_SECONDS, BackgroundDelivery
 from bot.engine import Engine
 from bot.services import Services
 from bot.types import Choices, Edit, Image, Incoming, Reply, Text
-from core.background import run_every
 from core.cards import seconds_left
 from core.deliveries import delivery_key
 from core.i18n import DEFAULT_LOCALE, N_, Translator, normalise_locale
@@ -170,6 +169,8 @@ class LineAdapter:
         self.blob = AsyncMessagingApiBlob(client)
         self.media = line_media.MediaRoute(services.sessions, services.clock)
         self.background = BackgroundDelivery(services, CHANNEL, self.send)
+        # Notices and card refreshes: a periodic job of the queue (``line.delivery``).
+        services.jobs.every(DELIVERY_SECONDS, f"{CHANNEL}.delivery", self.deliver_background)
         self.loading_after = LOADING_AFTER
         self._profiles: dict[str, tuple[float, str | None]] = {}
         self._quota: tuple[float, int | None, int] | None = None  # (read at, limit, used)
@@ -449,11 +450,8 @@ class LineAdapter:
             return
         if left == 0:
             return  # notices stay queued and go with each chat's next reply
-        await self.background.run_once()
+        await self.background.deliver()
         await line_media.purge_expired(self.services.sessions, now=self.services.clock.now())
-
-    async def run_background(self, interval: float = 1.0) -> None:
-        await run_every(interval, self.deliver_background, name="line background delivery")
 
     # -- webhook -------------------------------------------------------------------------
 

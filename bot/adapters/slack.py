@@ -15,9 +15,7 @@ cannot take the work, Bolt answers 500 and Slack delivers the event again later.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import functools
 import logging
 import re
 import time
@@ -47,10 +45,9 @@ from bot.engine import Engine
 from bot.services import Services
 from bot.staffdesk import staff_round
 from bot.types import Choice, Choices, DeleteUserMessage, Edit, Image, Incoming, Reply, Text
-from core.background import run_every
 from core.deliveries import delivery_key
 from core.i18n import N_, Translator, normalise_locale
-from core.jobs import RETRY, JobQueue
+from core.jobs import RETRY
 from core.metrics import platform_trace
 from core.platform_messages import recall, remember
 
@@ -182,7 +179,6 @@ class SlackAdapter:
         self.services = services
         self.engine = engine
         self.app = app
-        self.background = BackgroundDelivery(services, CHANNEL, self.send)
         self._profiles: dict[str, tuple[float, str | None, str | None]] = {}
         app.event("message")(self._on_event)
         app.event("app_mention")(self._on_event)
@@ -190,9 +186,12 @@ class SlackAdapter:
         # The profile's staff channel, if any: cases, their threads and buttons.
         self.staff = staff_slack.staff_desk(services, app.client)
         app.action(re.compile(staff_slack.ACTION_PATTERN))(self._on_case_action)
-        # The work after each ack, queued; run by a job worker (core/jobs.py).
-        self.jobs = JobQueue(services.settings)
-        self._after_ack = self.jobs.app.task(name=AFTER_ACK_TASK, retry=RETRY)(self.after_ack)
+        # The work after each ack, queued; run by a job worker (core/jobs.py), as are
+        # the channel's notices and card refreshes (a periodic job, ``slack.delivery``).
+        self.jobs = services.jobs
+        self._after_ack = self.jobs.replace_task(AFTER_ACK_TASK, self.after_ack, retry=RETRY)
+        self.background = BackgroundDelivery(services, CHANNEL, self.send)
+        self.background.schedule(self._staff_round)
 
     @classmethod
     def build(
@@ -396,21 +395,13 @@ class SlackAdapter:
             channel=channel, ts=ts, text=image.caption[:MAX_TEXT], blocks=await self._blocks(image)
         )
 
-    async def deliver_background(self) -> None:
-        """Send chat notices and due card refreshes for this platform's chats, once each."""
-        await self.background.run_once()
+    async def _staff_round(self) -> None:
         await staff_round(self.services, self.staff)
 
-    async def run_background(self, interval: float = 1.0) -> None:
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self.background.run_forever(interval))
-            group.create_task(
-                run_every(
-                    interval,
-                    functools.partial(staff_round, self.services, self.staff),
-                    name="slack cases",
-                )
-            )
+    async def deliver_background(self) -> None:
+        """One round of the ``slack.delivery`` job: notices, due card refreshes, cases."""
+        await self.background.deliver()
+        await self._staff_round()
 
     async def events(self, request: Request) -> Response:
         """POST /slack/events: events and interactivity, checked before Bolt parses them.

@@ -5,6 +5,14 @@ honours 429 retry_after); its ConversationHandler is not used, because it keeps 
 in one process's memory (DESIGN.md): the engine owns state and locking, so any number
 of webhook workers can take any update.
 
+Two clients share the token. A turn's replies go out at once from the webhook's
+request (``application.bot``: no pacing, only Telegram's own 429 retry_after waited
+out). What is sent outside a turn (notices, card refreshes, the staff group's case
+posts) goes from the job queue's ``telegram.delivery`` round, one at a time across all
+workers (core/jobs.py), through a client paced below Telegram's 30 messages a second
+and 20 a minute per group (``BACKGROUND_RATE``): a burst of background messages waits
+in its own limiter, never in front of a user's reply.
+
 The Bot API client is python-telegram-bot's ``Bot`` over aiohttp (``AiohttpRequest``)
 rather than its default httpx client: every turn waits for at least one API call,
 and httpx costs several times more per call, most of all with many in flight
@@ -13,9 +21,7 @@ and httpx costs several times more per call, most of all with many in flight
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import functools
 import hmac
 import json
 import logging
@@ -28,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from telegram import (
+    Bot,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputMediaPhoto,
@@ -37,7 +44,14 @@ from telegram import (
 from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TelegramError, TimedOut
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    ContextTypes,
+    ExtBot,
+    TypeHandler,
+)
 from telegram.request import BaseRequest, RequestData
 
 from bot.adapters import staff_telegram
@@ -47,7 +61,6 @@ from bot.engine import Engine
 from bot.services import Services
 from bot.staffdesk import staff_round
 from bot.types import Choice, Choices, DeleteUserMessage, Edit, Image, Incoming, Reply, Text
-from core.background import run_every
 from core.deliveries import delivery_key
 from core.metrics import platform_trace
 from core.platform_messages import recall, remember
@@ -70,6 +83,9 @@ MAX_UPDATE_BYTES = 1 << 20
 # second per bot (the rate limiter holds us there), so even at a second a call 32 are
 # enough; the bound keeps a stalled API from making a worker open hundreds of sockets.
 CONNECTION_POOL_SIZE = 32
+# Background messages a second, all workers together (one round runs at a time): below
+# Telegram's 30, so the turns' replies sent meanwhile find room.
+BACKGROUND_RATE = 25
 
 log = logging.getLogger(__name__)
 
@@ -234,18 +250,40 @@ class TelegramAdapter:
         services: Services,
         engine: Engine,
         application: Application[Any, Any, Any, Any, Any, Any],
+        *,
+        paced_limiter: AIORateLimiter | None = None,
     ) -> None:
+        """``paced_limiter``: the background client's (``BACKGROUND_RATE`` when not given)."""
         self.services = services
         self.engine = engine
         self.application = application
         self.bot_id = bot_id(application.bot.token)
-        self.background = BackgroundDelivery(services, CHANNEL, self.send)
         application.add_handler(TypeHandler(Update, self._on_update))
         # The profile's staff group, if any: cases, replies under them, their buttons.
         self.staff = staff_telegram.staff_desk(services, application.bot)
+        # What is sent outside a turn, paced (the module's docstring). It shares the
+        # application's HTTP client, so it opens and closes with the application.
+        self.paced = ExtBot(
+            application.bot.token,
+            base_url=services.settings.telegram_api_url,
+            request=application.bot.request,
+            get_updates_request=application.bot.request,
+            rate_limiter=paced_limiter
+            or AIORateLimiter(overall_max_rate=BACKGROUND_RATE, max_retries=3),
+        )
+        self.background = BackgroundDelivery(services, CHANNEL, self.send_background)
+        self._paced_staff = staff_telegram.staff_desk(services, self.paced)
+        self.background.schedule(self._staff_round)
 
     @classmethod
-    def build(cls, services: Services, engine: Engine, *, polling: bool = False) -> TelegramAdapter:
+    def build(
+        cls,
+        services: Services,
+        engine: Engine,
+        *,
+        polling: bool = False,
+        paced_limiter: AIORateLimiter | None = None,
+    ) -> TelegramAdapter:
         token = services.settings.telegram_token
         if token is None:
             raise ValueError("HELPDESK_TELEGRAM_TOKEN is not set")
@@ -257,11 +295,12 @@ class TelegramAdapter:
             .base_url(services.settings.telegram_api_url)
             .request(AiohttpRequest())
             .get_updates_request(AiohttpRequest(connection_pool_size=1))
-            .rate_limiter(AIORateLimiter(max_retries=3))
+            # A turn's replies are not paced: only a 429's retry_after is waited out.
+            .rate_limiter(AIORateLimiter(overall_max_rate=0, group_max_rate=0, max_retries=3))
         )
         if not polling:
             builder = builder.updater(None)
-        return cls(services, engine, builder.build())
+        return cls(services, engine, builder.build(), paced_limiter=paced_limiter)
 
     @classmethod
     def from_settings(cls, services: Services, engine: Engine) -> TelegramAdapter | None:
@@ -299,9 +338,9 @@ class TelegramAdapter:
         replies = await self.engine.handle(incoming)
         await self.send(incoming.chat_id, replies)
 
-    async def send(self, chat_id: str, replies: list[Reply]) -> None:
-        """Turn neutral replies into Bot API calls, in order."""
-        bot = self.application.bot
+    async def send(self, chat_id: str, replies: list[Reply], *, bot: Bot | None = None) -> None:
+        """Turn neutral replies into Bot API calls, in order (a turn's: ``application.bot``)."""
+        bot = bot or self.application.bot
         for reply in replies:
             match reply:
                 case Text(text):
@@ -311,17 +350,21 @@ class TelegramAdapter:
                         int(chat_id), text[:MAX_TEXT] or "…", reply_markup=keyboard(choices)
                     )
                 case Image() as image:
-                    await self._photo(chat_id, image)
+                    await self._photo(bot, chat_id, image)
                 case Edit(key, image):
-                    await self._edit(chat_id, key, image)
+                    await self._edit(bot, chat_id, key, image)
                 case DeleteUserMessage(message_id) if message_id:
                     # Telegram lets a bot delete a message for 48 hours; past that, or
                     # without the right, the warning the engine sent still stands.
                     with contextlib.suppress(TelegramError):
                         await bot.delete_message(int(chat_id), int(message_id))
 
-    async def _photo(self, chat_id: str, image: Image) -> None:
-        message: Message = await self.application.bot.send_photo(
+    async def send_background(self, chat_id: str, replies: list[Reply]) -> None:
+        """Send what is not a turn's reply (a notice, a card refresh) through the paced client."""
+        await self.send(chat_id, replies, bot=self.paced)
+
+    async def _photo(self, bot: Bot, chat_id: str, image: Image) -> None:
+        message: Message = await bot.send_photo(
             int(chat_id),
             photo=image.png,
             caption=image.caption[:MAX_CAPTION],
@@ -337,13 +380,13 @@ class TelegramAdapter:
                 now=self.services.clock.now(),
             )
 
-    async def _edit(self, chat_id: str, key: str, image: Image) -> None:
+    async def _edit(self, bot: Bot, chat_id: str, key: str, image: Image) -> None:
         message_id = await recall(self.services.sessions, channel=CHANNEL, chat_id=chat_id, key=key)
         if message_id is None:
-            await self._photo(chat_id, image)
+            await self._photo(bot, chat_id, image)
             return
         try:
-            await self.application.bot.edit_message_media(
+            await bot.edit_message_media(
                 media=InputMediaPhoto(image.png, caption=image.caption[:MAX_CAPTION]),
                 chat_id=int(chat_id),
                 message_id=int(message_id),
@@ -351,23 +394,15 @@ class TelegramAdapter:
             )
         except TelegramError as exc:
             log.info("edit of a card image failed (%s); sending a new one", type(exc).__name__)
-            await self._photo(chat_id, image)
+            await self._photo(bot, chat_id, image)
+
+    async def _staff_round(self) -> None:
+        await staff_round(self.services, self._paced_staff)
 
     async def deliver_background(self) -> None:
-        """Send chat notices and due card refreshes for this platform's chats, once each."""
-        await self.background.run_once()
-        await staff_round(self.services, self.staff)
-
-    async def run_background(self, interval: float = 1.0) -> None:
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self.background.run_forever(interval))
-            group.create_task(
-                run_every(
-                    interval,
-                    functools.partial(staff_round, self.services, self.staff),
-                    name="telegram cases",
-                )
-            )
+        """One round of the ``telegram.delivery`` job: notices, due card refreshes, cases."""
+        await self.background.deliver()
+        await self._staff_round()
 
     # -- webhook -------------------------------------------------------------------------
 

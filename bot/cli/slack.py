@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 
 import typer
@@ -11,10 +10,9 @@ from bot.adapters.slack import SlackAdapter
 from bot.cli.common import err, load_settings, run, setup_logging
 from bot.engine import Engine
 from bot.services import build_services
-from core.background import run_every
+from bot.web.app import schedule_background
 
 slack_app = typer.Typer(help="Slack: Socket Mode for a single process.")
-MAIL_SECONDS = 2.0
 
 
 @slack_app.command("socket")
@@ -31,17 +29,15 @@ def socket() -> None:
     adapter = SlackAdapter.build(services, Engine(services), socket_mode=True)
     token = settings.slack_app_token.get_secret_value()
 
+    schedule_background(services)  # the mail and the other rounds, as the web app has them
+
     async def main() -> None:
-        await adapter.startup()  # the Web API session, the job queue and its worker
-        background = asyncio.create_task(adapter.run_background())
-        mail = asyncio.create_task(
-            run_every(MAIL_SECONDS, services.mail_worker.run_once, name="mail worker")
-        )
+        # The Web API session, the job queue and its worker (the events' jobs, the
+        # channel's notices and card refreshes, the rounds).
+        await adapter.startup()
         try:
             await AsyncSocketModeHandler(adapter.app, token).start_async()  # type: ignore[no-untyped-call]
         finally:
-            background.cancel()
-            mail.cancel()
             await adapter.shutdown()
             await services.close()
 

@@ -13,11 +13,10 @@ from bot.adapters.telegram import TelegramAdapter
 from bot.cli.common import err, load_settings, out, run, setup_logging
 from bot.engine import Engine
 from bot.services import Services, build_services
-from core.background import run_every
+from bot.web.app import schedule_background
 from core.settings import Settings
 
 telegram_app = typer.Typer(help="Telegram: webhook registration, long polling.")
-MAIL_SECONDS = 2.0
 
 
 def _adapter(settings: Settings) -> tuple[Services, TelegramAdapter]:
@@ -58,21 +57,20 @@ def poll() -> None:
     setup_logging(settings)
     services, adapter = _adapter(settings)
 
+    schedule_background(services)
+
     async def main() -> None:
         application = adapter.application
         async with application:
             await application.start()
             assert application.updater is not None
             await application.updater.start_polling(drop_pending_updates=False)
-            background = asyncio.create_task(adapter.run_background())
-            mail = asyncio.create_task(
-                run_every(MAIL_SECONDS, services.mail_worker.run_once, name="mail worker")
-            )
+            # The queue's worker: the mail, notices, card refreshes and the other rounds.
+            await services.jobs.start()
             try:
                 await asyncio.Event().wait()
             finally:
-                background.cancel()
-                mail.cancel()
+                await services.jobs.stop()
                 await application.updater.stop()
                 await application.stop()
                 await services.close()

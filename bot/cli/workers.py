@@ -4,8 +4,10 @@ Each web worker is a process of its own that builds the app from the environment
 (``worker_app``, uvicorn's factory); the engine keeps no chat in memory, so any worker
 takes any request. Their metrics are added up through files in
 ``PROMETHEUS_MULTIPROC_DIR``, which must be set before the workers import
-prometheus-client. ``helpdesk worker`` runs the background jobs (mail queue, chat
-notices and card refreshes, retention) without serving HTTP, for a unit of its own.
+prometheus-client. ``helpdesk worker`` runs the job queue's worker without serving
+HTTP, for a unit of its own: the background rounds (mail queue, chat notices and card
+refreshes, reminders, retention, the directory sync; periodic jobs, each run once
+across all workers) and Slack's work after the ack.
 """
 
 from __future__ import annotations
@@ -105,10 +107,12 @@ def serve_workers(
 
 
 def worker() -> None:
-    """Run the background jobs (mail, chat notices, card refreshes, retention), no HTTP.
+    """Run the job queue's worker (core/jobs.py), no HTTP, whatever ``job_worker`` says.
 
-    It also runs the job queue's worker (core/jobs.py: Slack's work after the ack),
-    whatever ``job_worker`` says: with ``separate`` the web workers only queue.
+    The background rounds (mail, chat notices, card refreshes, reminders, retention,
+    the directory sync) are periodic jobs that it schedules, as a web worker with
+    background jobs does; Slack's work after the ack too. With ``separate`` the web
+    workers only queue.
     """
     settings = load_settings().model_copy(update={"job_worker": "in_process"})
     setup_logging(settings)

@@ -1,8 +1,7 @@
-"""The app factory: the one ASGI app with the pages, the webhooks and the mail sender."""
+"""The app factory: the one ASGI app with the pages, the webhooks and the background rounds."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import html
 import logging
@@ -18,6 +17,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from bot.adapters.base import Adapter
+from bot.delivery import purge_deliveries, queue_reminders
 from bot.services import Services
 from bot.web.card_verifier import CardVerifier
 from bot.web.health import Health
@@ -30,7 +30,7 @@ from bot.web.security import (
     install_log_redaction,
 )
 from core import retention
-from core.background import run_every
+from core.deliveries import PURGE_INTERVAL_SECONDS
 from core.directory.sync import sync
 from core.heartbeats import MAIL_JOB, beating
 from core.metrics import instrument_pool
@@ -38,6 +38,7 @@ from core.metrics import instrument_pool
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 MAIL_INTERVAL = 2.0  # seconds between rounds of the mail queue
+REMINDER_INTERVAL = 600.0  # reminders before a password expires are due by the day
 
 
 async def sync_directory_index(services: Services) -> None:
@@ -64,13 +65,52 @@ async def sync_directory_index(services: Services) -> None:
         )
 
 
+def schedule_background(services: Services) -> None:
+    """The rounds that are no platform's, as periodic jobs of the process's job queue.
+
+    The mail queue (its heartbeat for ``/readyz``), retention, the reminders before a
+    password expires, forgetting old processed deliveries and, on LDAP or AD, the
+    directory index's sync: each runs once across all the workers that schedule it
+    (core/jobs.py), retried with backoff when it fails.
+    """
+    jobs = services.jobs
+    jobs.every(
+        MAIL_INTERVAL,
+        "mail.send",
+        beating(services.mail_worker.run_once, services.sessions, services.clock, MAIL_JOB),
+    )
+
+    async def apply_retention() -> None:
+        await retention.apply(services.sessions, services.clock.now(), services.profile.retention)
+
+    async def reminders() -> None:
+        await queue_reminders(services)
+
+    async def purge() -> None:
+        await purge_deliveries(services)
+
+    jobs.every(retention.INTERVAL_SECONDS, "retention", apply_retention)
+    jobs.every(REMINDER_INTERVAL, "notices.reminders", reminders)
+    jobs.every(PURGE_INTERVAL_SECONDS, "deliveries.purge", purge)
+    if services.directories.remote is not None:  # LDAP or AD: keep its index fresh
+
+        async def directory_sync() -> None:
+            await sync_directory_index(services)
+
+        jobs.every(services.settings.directory_sync_minutes * 60, "directory.sync", directory_sync)
+
+
 def create_app(
     services: Services,
     *,
     adapters: Sequence[Adapter] = (),
     mail_worker: bool = False,
 ) -> Starlette:
-    """The ASGI app; with each adapter's routes, start, stop and background delivery."""
+    """The ASGI app; with each adapter's routes, start and stop, and the process's job queue.
+
+    ``mail_worker``: this process schedules the background rounds (``schedule_background``);
+    each adapter schedules its own delivery when it is built.
+    """
     install_log_redaction(*configured_secrets(services.settings))
 
     instrument_pool(services.engine)
@@ -93,57 +133,22 @@ def create_app(
     for adapter in adapters:
         routes.extend(adapter.routes())
 
+    if mail_worker:
+        schedule_background(services)
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        background: list[asyncio.Task[None]] = []
-        if mail_worker:
-            background.append(
-                asyncio.create_task(
-                    run_every(
-                        MAIL_INTERVAL,
-                        beating(
-                            services.mail_worker.run_once,
-                            services.sessions,
-                            services.clock,
-                            MAIL_JOB,
-                        ),
-                        name="mail sender",
-                    )
-                )
-            )
-            background.append(
-                asyncio.create_task(
-                    run_every(
-                        retention.INTERVAL_SECONDS,
-                        lambda: retention.apply(
-                            services.sessions, services.clock.now(), services.profile.retention
-                        ),
-                        name="retention",
-                    )
-                )
-            )
-            if services.directories.remote is not None:  # LDAP or AD: keep its index fresh
-                background.append(
-                    asyncio.create_task(
-                        run_every(
-                            services.settings.directory_sync_minutes * 60,
-                            lambda: sync_directory_index(services),
-                            name="directory sync",
-                        )
-                    )
-                )
         started: list[Adapter] = []
         try:
             for adapter in adapters:
                 await adapter.startup()
                 started.append(adapter)
-                background.append(asyncio.create_task(adapter.run_background()))
+            # The queue's worker (unless ``job_worker`` is ``separate``) runs the rounds
+            # scheduled above and the adapters' deliveries, once the adapters can send.
+            await services.jobs.start()
             yield
         finally:
-            for task in background:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await services.jobs.stop()
             for adapter in reversed(started):
                 await adapter.shutdown()
 

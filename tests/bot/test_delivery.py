@@ -1,22 +1,26 @@
-"""Background delivery: its loop backs off a failing database and purges old deliveries."""
+"""Background delivery on the job queue: a failing round backs off, old deliveries are purged."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
+from procrastinate.utils import utcnow
 from sqlalchemy import func, select, update
 
 from bot.delivery import BackgroundDelivery
 from bot.engine import Engine
 from bot.services import Services, build_services
 from bot.types import Incoming, Reply, Text
+from bot.web import create_app
 from core.clock import FakeClock
+from core.jobs import EmbeddedConnector
 from core.models import Account, ChatIdentity, ProcessedDelivery
 from core.notices import EXPIRY_REMINDER_DAYS
 from core.settings import Settings
@@ -27,7 +31,7 @@ async def _nowhere(_chat_id: str, _replies: list[Reply]) -> None:
     raise AssertionError("nothing is due")
 
 
-async def test_a_failing_database_is_logged_once_with_a_traceback_and_backed_off(
+async def test_a_failing_round_is_logged_once_with_a_traceback_and_retried_with_backoff(
     settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # The database file's folder does not exist: every round fails to connect.
@@ -35,23 +39,29 @@ async def test_a_failing_database_is_logged_once_with_a_traceback_and_backed_off
     broken = build_services(
         settings.model_copy(update={"database_url": f"sqlite+aiosqlite:///{missing}"})
     )
-    delivery = BackgroundDelivery(broken, "telegram", _nowhere)
+    BackgroundDelivery(broken, "telegram", _nowhere).schedule()
     caplog.set_level(logging.INFO)
-    task = asyncio.create_task(delivery.run_forever(0.01, purge_interval=3600))
-    await asyncio.sleep(0.6)
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    await broken.close()
+    failures = _records(caplog, "telegram.delivery failed")
+    connector = broken.jobs.app.connector
+    assert isinstance(connector, EmbeddedConnector)
+    await broken.jobs.start()  # the embedded queue: its worker and deferrer in this process
+    try:
+        await _until(lambda: len(failures()) == 1 and _rounds(connector)[0]["attempts"] == 1)
+        # The failed round waits for its retry; no new round is queued beside it (the
+        # periodic deferrer offers one every second), so the database is not hammered.
+        [waiting] = _rounds(connector)
+        assert waiting["status"] == "todo"
+        assert waiting["scheduled_at"] > utcnow() + dt.timedelta(seconds=1)
+        await _until(lambda: len(failures()) == 2 and _rounds(connector)[0]["attempts"] == 2)
+        [waiting] = _rounds(connector)
+        assert waiting["scheduled_at"] > utcnow() + dt.timedelta(seconds=3)  # 4 s this time
+    finally:
+        await broken.close()
+    # A traceback the first time, a line after that.
+    assert [r.exc_info is not None for r in failures()] == [True, False]
 
-    failures = [r for r in caplog.records if "telegram background delivery failed" in r.message]
-    # Backoff (0.02, 0.04, 0.08 … s) allows about six rounds in 0.6 s; a fixed 0.01 s
-    # interval would have failed some sixty times, each with a traceback.
-    assert 1 <= len(failures) <= 10
-    assert [r.exc_info is not None for r in failures].count(True) == 1
 
-
-async def test_the_background_loop_forgets_deliveries_older_than_a_day(
+async def test_forgetting_old_deliveries_is_a_job_of_the_queue(
     services: Services, engine: Engine, clock: FakeClock
 ) -> None:
     start = Incoming(channel="telegram", user_id="7", chat_id="7", text="/start")
@@ -59,22 +69,30 @@ async def test_the_background_loop_forgets_deliveries_older_than_a_day(
     clock.advance(hours=24, seconds=1)
     await engine.handle(replace(start, delivery_id="bot/2"))
 
-    async def ignore(_chat_id: str, _replies: list[Reply]) -> None:
-        return None
-
-    task = asyncio.create_task(
-        BackgroundDelivery(services, "telegram", ignore).run_forever(3600, purge_interval=0.01)
-    )
-    try:
-        async with asyncio.timeout(5):
+    app = create_app(services, mail_worker=True)  # schedules the background rounds
+    jobs = services.jobs
+    async with app.router.lifespan_context(app):
+        # Its next round is minutes away: queue one now, as the deferrer would.
+        await jobs.defer(jobs.app.tasks["deliveries.purge"], timestamp=0)
+        async with asyncio.timeout(10):
             while await _count(services) != 1:  # noqa: ASYNC110 (polls the database)
                 await asyncio.sleep(0.02)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
     async with services.sessions() as session:
         assert (await session.scalars(select(ProcessedDelivery.delivery_id))).all() == ["bot/2"]
+
+
+def _records(caplog: pytest.LogCaptureFixture, text: str) -> Callable[[], list[logging.LogRecord]]:
+    return lambda: [r for r in caplog.records if text in r.getMessage()]
+
+
+def _rounds(connector: EmbeddedConnector) -> list[dict[str, Any]]:
+    return [job for job in connector.jobs.values() if job["task_name"] == "telegram.delivery"]
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(30):
+        while not condition():  # noqa: ASYNC110 (the queue's state, polled)
+            await asyncio.sleep(0.02)
 
 
 async def test_a_password_about_to_expire_is_reminded_once_in_each_linked_chats_language(
