@@ -41,7 +41,18 @@ def _remote(settings: Settings) -> tuple[Services, LdapDirectory]:
             '([directory] backend = "sql"): there is no directory to check or sync.',
             2,
         )
+    config = services.profile.directory
+    if config.bind_dn and settings.directory_bind_password is None:
+        raise fail(
+            f"HELPDESK_DIRECTORY_BIND_PASSWORD is not set: the profile binds as {config.bind_dn}. "
+            "Set it to that account's password (in the environment or the settings file), "
+            "never in the profile.",
+        )
     return services, directories.remote
+
+
+class _NotOneEntry(Exception):
+    """The directory answered, but the name is not exactly one entry."""
 
 
 def _unavailable(directory: LdapDirectory, exc: DirectoryUnavailable) -> typer.Exit:
@@ -50,7 +61,10 @@ def _unavailable(directory: LdapDirectory, exc: DirectoryUnavailable) -> typer.E
         f"The directory cannot be used: {exc}.\n"
         f"Servers tried: {', '.join(config.uris)}; bind DN: {config.bind_dn or '(anonymous)'} "
         "(its password from HELPDESK_DIRECTORY_BIND_PASSWORD); base: "
-        f"{config.base_dn}.",
+        f"{config.base_dn}.\n"
+        "Check that a server listens at those URIs (with start_tls or ldaps://, that ca_file "
+        "signed its certificate), and the bind DN and its password (result 49: wrong DN or "
+        "password).",
     )
 
 
@@ -67,16 +81,34 @@ def check(
 
     async def main() -> list[tuple[str, str, str | None]]:
         try:
-            return await directory.check(name)
+            try:
+                return await directory.check(name)
+            except DirectoryUnavailable as exc:
+                # The bind and search may have worked and found no single entry: the same
+                # bind and a search that reads nothing tell which.
+                try:
+                    await directory.entries(since=services.clock.now())
+                except DirectoryUnavailable:
+                    raise exc from None
+                raise _NotOneEntry(str(exc)) from None
         finally:
             await directory.close()
             await services.close()
 
     try:
         rows = run(main)
+    except _NotOneEntry as exc:
+        config = directory.profile.directory
+        raise fail(
+            f"{exc}. The directory answers (bound as {config.bind_dn or 'anonymous'}), but the "
+            f"search for {name!r} under {config.base_dn} with people_filter "
+            f"{config.people_filter} and account_filter {config.account_filter} did not find "
+            "exactly one entry: check the name, or those filters in the profile's [directory]."
+        ) from None
     except DirectoryUnavailable as exc:
         raise _unavailable(directory, exc) from None
     table = Table("fact", "attribute", "value", title=f"{escape(name)} in the directory")
+    table.columns[2].overflow = "fold"  # a DN or an address whole, never cut short
     for fact, attribute, value in rows:
         shown = escape(value) if value else "[dim](nothing)[/dim]"
         table.add_row(escape(fact), escape(attribute), shown)
@@ -92,7 +124,9 @@ def sync(
     """Bring the local index (lookups by ID number and birthday) up to date.
 
     The first run reads the whole directory; later ones only entries modified since
-    the last, and drop entries that are gone. Run it from cron, e.g. every 10 minutes.
+    the last, and drop entries that are gone. `helpdesk serve` and `helpdesk worker`
+    already run it every HELPDESK_DIRECTORY_SYNC_MINUTES (15); run it by hand after
+    connecting the directory, or after a bulk change, before their next pass.
     """
     settings = load_settings()
     require_database(settings)

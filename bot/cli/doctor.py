@@ -23,7 +23,8 @@ from rich.markup import escape
 from rich.table import Table
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from bot.cli.common import err, out, run
 from core import migrate
@@ -32,6 +33,7 @@ from core.db import create_engine
 from core.directory.ldap import LdapDirectory
 from core.directory.wiring import Directories
 from core.errors import ConfigurationError
+from core.models import DirectoryIndexEntry
 from core.passwords import PasswordHasher
 from core.pii import PiiHasher
 from core.profiles import Profile, load_profile
@@ -176,6 +178,14 @@ async def directory(settings: Settings, profile: Profile) -> Check:
     backend = profile.directory.backend
     if backend == "sql":
         return _ok("directory", "sql: the people in the database (helpdesk db import)")
+    bind_dn = profile.directory.bind_dn
+    if bind_dn and settings.directory_bind_password is None:
+        return _fail(
+            "directory",
+            f"{backend}: HELPDESK_DIRECTORY_BIND_PASSWORD is not set (the profile binds as "
+            f"{bind_dn})",
+            "set HELPDESK_DIRECTORY_BIND_PASSWORD to that account's password",
+        )
     engine = create_engine(settings.sqlalchemy_url)
     directories = Directories(
         profile,
@@ -193,12 +203,35 @@ async def directory(settings: Settings, profile: Profile) -> Check:
         return _fail(
             "directory",
             f"{backend} at {', '.join(profile.directory.uris)}: {type(exc).__name__}: {exc}",
-            "check the profile's [directory] uris, bind_dn and HELPDESK_DIRECTORY_BIND_PASSWORD",
+            "check the profile's [directory] uris (with start_tls or ldaps://, its ca_file), "
+            "bind_dn and HELPDESK_DIRECTORY_BIND_PASSWORD; `helpdesk directory check NAME` "
+            "says more",
         )
+    else:
+        indexed = await _indexed(engine)
     finally:
         await directories.close()
         await engine.dispose()
-    return _ok("directory", f"{backend}: bound and searched {', '.join(profile.directory.uris)}")
+    found = f"{backend}: bound and searched {', '.join(profile.directory.uris)}"
+    if indexed == 0:
+        return Check(
+            "directory",
+            "warn",
+            f"{found}; the index is empty: every student-ID lookup and reset by ID number "
+            "finds nothing",
+            "run `helpdesk directory sync` (helpdesk serve and helpdesk worker then keep it)",
+        )
+    return _ok("directory", found)
+
+
+async def _indexed(engine: AsyncEngine) -> int | None:
+    """How many entries the local index holds; None when the database cannot say."""
+    try:
+        async with engine.connect() as connection:
+            count = await connection.scalar(select(func.count()).select_from(DirectoryIndexEntry))
+    except Exception:  # no database, no table: the database check reports it
+        return None
+    return int(count or 0)
 
 
 def keys(settings: Settings) -> list[Check]:
@@ -307,6 +340,8 @@ def doctor() -> None:
         raise typer.Exit(1) from None
     results = run(lambda: checks(settings, profile))
     table = Table("check", "", "found", "fix", title="helpdesk doctor", title_justify="left")
+    for column in (table.columns[2], table.columns[3]):
+        column.overflow = "fold"  # a setting's name or a URI whole, never cut short
     colours = {"ok": "green", "warn": "yellow", "FAIL": "red"}
     for check in results:
         table.add_row(

@@ -54,10 +54,41 @@ def test_check_shows_what_each_mapped_attribute_yields_with_the_id_number_masked
     assert ldap_env.account(LIN).dn in rows["dn"]
 
 
+def test_check_shows_the_whole_dn_in_an_80_column_terminal(
+    ldap_env: SlapdServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    result = helpdesk("directory", "check", LIN)
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.stdout
+    values = "".join(
+        line.split("│")[3].strip() for line in result.stdout.splitlines() if line.count("│") == 4
+    )
+    assert ldap_env.account(LIN).dn in values
+
+
 def test_check_of_a_name_not_in_the_directory_exits_1_saying_so(ldap_env: SlapdServer) -> None:
     result = helpdesk("directory", "check", "nobody-here")
     assert result.exit_code == 1
-    assert "0 entries match 'nobody-here', not one" in result.stderr
+    said = " ".join(result.stderr.split())
+    assert "0 entries match 'nobody-here', not one" in said
+    # The directory works: what to check is the name or the filters, not the servers.
+    assert "cannot be used" not in said
+    assert "The directory answers" in said
+    assert "account_filter (|(uid={name})(mail={name}))" in said
+
+
+def test_check_and_sync_without_the_bind_password_name_the_setting(
+    ldap_env: SlapdServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HELPDESK_DIRECTORY_BIND_PASSWORD")
+    for command in (["check", LIN], ["sync"]):
+        result = helpdesk("directory", *command)
+        assert result.exit_code == 1, result.output
+        assert isinstance(result.exception, SystemExit)  # a message, not a traceback
+        said = " ".join(result.stderr.split())
+        assert "HELPDESK_DIRECTORY_BIND_PASSWORD is not set" in said
+        assert "cn=helpdesk,ou=services,dc=demo,dc=edu,dc=tw" in said
 
 
 def test_a_wrong_bind_password_exits_1_naming_the_bind_and_where_its_password_comes_from(

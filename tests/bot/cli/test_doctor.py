@@ -113,3 +113,35 @@ def test_doctor_binds_to_an_ldap_directory_and_names_a_wrong_bind_password(
     row = next(line for line in bad.output.splitlines() if line.startswith("│ directory "))
     assert "FAIL" in row and "HELPDESK_DIRECTORY_BIND_PASSWORD" in bad.output
     assert "not-the-password" not in bad.output
+
+
+def test_doctor_without_the_bind_password_names_the_setting_instead_of_a_traceback(
+    cli_env: Settings, slapd_server: SlapdServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HELPDESK_PROFILE", str(ldap_profile_file(tmp_path, slapd_server.uri)))
+    monkeypatch.delenv("HELPDESK_DIRECTORY_BIND_PASSWORD", raising=False)
+    result = helpdesk("doctor")
+    assert result.exit_code == 1
+    row = next(line for line in result.output.splitlines() if line.startswith("│ directory "))
+    assert "FAIL" in row
+    assert "HELPDESK_DIRECTORY_BIND_PASSWORD is not set" in row
+    assert "LDAPPasswordIsMandatoryError" not in result.output
+
+
+def test_doctor_warns_that_an_unsynced_index_finds_nobody_until_the_sync(
+    cli_env: Settings, slapd_server: SlapdServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HELPDESK_PROFILE", str(ldap_profile_file(tmp_path, slapd_server.uri)))
+    monkeypatch.setenv("HELPDESK_DIRECTORY_BIND_PASSWORD", SERVICE_PASSWORD)
+
+    def directory_row() -> str:
+        result = helpdesk("doctor")
+        assert result.exit_code == 0, result.output  # a warning, not a failure
+        return next(line for line in result.output.splitlines() if line.startswith("│ directory "))
+
+    before = directory_row()
+    assert "warn" in before and "the index is empty" in before
+    assert "helpdesk directory sync" in before
+    assert helpdesk("directory", "sync").exit_code == 0
+    after = directory_row()
+    assert "ok" in after and "index is empty" not in after
