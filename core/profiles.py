@@ -419,9 +419,11 @@ class Profile(_Strict):
         # the bot must stop first, so no user is locked out of the real account by it.
         limit = self.directory.max_failures
         if limit is not None and self.limits.failures_per_user >= limit:
-            raise ValueError(
-                f"limits.failures_per_user ({self.limits.failures_per_user}) must stay below"
-                f" directory.max_failures ({limit}, the directory's pwdMaxFailure)"
+            raise _FieldError(
+                "limits.failures_per_user",
+                f"{self.limits.failures_per_user} must stay below directory.max_failures "
+                f"({limit}, the directory's pwdMaxFailure): lower [limits] failures_per_user, "
+                "or set [directory] max_failures to your password policy's pwdMaxFailure",
             )
         return self
 
@@ -456,6 +458,14 @@ class Profile(_Strict):
         return student
 
 
+class _FieldError(ValueError):
+    """A refusal by a rule of the whole profile that names the one field to change."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 def available_profiles() -> list[str]:
     return sorted(path.stem for path in profiles_dir().glob("*.toml"))
 
@@ -478,8 +488,12 @@ def load_profile_file(path: Path) -> Profile:
         return Profile.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "-"
-        raise ProfileError(str(path), field, first["msg"]) from None
+        field = ".".join(str(part) for part in first["loc"])
+        cause = first.get("ctx", {}).get("error")
+        if not field and isinstance(cause, _FieldError):
+            field = cause.field  # a rule over two sections names the field to change
+        message = first["msg"].removeprefix("Value error, ")
+        raise ProfileError(str(path), field or "-", message) from None
 
 
 @cache

@@ -320,6 +320,21 @@ def test_an_unknown_field_is_refused_naming_it(tmp_path: Path) -> None:
     assert "password_policy.histroy" in str(caught.value)
 
 
+def test_a_wrong_password_limit_at_the_lockout_names_the_field_and_what_to_change(
+    tmp_path: Path,
+) -> None:
+    text = (profiles_dir() / "examples" / "ldap.toml").read_text(encoding="utf-8")
+    path = tmp_path / "campus.toml"
+    path.write_text(text.replace("failures_per_user = 4", "failures_per_user = 5"), "utf-8")
+    with pytest.raises(ProfileError) as caught:
+        load_profile_file(path)
+    assert caught.value.field == "limits.failures_per_user"
+    said = str(caught.value)
+    assert "Value error" not in said
+    assert "must stay below directory.max_failures (5" in said
+    assert "lower [limits] failures_per_user" in said and "pwdMaxFailure" in said
+
+
 def test_a_missing_required_field_is_refused_naming_it(tmp_path: Path) -> None:
     path = _demo_with(tmp_path, 'mail_domain = "demo.edu.tw"\n', "")
     with pytest.raises(ProfileError) as caught:
