@@ -100,7 +100,8 @@ class RedactSecrets(logging.Filter):
             message = record.getMessage()
         except Exception:  # a record that cannot be formatted; the handler reports it
             return True
-        record.msg, record.args = self.redact(message), None
+        redacted = self.redact(message)
+        record.msg, record.args = self._kept_args(record, redacted) or (redacted, None)
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
@@ -109,6 +110,28 @@ class RedactSecrets(logging.Filter):
             record.stack_info = self.redact(record.stack_info)
         record._redacted = True
         return True
+
+    def _kept_args(
+        self, record: logging.LogRecord, redacted: str
+    ) -> tuple[object, tuple[object, ...]] | None:
+        """The record's format and its arguments each redacted, if that hides as much.
+
+        Some formatters take the arguments apart (uvicorn's access log unpacks client,
+        method, path, version and status), so they stay a tuple where redacting them one
+        by one gives the same line as redacting the whole message; otherwise (a secret
+        spread over the format and an argument, an object that prints one) the message
+        is kept redacted whole and the arguments dropped.
+        """
+        args = record.args
+        if not isinstance(args, tuple) or not args or not isinstance(record.msg, str):
+            return None
+        kept = tuple(self.redact(arg) if isinstance(arg, str) else arg for arg in args)
+        msg = self.redact(record.msg)
+        try:
+            same = msg % kept == redacted
+        except (TypeError, ValueError):
+            return None
+        return (msg, kept) if same else None
 
 
 REDACT = RedactSecrets()

@@ -13,10 +13,17 @@ import pytest
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.types import Message, Receive, Scope, Send
+from uvicorn.logging import AccessFormatter
 
 from bot.services import Services
 from bot.web import create_app
-from bot.web.security import RequestGuard, client_address, install_log_redaction, server_options
+from bot.web.security import (
+    RedactSecrets,
+    RequestGuard,
+    client_address,
+    install_log_redaction,
+    server_options,
+)
 from tests.bot.web.conftest import SIGNING_SECRET
 
 BOT_TOKEN = "123456789:AAEhBOweik6ad9r_QXMENQjcrGbqCr4K-wY"
@@ -252,3 +259,29 @@ def test_uvicorn_honours_forwarded_headers_only_when_a_proxy_is_trusted() -> Non
         "proxy_headers": True,
         "forwarded_allow_ips": ["10.0.0.1"],
     }
+
+
+def test_uvicorns_access_lines_are_redacted_and_still_formatted() -> None:
+    """uvicorn's access formatter unpacks the record's arguments: they stay a tuple."""
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", f"/password/{LINK}", "1.1", 200),
+        None,
+    )
+    assert RedactSecrets().filter(record)
+    line = AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s').format(record)
+    assert line == '127.0.0.1:5000 - "GET /password/[redacted] HTTP/1.1" 200 OK'
+
+
+def test_a_secret_an_argument_prints_is_redacted_with_the_whole_message() -> None:
+    class Url:
+        def __str__(self) -> str:
+            return f"https://campus.example/password/{LINK}"
+
+    record = logging.LogRecord("httpx", logging.INFO, __file__, 1, "GET %s", (Url(),), None)
+    assert RedactSecrets().filter(record)
+    assert record.getMessage() == "GET https://campus.example/password/[redacted]"
