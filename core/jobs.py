@@ -263,6 +263,7 @@ class JobQueue:
 
         async def round_(context: JobContext, timestamp: int) -> None:
             attempt = context.job.attempts + 1
+            log.debug("%s: the round of %d, attempt %d", name, timestamp, attempt)
             try:
                 await work()
             except Exception as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from procrastinate import App
 from procrastinate.exceptions import ConnectorException
 from procrastinate.jobs import Status
 
-from core.jobs import EmbeddedConnector, JobQueue, Sealer, conninfo
+from core.jobs import EmbeddedConnector, JobQueue, Sealer, conninfo, cron_every
 from core.settings import Settings
 from tests.live import free_port
 
@@ -160,3 +161,59 @@ async def test_jobs_queued_at_once_go_in_one_insert_and_a_waiting_queueing_lock_
     assert again == [True, False, True]
     kept = sorted(connector.jobs.values(), key=lambda job: job["id"])
     assert [job["args"]["n"] for job in kept] == [*range(10), 10, 11]  # in the order queued
+
+
+def test_a_round_s_interval_is_a_cron_line_in_whole_seconds_minutes_or_hours() -> None:
+    assert cron_every(1) == "* * * * * */1"  # procrastinate's sixth field: seconds
+    assert cron_every(2) == "* * * * * */2"
+    assert cron_every(0.2) == "* * * * * */1"  # a second is the finest step
+    assert cron_every(600) == "*/10 * * * *"
+    assert cron_every(3600) == "0 */1 * * *"
+
+
+def test_a_worker_takes_only_the_queues_of_the_rounds_its_process_scheduled(
+    settings: Settings,
+) -> None:
+    async def nothing() -> None:
+        return None
+
+    scheduling, other = JobQueue(settings), JobQueue(settings)
+    scheduling.every(2, "mail.send", nothing)
+    assert "mail.send" in scheduling.queues and "default" in scheduling.queues
+    assert "mail.send" not in other.queues  # it never fetches a mail round it cannot run
+    scheduling.every(2, "mail.send", nothing)  # scheduling again replaces it
+    assert list(scheduling.app.periodic_registry.periodic_tasks) == [
+        ("jobs.requeue_stalled", ""),
+        ("mail.send", "mail.send"),
+    ]
+
+
+async def test_with_two_workers_on_postgresql_each_tick_of_a_round_runs_once(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    if not settings.sqlalchemy_url.startswith("postgresql"):
+        pytest.skip("two workers share PostgreSQL's queue")
+    caplog.set_level(logging.DEBUG, logger="core.jobs")
+    ran: list[int] = []
+    queues = [JobQueue(settings) for _ in range(2)]
+    for n, queue in enumerate(queues):
+
+        async def tick(n: int = n) -> None:
+            ran.append(n)
+
+        queue.every(1, "probe.tick", tick)
+        await queue.start()
+    try:
+        async with asyncio.timeout(60):
+            while len(ran) < 6:  # noqa: ASYNC110 (rounds counted as they run)
+                await asyncio.sleep(0.05)
+    finally:
+        for queue in queues:
+            await queue.stop()
+    ticks = [
+        record.getMessage().split()[4]
+        for record in caplog.records
+        if record.getMessage().startswith("probe.tick: the round of")
+    ]
+    # Both workers' deferrers offered every tick; each ran once, in one of them.
+    assert len(ticks) == len(ran) and len(set(ticks)) == len(ticks), ticks
