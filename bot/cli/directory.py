@@ -63,8 +63,8 @@ def _unavailable(directory: LdapDirectory, exc: DirectoryUnavailable) -> typer.E
         "(its password from HELPDESK_DIRECTORY_BIND_PASSWORD); base: "
         f"{config.base_dn}.\n"
         "Check that a server listens at those URIs (with start_tls or ldaps://, that ca_file "
-        "signed its certificate), and the bind DN and its password (result 49: wrong DN or "
-        "password).",
+        "signed its certificate), and the bind DN and its password (invalidCredentials, 49: "
+        "wrong DN or password).",
     )
 
 
@@ -175,6 +175,7 @@ def sync(
         ("added", report.added),
         ("updated", report.updated),
         ("removed", report.removed),
+        ("unchanged (read again, nothing to update)", report.unchanged),
         ("skipped (no ID number or birthday)", report.skipped),
     ):
         table.add_row(label, str(number))

@@ -24,6 +24,7 @@ from bot.services import Services, build_services
 from bot.web import create_app
 from bot.web.security import server_options
 from core import migrate, people
+from core.directory.sync import index_is_empty
 from core.settings import Settings
 
 LangOption = Annotated[
@@ -85,8 +86,17 @@ def _lang(lang: str | None) -> str | None:
 
 
 async def _warn_if_empty(services: Services) -> None:
+    """Say so when every lookup would find nothing, and what fills what the lookups read:
+    the bot's own people table, or on LDAP and AD the synced index of the directory."""
     async with services.sessions() as session:
-        if await people.directory_is_empty(session):
+        if services.profile.directory.backend != "sql":
+            if await index_is_empty(session):
+                err.print(
+                    "[yellow]The directory index is empty, so every lookup by ID number and "
+                    "birthday finds nothing: run `helpdesk directory sync` first (`helpdesk "
+                    "serve` and `helpdesk worker` then keep it up to date).[/yellow]"
+                )
+        elif await people.directory_is_empty(session):
             err.print(
                 "[yellow]The directory is empty, so every lookup finds nothing: run "
                 "`helpdesk db seed-demo` (the fictional demo directory) or "

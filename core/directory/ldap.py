@@ -15,8 +15,10 @@ import contextlib
 import copy
 import datetime as dt
 import hmac
+import logging
 import math
 import queue
+import re
 import ssl
 import threading
 import warnings
@@ -58,6 +60,11 @@ with warnings.catch_warnings():
 _ldap3_tls.match_hostname = _tls_backport.match_hostname  # type: ignore[attr-defined]
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+BIND_PASSWORD_SETTING = "HELPDESK_DIRECTORY_BIND_PASSWORD"
+# What ldap3 raises (beside its own exception class) when TLS fails: the handshake, the
+# certificate's signature or its host name.
+_TLS_FAILURES = (LDAPStartTLSError, ssl.SSLError, _tls_backport.CertificateError)
 
 
 class StudentIndex(Protocol):
@@ -223,8 +230,13 @@ class LdapDirectory:
         )
 
     def _open(self, user: str | None, password: str | None) -> ldap3.Connection:
-        """An open connection to the first server that answers (not yet bound)."""
+        """An open connection to the first server that answers (not yet bound).
+
+        When none does and some answered but failed TLS (StartTLS or LDAPS), the reason
+        says so: a ``ca_file`` that did not sign the server's certificate is no outage.
+        """
         count = len(self._uris)
+        tls_failures: list[str] = []
         for step in range(count):
             index = (self._preferred.index + step) % count
             # A new Server each time: ldap3 remembers an unreachable address and would
@@ -241,13 +253,25 @@ class LdapDirectory:
             )
             try:
                 connection.open()
-                if self._config.start_tls and not server.ssl:
-                    connection.start_tls()
-            except (LDAPCommunicationError, LDAPStartTLSError, OSError):
+                if self._config.start_tls and not server.ssl and not connection.start_tls():
+                    raise LDAPStartTLSError("StartTLS was not started")
+            except (LDAPCommunicationError, LDAPStartTLSError, OSError) as exc:
                 _close(connection)
+                if isinstance(exc, _TLS_FAILURES):
+                    how = "StartTLS" if not server.ssl else "LDAPS"
+                    tls_failures.append(f"{self._uris[index]} ({how}): {_tls_reason(exc)}")
                 continue
             self._preferred.index = index
             return connection
+        if tls_failures:
+            ca_file = self._config.ca_file or "(none: the system's CAs)"
+            reason = (
+                f"the TLS handshake or certificate check failed at {'; '.join(tls_failures)}; "
+                f"is ca_file {ca_file} the CA that signed the server's certificate, "
+                "for the host name in the URI?"
+            )
+            log.warning("directory unavailable: %s", reason)
+            raise DirectoryUnavailable(reason)
         raise DirectoryUnavailable("no directory server answered")
 
     def _service(self) -> ldap3.Connection:
@@ -255,10 +279,27 @@ class LdapDirectory:
             return self._pool.get_nowait()
         except queue.Empty:
             pass
-        connection = self._open(self._config.bind_dn, self._bind_password)
-        if not connection.bind():
+        bind_dn = self._config.bind_dn
+        if bind_dn and not self._bind_password:
+            # ldap3 would raise its own error for a simple bind with no password.
+            reason = f"{BIND_PASSWORD_SETTING} is not set: the service binds as {bind_dn}"
+            log.warning("directory unavailable: %s", reason)
+            raise DirectoryUnavailable(reason)
+        connection = self._open(bind_dn, self._bind_password)
+        try:
+            bound = connection.bind()
+        except (LDAPException, OSError) as exc:
             _close(connection)
-            raise DirectoryUnavailable(f"the service bind failed: {connection.result['result']}")
+            reason = f"the service bind failed: {exc}"
+            log.warning("directory unavailable: %s", reason)
+            raise DirectoryUnavailable(reason) from None
+        if not bound:
+            _close(connection)
+            result = connection.result
+            # e.g. "invalidCredentials (49)": the result's name, as RFC 4511 gives it.
+            reason = f"the service bind failed: {result['description']} ({result['result']})"
+            log.warning("directory unavailable: %s (bind DN %s)", reason, bind_dn or "anonymous")
+            raise DirectoryUnavailable(reason)
         return connection
 
     def _as_service(self, work: Callable[[ldap3.Connection], T]) -> T:
@@ -576,17 +617,28 @@ class LdapDirectory:
             return None
         matching = await self._run(self._matches, owner, template.applicants)
         names = self._config.attributes
-        values = _values(attributes, names.name)
+        name_zh, name_en = self._names(attributes)
         return MailboxApplicant(
             dn=owner,
             may_apply=matching,
             account=first(attributes, names.account),
             student_id=first(attributes, names.student_id),
-            name_zh=next((v for v in values if not v.isascii()), None),
-            name_en=first(attributes, names.name_en)
-            or next((v for v in values if v.isascii()), None),
+            name_zh=name_zh,
+            name_en=name_en,
             notification_address=first(attributes, names.notification_address),
         )
+
+    def _names(self, attributes: Mapping[str, Any]) -> tuple[str | None, str | None]:
+        """The entry's Chinese and English names as the bot reads them.
+
+        The name attribute (cn) often holds both, in either order: its first non-ASCII
+        value is the Chinese name; the English one is name_en's, else its first ASCII value.
+        """
+        names = self._config.attributes
+        values = _values(attributes, names.name)
+        name_zh = next((v for v in values if not v.isascii()), None)
+        name_en = first(attributes, names.name_en) or next((v for v in values if v.isascii()), None)
+        return name_zh, name_en
 
     def _matches(self, dn: str, search_filter: str) -> bool:
         def work(connection: ldap3.Connection) -> bool:
@@ -711,15 +763,21 @@ class LdapDirectory:
         """For IT staff setting up: (fact, attribute, what it yields) for a named account.
 
         Binds as the service and finds ``name``; raises DirectoryUnavailable with the
-        reason when either fails. The ID number and birthday are shown masked.
+        reason when either fails. The ID number and birthday are shown masked; the names
+        are the values the bot uses (``_names``), not merely the attribute's first.
         """
         found = await self._run(self._search, self._account_filter(name))
         if len(found) != 1:
             raise DirectoryUnavailable(f"{len(found)} entries match {name!r}, not one")
         dn, attributes = found[0]
+        name_zh, name_en = self._names(attributes)
         rows: list[tuple[str, str, str | None]] = [("dn", "-", dn)]
         for fact, attribute in self._config.attributes.model_dump().items():
             value = first(attributes, attribute) if attribute else None
+            if fact == "name":
+                value = name_zh
+            elif fact == "name_en":
+                value = name_en
             if value and fact in ("id_number", "birthday"):
                 value = value[:2] + "*" * max(len(value) - 4, 0) + value[-2:]
             rows.append((fact, attribute or "-", value))
@@ -851,6 +909,16 @@ class LdapDirectory:
         if result["result"] == 19:  # constraintViolation without a ppolicy control
             raise PasswordRefused(Refusal.QUALITY, self._profile.password_policy)
         raise DirectoryUnavailable(f"password modify failed: {result['description']}")
+
+
+def _tls_reason(exc: BaseException) -> str:
+    """What ldap3's TLS error says, without its wrapping ("wrap socket error: [SSL: ...]")."""
+    message: object = exc.args[0] if exc.args else exc
+    if isinstance(message, tuple) and message:  # LDAPSocketOpenError wraps its text once more
+        message = message[0]
+    text = re.sub(r"^.*?(wrap socket|wrapping) error: ", "", str(message))
+    text = re.sub(r"^\[SSL: [A-Z_]+\] ", "", text)
+    return re.sub(r" \(_ssl\.c:\d+\)$", "", text).strip() or type(exc).__name__
 
 
 def _close(connection: ldap3.Connection) -> None:

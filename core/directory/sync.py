@@ -44,8 +44,9 @@ class SyncReport:
     """What one sync changed."""
 
     added: int = 0
-    updated: int = 0
+    updated: int = 0  # rows whose indexed facts changed
     removed: int = 0
+    unchanged: int = 0  # entries read again whose indexed facts are the same
     skipped: int = 0  # entries without an ID number or birthday
     full: bool = True
 
@@ -140,7 +141,14 @@ async def _write(
             existing[dn] = row
             report.added += 1
         elif old.source == IndexSource.SYNC and old.modified_at > row.modified_at:
-            pass  # another process indexed a newer state of the entry meanwhile
+            report.unchanged += 1  # another process indexed a newer state meanwhile
+        elif old.source == IndexSource.SYNC and _same(old, row):
+            # Read again (its modifyTimestamp is the newest one, or a full sync) with no
+            # indexed fact changed: the row stays as it is, but for a newer stamp alone
+            # (a password change), kept so the next incremental sync starts after it.
+            if old.modified_at < row.modified_at:
+                old.modified_at = row.modified_at
+            report.unchanged += 1
         else:
             for column in _SYNCED:
                 setattr(old, column, getattr(row, column))
@@ -157,6 +165,17 @@ async def _write(
     report.removed += len(gone)
     await session.flush()
     return report
+
+
+async def index_is_empty(session: AsyncSession) -> bool:
+    """Whether no entry is indexed yet: no sync has run (or it found no one), so every
+    lookup by ID number and birthday finds nothing."""
+    return await session.scalar(select(DirectoryIndexEntry.dn).limit(1)) is None
+
+
+def _same(old: DirectoryIndexEntry, new: DirectoryIndexEntry) -> bool:
+    """Whether a row already holds every indexed fact of the entry as read now."""
+    return all(getattr(old, column) == getattr(new, column) for column in _SYNCED)
 
 
 async def index_approved(

@@ -10,7 +10,13 @@ import pytest
 from core.profiles import profiles_dir
 from core.settings import Settings
 from tests.bot.cli.conftest import helpdesk
-from tests.ldap_server import SERVICE_PASSWORD, SlapdServer, free_port, slapd_server
+from tests.ldap_server import (
+    SERVICE_PASSWORD,
+    SlapdServer,
+    free_port,
+    slapd_server,
+    write_certificates,
+)
 
 __all__ = ["slapd_server"]
 
@@ -97,7 +103,7 @@ def test_a_wrong_bind_password_exits_1_naming_the_bind_and_where_its_password_co
     monkeypatch.setenv("HELPDESK_DIRECTORY_BIND_PASSWORD", "not-the-password")
     result = helpdesk("directory", "check", LIN)
     assert result.exit_code == 1
-    assert "the service bind failed" in result.stderr
+    assert "the service bind failed: invalidCredentials (49)" in " ".join(result.stderr.split())
     assert "HELPDESK_DIRECTORY_BIND_PASSWORD" in result.stderr
     assert "not-the-password" not in result.output
 
@@ -115,6 +121,30 @@ def test_a_directory_that_does_not_answer_exits_1(
         assert nowhere in result.stderr
 
 
+def test_a_certificate_from_another_ca_exits_1_saying_the_tls_check_failed(
+    cli_env: Settings, slapd_server: SlapdServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server answers StartTLS, but ca_file did not sign its certificate: the message
+    says so, not that no server answered."""
+    write_certificates(tmp_path)  # a CA of its own that signed nothing slapd holds
+    profile = ldap_profile_file(tmp_path, slapd_server.uri)
+    text = profile.read_text(encoding="utf-8").replace(
+        "start_tls = false", f'start_tls = true\nca_file = "{tmp_path / "ca.pem"}"'
+    )
+    profile.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("HELPDESK_PROFILE", str(profile))
+    monkeypatch.setenv("HELPDESK_DIRECTORY_BIND_PASSWORD", SERVICE_PASSWORD)
+    for command in (["check", LIN], ["sync"]):
+        result = helpdesk("directory", *command)
+        assert result.exit_code == 1, result.output
+        said = " ".join(result.stderr.split())
+        assert "The directory cannot be used: the TLS handshake or certificate check failed" in (
+            said
+        )
+        assert "no directory server answered" not in said
+        assert str(tmp_path / "ca.pem") in said.replace(" ", "")
+
+
 def test_sync_fills_the_index_then_takes_only_changes_and_full_reads_all_again(
     ldap_env: SlapdServer,
 ) -> None:
@@ -128,14 +158,34 @@ def test_sync_fills_the_index_then_takes_only_changes_and_full_reads_all_again(
     assert again.exit_code == 0, again.output
     assert "Changes synced into the index" in again.stdout
     assert re.search(r"added\s*│\s*0\b", again.stdout)
+    assert re.search(r"updated\s*│\s*0\b", again.stdout), again.stdout  # nothing changed
 
     full = helpdesk("directory", "sync", "--full")
     assert full.exit_code == 0, full.output
     assert "Full sync of the directory index" in full.stdout
-    assert re.search(rf"updated\s*│\s*{added}\b", full.stdout)
+    assert re.search(r"updated\s*│\s*0\b", full.stdout), full.stdout
+    assert re.search(rf"unchanged[^│]*│\s*{added}\b", full.stdout), full.stdout
 
 
 def test_a_profile_on_sql_has_no_directory_to_check(cli_env: Settings) -> None:
     result = helpdesk("directory", "check", LIN)
     assert result.exit_code == 2
     assert "keeps accounts in the bot's own database" in result.stderr
+
+
+def test_a_chat_on_ldap_warns_of_an_empty_index_until_the_first_sync(
+    ldap_env: SlapdServer,
+) -> None:
+    """On LDAP the lookups read the synced index, not the people table: the warning
+    counts the index, and tells the IT person to sync rather than to seed the demo."""
+    before = helpdesk("chat", "--lang", "en", stdin="")
+    assert before.exit_code == 0, before.output
+    said = " ".join(before.stderr.split())
+    assert "helpdesk directory sync" in said
+    assert "seed-demo" not in said and "db import" not in said
+
+    assert helpdesk("directory", "sync").exit_code == 0
+    after = helpdesk("chat", "--lang", "en", stdin="")
+    assert after.exit_code == 0, after.output
+    assert "empty" not in after.stderr
+    assert "helpdesk directory sync" not in after.stderr

@@ -73,9 +73,38 @@ async def test_an_incremental_sync_takes_changes_and_drops_deleted_entries(
             row = await session.get(DirectoryIndexEntry, lin.dn)
         assert not second.full
         assert second.added == 0 and second.removed == 1
-        assert 1 <= second.updated < first.added  # only what changed since the last sync
+        assert second.updated == 1  # only what changed since the last sync
         assert count == first.added - 1
         assert row is not None and row.birthday_hash == pii.birthday(dt.date(2001, 3, 15))
+    finally:
+        await engine.dispose()
+
+
+async def test_a_sync_with_nothing_changed_updates_and_writes_nothing(
+    database_url: str, directory: LdapDirectory, pii: PiiHasher
+) -> None:
+    """After a bulk load every entry carries the newest modifyTimestamp, so the next
+    incremental sync reads them all again: none changed, so none is updated or written."""
+    engine = create_engine(database_url)
+    sessions = session_factory(engine)
+    synced = dt.datetime(2025, 3, 1, 8, 0, tzinfo=dt.UTC)
+    try:
+        first = await sync(sessions, directory, pii, now=synced)
+        later = synced + dt.timedelta(minutes=15)
+        again = await sync(sessions, directory, pii, now=later)
+        full = await sync(sessions, directory, pii, now=later, full=True)
+        async with sessions() as session:
+            touched = await session.scalar(
+                select(func.count())
+                .select_from(DirectoryIndexEntry)
+                .where(DirectoryIndexEntry.synced_at != synced)
+            )
+        assert first.added > 300
+        assert (again.added, again.updated, again.removed) == (0, 0, 0)
+        assert again.unchanged > 0  # it did read them again
+        assert (full.added, full.updated, full.removed) == (0, 0, 0)
+        assert full.unchanged == first.added
+        assert touched == 0
     finally:
         await engine.dispose()
 

@@ -207,6 +207,9 @@ async def test_check_shows_what_each_mapped_attribute_yields_with_the_id_masked(
     assert rows["mail"] == "a211303001@grad.demo.edu.tw"
     assert rows["id_number"] == "A1******90"
     assert rows["suspended"] == "False"
+    # cn holds "Lin Ming-Zhi" first, then 林明志: the names the bot uses, not the first value.
+    assert rows["name"] == "林明志"
+    assert rows["name_en"] == "Lin Ming-Zhi"
 
 
 async def test_check_names_the_reason_when_the_account_is_not_found(
@@ -241,16 +244,64 @@ async def test_an_encrypted_connection_verified_with_the_ca_file_works(
         await directory.close()
 
 
-async def test_a_server_certificate_from_another_ca_is_refused(
-    slapd_server: SlapdServer, pii: PiiHasher, tmp_path: Path
+@pytest.mark.parametrize("start_tls", [True, False], ids=["starttls", "ldaps"])
+async def test_a_server_certificate_from_another_ca_is_refused_saying_so(
+    slapd_server: SlapdServer,
+    pii: PiiHasher,
+    tmp_path: Path,
+    start_tls: bool,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """The server answers: what failed is the certificate check, and the reason says so
+    (not that no server answered), naming the ca_file to look at."""
     write_certificates(tmp_path)  # a CA of its own that signed nothing slapd holds
-    directory = _tls(slapd_server.uri, str(tmp_path / "ca.pem"), start_tls=True, pii=pii)
+    uri = slapd_server.uri if start_tls else slapd_server.ldaps_uri
+    directory = _tls(uri, str(tmp_path / "ca.pem"), start_tls=start_tls, pii=pii)
     try:
-        with pytest.raises(DirectoryUnavailable):
+        with pytest.raises(DirectoryUnavailable) as raised:
             await directory.find_target("211303001", id_number_hash=None)
     finally:
         await directory.close()
+    reason = str(raised.value)
+    assert "TLS handshake or certificate check failed" in reason
+    assert "certificate verify failed" in reason
+    assert uri in reason and str(tmp_path / "ca.pem") in reason
+    assert "no directory server answered" not in reason
+    assert "TLS handshake or certificate check failed" in caplog.text
+
+
+async def test_a_missing_bind_password_is_unavailable_naming_the_setting(
+    slapd_server: SlapdServer, pii: PiiHasher, caplog: pytest.LogCaptureFixture
+) -> None:
+    """HELPDESK_DIRECTORY_BIND_PASSWORD unset: every use of the service bind is the one
+    ``DirectoryUnavailable`` the flows answer as unavailable, not an ldap3 error."""
+    profile = pointed_at(ldap_profile(), slapd_server.uri)
+    directory = LdapDirectory(profile, pii=pii, bind_password=None)
+    try:
+        for _ in range(2):  # a second try does not crash either
+            with pytest.raises(DirectoryUnavailable, match="HELPDESK_DIRECTORY_BIND_PASSWORD"):
+                await directory.find_target("211303001", id_number_hash=None)
+        with pytest.raises(DirectoryUnavailable, match="HELPDESK_DIRECTORY_BIND_PASSWORD"):
+            await directory.check("211303001")
+    finally:
+        await directory.close()
+    logged = [r.getMessage() for r in caplog.records if r.name == "core.directory.ldap"]
+    assert any("HELPDESK_DIRECTORY_BIND_PASSWORD" in line for line in logged), logged
+    assert profile.directory.bind_dn and profile.directory.bind_dn in caplog.text
+
+
+async def test_a_wrong_bind_password_names_the_result(
+    slapd_server: SlapdServer, pii: PiiHasher
+) -> None:
+    profile = pointed_at(ldap_profile(), slapd_server.uri)
+    directory = LdapDirectory(profile, pii=pii, bind_password="not-the-password")
+    try:
+        with pytest.raises(DirectoryUnavailable) as raised:
+            await directory.find_target("211303001", id_number_hash=None)
+    finally:
+        await directory.close()
+    assert "the service bind failed: invalidCredentials (49)" in str(raised.value)
+    assert "not-the-password" not in str(raised.value)
 
 
 async def test_over_a_slow_directory_a_match_costs_what_a_miss_costs(
