@@ -1,17 +1,18 @@
 """What an adapter sends outside any turn: chat notices and due alumni card refreshes.
 
-On a served platform (Telegram, Slack, LINE) a channel's delivery is a periodic job of
-the process's job queue (``BackgroundDelivery.schedule``, core/jobs.py), every
-``DELIVERY_SECONDS``: with several workers each round runs once, in one of them, and a
-failed round is retried with the queue's backoff. The rounds that are no channel's
-(queuing the reminders before a password expires, ``core.notices``, and forgetting old
-processed deliveries) are periodic jobs of their own (``queue_reminders``,
-``purge_deliveries``; bot/web/app.py schedules them). The console, one process and
-one chat, runs ``run_once`` in its own loop, reminders included.
+On a served platform (Telegram, Slack, LINE) a channel's delivery is the adapter's
+``deliver_background``, a periodic job of the process's job queue every
+``DELIVERY_SECONDS`` (bot/web/app.py schedules it, core/jobs.py runs it): with several
+workers each round runs once, in one of them, and a failed round is retried with the
+queue's backoff. The rounds that are no channel's (queuing the reminders before a
+password expires, ``core.notices``, and forgetting old processed deliveries) are
+periodic jobs of their own (``queue_reminders``, ``purge_deliveries``). The console, one
+process and one chat, runs ``run_once`` in its own loop, reminders included.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable
 
@@ -50,6 +51,9 @@ class BackgroundDelivery:
         self.send = send
         self.refresher = CardRefresher(services)
         self._reminders_at: dt.datetime | None = None
+        # One round at a time in this process: a round asked for by hand starts after
+        # the job's round in progress has sent what it took.
+        self.lock = asyncio.Lock()
 
     async def run_once(self, *, chat_id: str | None = None) -> None:
         """Queue due reminders (every ten minutes), then deliver what is due now.
@@ -75,13 +79,3 @@ class BackgroundDelivery:
         for refresh in await self.refresher.run_once(channel=self.channel):
             if chat_id is None or refresh.chat_id == chat_id:
                 await self.send(refresh.chat_id, [refresh.edit or Text(refresh.closed_text or "")])
-
-    def schedule(self, also: Callable[[], Awaitable[None]] | None = None) -> None:
-        """Make this channel's delivery (and ``also``: its staff desk's round) a periodic job."""
-
-        async def round_() -> None:
-            await self.deliver()
-            if also is not None:
-                await also()
-
-        self.services.jobs.every(DELIVERY_SECONDS, f"{self.channel}.delivery", round_)

@@ -2,8 +2,8 @@
 
 An adapter translates one platform: its events become ``Incoming`` for the engine, and
 each ``Reply`` becomes a platform call. The web app mounts its routes and runs its
-start and stop; an adapter schedules its notices and card refreshes on the process's
-job queue when it is built (``bot.delivery``). The engine and flows read
+start and stop, and schedules each adapter's ``deliver_background`` (notices and card
+refreshes) as a periodic job of the process's job queue. The engine and flows read
 ``Capabilities`` where platforms differ, never a platform's name.
 
 Each adapter class registers itself (``@register``) with how to build it from the
@@ -68,6 +68,10 @@ class Adapter(Protocol):
 
     async def send(self, chat_id: str, replies: list[Reply]) -> None:
         """Deliver replies to one chat, in order."""
+        ...
+
+    async def deliver_background(self) -> None:
+        """One round of this platform's chat notices and card refreshes (a periodic job)."""
         ...
 
 

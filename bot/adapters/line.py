@@ -51,7 +51,7 @@ from bot.adapters.line_messages import (
     batches,
     to_messages,
 )
-from bot.delivery import DELIVERY_SECONDS, BackgroundDelivery
+from bot.delivery import BackgroundDelivery
 from bot.engine import Engine
 from bot.services import Services
 from bot.types import Choices, Edit, Image, Incoming, Reply, Text
@@ -169,8 +169,6 @@ class LineAdapter:
         self.blob = AsyncMessagingApiBlob(client)
         self.media = line_media.MediaRoute(services.sessions, services.clock)
         self.background = BackgroundDelivery(services, CHANNEL, self.send)
-        # Notices and card refreshes: a periodic job of the queue (``line.delivery``).
-        services.jobs.every(DELIVERY_SECONDS, f"{CHANNEL}.delivery", self.deliver_background)
         self.loading_after = LOADING_AFTER
         self._profiles: dict[str, tuple[float, str | None]] = {}
         self._quota: tuple[float, int | None, int] | None = None  # (read at, limit, used)
@@ -443,6 +441,10 @@ class LineAdapter:
 
     async def deliver_background(self) -> None:
         """Push notices and card refreshes, once each, while the month's quota allows."""
+        async with self.background.lock:
+            await self._deliver_background()
+
+    async def _deliver_background(self) -> None:
         try:
             left, _limit = await self.quota_left()
         except ApiException as exc:

@@ -186,12 +186,10 @@ class SlackAdapter:
         # The profile's staff channel, if any: cases, their threads and buttons.
         self.staff = staff_slack.staff_desk(services, app.client)
         app.action(re.compile(staff_slack.ACTION_PATTERN))(self._on_case_action)
-        # The work after each ack, queued; run by a job worker (core/jobs.py), as are
-        # the channel's notices and card refreshes (a periodic job, ``slack.delivery``).
+        # The work after each ack, queued; run by a job worker (core/jobs.py).
         self.jobs = services.jobs
         self._after_ack = self.jobs.replace_task(AFTER_ACK_TASK, self.after_ack, retry=RETRY)
         self.background = BackgroundDelivery(services, CHANNEL, self.send)
-        self.background.schedule(self._staff_round)
 
     @classmethod
     def build(
@@ -395,13 +393,11 @@ class SlackAdapter:
             channel=channel, ts=ts, text=image.caption[:MAX_TEXT], blocks=await self._blocks(image)
         )
 
-    async def _staff_round(self) -> None:
-        await staff_round(self.services, self.staff)
-
     async def deliver_background(self) -> None:
         """One round of the ``slack.delivery`` job: notices, due card refreshes, cases."""
-        await self.background.deliver()
-        await self._staff_round()
+        async with self.background.lock:
+            await self.background.deliver()
+            await staff_round(self.services, self.staff)
 
     async def events(self, request: Request) -> Response:
         """POST /slack/events: events and interactivity, checked before Bolt parses them.

@@ -273,7 +273,6 @@ class TelegramAdapter:
         )
         self.background = BackgroundDelivery(services, CHANNEL, self.send_background)
         self._paced_staff = staff_telegram.staff_desk(services, self.paced)
-        self.background.schedule(self._staff_round)
 
     @classmethod
     def build(
@@ -396,13 +395,11 @@ class TelegramAdapter:
             log.info("edit of a card image failed (%s); sending a new one", type(exc).__name__)
             await self._photo(bot, chat_id, image)
 
-    async def _staff_round(self) -> None:
-        await staff_round(self.services, self._paced_staff)
-
     async def deliver_background(self) -> None:
         """One round of the ``telegram.delivery`` job: notices, due card refreshes, cases."""
-        await self.background.deliver()
-        await self._staff_round()
+        async with self.background.lock:
+            await self.background.deliver()
+            await staff_round(self.services, self._paced_staff)
 
     # -- webhook -------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from bot.adapters.slack import SlackAdapter
 from bot.cli.common import err, load_settings, run, setup_logging
 from bot.engine import Engine
 from bot.services import build_services
-from bot.web.app import schedule_background
+from bot.web.app import schedule_background, schedule_deliveries
 
 slack_app = typer.Typer(help="Slack: Socket Mode for a single process.")
 
@@ -29,7 +29,9 @@ def socket() -> None:
     adapter = SlackAdapter.build(services, Engine(services), socket_mode=True)
     token = settings.slack_app_token.get_secret_value()
 
-    schedule_background(services)  # the mail and the other rounds, as the web app has them
+    # The mail and the other rounds, and the channel's notices, as the web app has them.
+    schedule_background(services)
+    schedule_deliveries(services, [adapter])
 
     async def main() -> None:
         # The Web API session, the job queue and its worker (the events' jobs, the

@@ -13,7 +13,7 @@ from bot.adapters.telegram import TelegramAdapter
 from bot.cli.common import err, load_settings, out, run, setup_logging
 from bot.engine import Engine
 from bot.services import Services, build_services
-from bot.web.app import schedule_background
+from bot.web.app import schedule_background, schedule_deliveries
 from core.settings import Settings
 
 telegram_app = typer.Typer(help="Telegram: webhook registration, long polling.")
@@ -58,6 +58,7 @@ def poll() -> None:
     services, adapter = _adapter(settings)
 
     schedule_background(services)
+    schedule_deliveries(services, [adapter])
 
     async def main() -> None:
         application = adapter.application

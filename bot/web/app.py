@@ -17,7 +17,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from bot.adapters.base import Adapter
-from bot.delivery import purge_deliveries, queue_reminders
+from bot.delivery import DELIVERY_SECONDS, purge_deliveries, queue_reminders
 from bot.services import Services
 from bot.web.card_verifier import CardVerifier
 from bot.web.health import Health
@@ -65,6 +65,14 @@ async def sync_directory_index(services: Services) -> None:
         )
 
 
+def schedule_deliveries(services: Services, adapters: Sequence[Adapter]) -> None:
+    """Each adapter's notices and card refreshes: ``<channel>.delivery`` every second."""
+    for adapter in adapters:
+        services.jobs.every(
+            DELIVERY_SECONDS, f"{adapter.channel}.delivery", adapter.deliver_background
+        )
+
+
 def schedule_background(services: Services) -> None:
     """The rounds that are no platform's, as periodic jobs of the process's job queue.
 
@@ -108,8 +116,9 @@ def create_app(
 ) -> Starlette:
     """The ASGI app; with each adapter's routes, start and stop, and the process's job queue.
 
-    ``mail_worker``: this process schedules the background rounds (``schedule_background``);
-    each adapter schedules its own delivery when it is built.
+    Its lifespan schedules each adapter's delivery (``schedule_deliveries``) and, with
+    ``mail_worker``, the background rounds (``schedule_background``), then starts the
+    adapters and the queue's worker (unless ``job_worker`` is ``separate``).
     """
     install_log_redaction(*configured_secrets(services.settings))
 
@@ -133,11 +142,12 @@ def create_app(
     for adapter in adapters:
         routes.extend(adapter.routes())
 
-    if mail_worker:
-        schedule_background(services)
-
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # Scheduled before any adapter starts (Slack's start opens the queue too).
+        if mail_worker:
+            schedule_background(services)
+        schedule_deliveries(services, adapters)
         started: list[Adapter] = []
         try:
             for adapter in adapters:

@@ -39,7 +39,8 @@ async def test_a_failing_round_is_logged_once_with_a_traceback_and_retried_with_
     broken = build_services(
         settings.model_copy(update={"database_url": f"sqlite+aiosqlite:///{missing}"})
     )
-    BackgroundDelivery(broken, "telegram", _nowhere).schedule()
+    delivery = BackgroundDelivery(broken, "telegram", _nowhere)
+    broken.jobs.every(1, "telegram.delivery", delivery.deliver)  # as schedule_deliveries does
     caplog.set_level(logging.INFO)
     failures = _records(caplog, "telegram.delivery failed")
     connector = broken.jobs.app.connector

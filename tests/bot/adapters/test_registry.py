@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from collections.abc import Iterator
 
@@ -69,6 +70,9 @@ class PagerAdapter:
     async def send(self, chat_id: str, replies: list[Reply]) -> None:
         self.sent.append((chat_id, replies))
 
+    async def deliver_background(self) -> None:
+        self.events.append("round")
+
 
 @pytest.fixture
 def pager_registered() -> Iterator[None]:
@@ -86,13 +90,18 @@ async def test_the_web_app_serves_any_adapter_and_runs_its_lifecycle(
     adapter = PagerAdapter()
     app = create_app(services, adapters=[adapter])
     async with app.router.lifespan_context(app):
-        assert adapter.events == ["startup"]
+        # Its delivery round runs as a periodic job of the app's queue.
+        async with asyncio.timeout(30):
+            while "round" not in adapter.events:  # noqa: ASYNC110 (the fake records rounds)
+                await asyncio.sleep(0.02)
+        assert adapter.events[0] == "startup"
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
         ) as client:
             response = await client.post("/pager/hook")
         assert response.text == "pager hook"
-    assert adapter.events == ["startup", "shutdown"]
+    assert adapter.events[0] == "startup" and adapter.events[-1] == "shutdown"
+    assert set(adapter.events[1:-1]) == {"round"}
 
 
 async def test_without_the_adapter_its_route_is_not_served(services: Services) -> None:
