@@ -153,9 +153,11 @@ def create_app(
             for adapter in adapters:
                 await adapter.startup()
                 started.append(adapter)
-            # The queue's worker (unless ``job_worker`` is ``separate``) runs the rounds
-            # scheduled above and the adapters' deliveries, once the adapters can send.
-            await services.jobs.start()
+            # The queue's worker runs the rounds scheduled above once the adapters can
+            # send; with ``job_worker = separate`` this process runs none (and opens the
+            # queue only if an adapter queues work: Slack's start does).
+            if services.jobs.runs_worker:
+                await services.jobs.start()
             yield
         finally:
             await services.jobs.stop()
