@@ -9,7 +9,6 @@ student's reply reaches the thread, staff close and the student rates.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 from collections.abc import AsyncIterator
@@ -20,7 +19,7 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from bot.adapters.slack import AFTER_ACK_TASK, SlackAdapter
+from bot.adapters.slack import SlackAdapter
 from bot.adapters.telegram import TelegramAdapter
 from bot.engine import Engine
 from bot.services import Services, build_services
@@ -30,6 +29,7 @@ from core.jobs import JobQueue
 from core.models import AuditEvent, Case, CaseStatus
 from core.settings import Settings
 from tests.e2e.test_telegram import TelegramUser
+from tests.slack_queue import after_ack_done
 from tests.slack_stub import WebApiStub, block_action, event_callback, form_payload, signed_headers
 from tests.smtp import SmtpSink
 from tests.telegram_stub import BotApiStub
@@ -40,21 +40,6 @@ TG_SECRET = "webhook-secret-0123456789"
 SLACK_SECRET = "slack-signing-secret-0123456789"
 STAFF_CHANNEL, STAFF = "C0STAFF", "U0STAFF"
 _events = itertools.count(1)
-
-
-async def after_ack_done(jobs: JobQueue) -> None:
-    """Until no work after a Slack ack waits or runs (a finished job is deleted)."""
-    manager = jobs.app.job_manager
-    async with asyncio.timeout(10):
-        while True:
-            pending = [
-                job
-                for status in ("todo", "doing")
-                for job in await manager.list_jobs_async(task=AFTER_ACK_TASK, status=status)
-            ]
-            if not pending:
-                return
-            await asyncio.sleep(0.02)
 
 
 class Staff:

@@ -22,11 +22,13 @@ from bot.engine import Engine
 from bot.services import Services, build_services
 from bot.web import create_app
 from core.clock import FakeClock
+from core.jobs import JobQueue
 from core.models import ChatIdentity
 from core.settings import Settings
 from tests.e2e.stories import forget_the_password, look_up_the_student_id
 from tests.factories import add_lin, issue_electronic_card
 from tests.outbox import last_code
+from tests.slack_queue import after_ack_done
 from tests.slack_stub import WebApiStub, block_action, event_callback, form_payload, signed_headers
 from tests.smtp import SmtpSink
 
@@ -40,8 +42,8 @@ _ids = itertools.count(1)
 class SlackUser:
     """A Slack user whose workspace posts signed events to our app, as Slack would."""
 
-    def __init__(self, client: httpx.AsyncClient, stub: WebApiStub) -> None:
-        self.client, self.stub = client, stub
+    def __init__(self, client: httpx.AsyncClient, stub: WebApiStub, jobs: JobQueue) -> None:
+        self.client, self.stub, self.jobs = client, stub, jobs
 
     async def post(
         self, body: bytes, *, form: bool = False, headers: dict[str, str] | None = None
@@ -75,9 +77,10 @@ class SlackUser:
         await self.settle(before)
 
     async def settle(self, before: int) -> None:
-        """Bolt answers first and works after: wait until the bot has answered."""
+        """The request queues the work and acks: wait until the bot has answered and the
+        queue's worker has finished the work (a turn may post several messages)."""
         await until(lambda: any(m.startswith("chat.") for m, _ in self.stub.calls[before:]))
-        await asyncio.sleep(0.05)
+        await after_ack_done(self.jobs)
 
     def button(self, label: str) -> tuple[str, str, str]:
         for method, params in reversed(self.stub.calls):
@@ -128,7 +131,7 @@ async def slack(
         await adapter.startup()  # the job queue and its worker (httpx runs no lifespan)
         try:
             async with httpx.AsyncClient(transport=transport, base_url="http://ours") as client:
-                yield SlackUser(client, slack_api), services, sink, adapter
+                yield SlackUser(client, slack_api, services.jobs), services, sink, adapter
         finally:
             await adapter.shutdown()
             await services.close()
