@@ -135,7 +135,8 @@ def telegram_table(results: telegram_turn.Results, shipped: dict[str, Any] | Non
     if shipped:
         lines += [
             "",
-            f"As shipped (AIORateLimiter at Telegram's 30 messages/s), PostgreSQL, 32 chats, one "
+            f"As shipped (a turn's replies unpaced: only a 429's retry_after is waited out; "
+            f"background messages are paced on a client of their own), PostgreSQL, 32 chats, one "
             f"run: {shipped['updates_per_s']:.1f} updates/s, p50 {shipped['p50_ms']:.0f} ms, "
             f"p99 {shipped['p99_ms']:.0f} ms.",
         ]

@@ -111,9 +111,9 @@ async def ours(
 ) -> AsyncIterator[Any]:
     """Our webhook path; yields (turn, services).
 
-    ``shipped=False`` lifts the adapter's overall rate limit (AIORateLimiter's 30
-    messages a second, Telegram's limit for one bot) so that our own cost is measured;
-    the limiter is still in the path. ``shipped=True`` measures the adapter as built.
+    ``shipped=False`` sets the replies' limiter to no overall limit (as the adapter now
+    builds it: a turn's replies are not paced, background messages go through a paced
+    client of their own); ``shipped=True`` measures the adapter exactly as built.
     """
     settings = settings_for(database_url, home, telegram_api_url=f"{api}/bot")
     services = build_services(settings)
@@ -467,11 +467,11 @@ async def measure(
 async def measure_shipped(
     dbs: Databases, api: str, home: Path, *, chats: int, log: Callable[[str], None] = print
 ) -> dict[str, Any]:
-    """One bounded run of the adapter exactly as built (its 30 messages/s limiter on)."""
+    """One bounded run of the adapter exactly as built."""
     url = await dbs.fresh("postgresql")
     async with ours(url, api, home, shipped=True) as (turn, _services):
         run = await run_once(turn, api, chats=chats, concurrency=32, deadline=30.0)
-    log(f"  ours as shipped (rate limiter on), postgresql, 32 chats: {_brief(run)}")
+    log(f"  ours as shipped, postgresql, 32 chats: {_brief(run)}")
     return run
 
 
