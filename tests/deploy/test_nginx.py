@@ -18,7 +18,7 @@ import signal
 import ssl
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -152,64 +152,107 @@ def postgres(database_url: str) -> str:
     return database_url
 
 
-@pytest.fixture
-async def deployment(
-    postgres: str, tmp_path: Path, bot_api: BotApiStub, slack_api: WebApiStub
-) -> AsyncIterator[Deployment]:
+@dataclass
+class Site:
+    """``helpdesk serve --workers 2`` on PostgreSQL behind the deployed nginx site."""
+
+    folder: Path
+    https_port: int
+    app_port: int
+    cert: Path
+    app: subprocess.Popen[bytes]  # the supervisor
+    proxy: subprocess.Popen[bytes]  # nginx
+
+    @property
+    def app_log(self) -> Path:
+        return self.folder / "app.log"
+
+    def public_client(
+        self, timeout: httpx.Timeout | float, local_address: str | None = None
+    ) -> httpx.AsyncClient:
+        """A client that reaches the workers through nginx over HTTPS, as the public does."""
+        trusted = ssl.create_default_context(cafile=str(self.cert))
+        return httpx.AsyncClient(
+            base_url=f"https://127.0.0.1:{self.https_port}",
+            transport=httpx.AsyncHTTPTransport(verify=trusted, local_address=local_address),
+            timeout=timeout,
+        )
+
+    async def until_ready(self, public: httpx.AsyncClient) -> None:
+        await _until_ready(public, {"helpdesk serve": self.app, "nginx": self.proxy}, self.folder)
+
+
+@contextlib.contextmanager
+def _running_site(postgres: str, folder: Path, settings: dict[str, str]) -> Iterator[Site]:
+    """Start the workers with ``settings`` on top of the common ones, and nginx in front.
+
+    Both are stopped when the block ends.
+    """
     nginx = _tool("nginx")
-    cert, key = _certificate(tmp_path)
+    cert, key = _certificate(folder)
     https_port, http_port, app_port = free_port(), free_port(), free_port()
-    site = tmp_path / "helpdesk.conf"
+    site = folder / "helpdesk.conf"
     site.write_text(_site(https_port, http_port, app_port, cert, key))
     env = {
         **os.environ,
         "DATABASE_URL": postgres.replace("+asyncpg", ""),
-        "HELPDESK_HOME": str(tmp_path / "var"),
+        "HELPDESK_HOME": str(folder / "var"),
         "HELPDESK_SECRET_KEY": TEST_SECRET,
         "HELPDESK_PROFILE": "demo",
-        "HELPDESK_ARGON2_TIME_COST": "2",
-        "HELPDESK_ARGON2_MEMORY_KIB": "19456",
-        "HELPDESK_ARGON2_PARALLELISM": "1",
         "HELPDESK_PUBLIC_URL": f"https://127.0.0.1:{https_port}",
         "HELPDESK_TRUSTED_PROXIES": '["127.0.0.1"]',
         "HELPDESK_LOG_FORMAT": "json",
-        "HELPDESK_METRICS_TOKEN": METRICS_TOKEN,
         "HELPDESK_TELEGRAM_TOKEN": TELEGRAM_TOKEN,
         "HELPDESK_TELEGRAM_SECRET": TELEGRAM_SECRET,
+        **settings,
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    command = [str(HELPDESK), "serve", "--port", str(app_port), "--workers", "2"]
+    app = _start(command, env, folder / "app.log")
+    try:
+        proxy = _start(
+            [nginx, "-c", str(_nginx_conf(folder, site)), "-p", str(folder), "-g", "daemon off;"],
+            dict(os.environ),
+            folder / "nginx.log",
+        )
+    except BaseException:
+        _stop(app)
+        raise
+    try:
+        yield Site(folder, https_port, app_port, cert, app, proxy)
+    finally:
+        _stop(proxy, app)
+
+
+@pytest.fixture
+async def deployment(
+    postgres: str, tmp_path: Path, bot_api: BotApiStub, slack_api: WebApiStub
+) -> AsyncIterator[Deployment]:
+    settings = {
+        "HELPDESK_ARGON2_TIME_COST": "2",
+        "HELPDESK_ARGON2_MEMORY_KIB": "19456",
+        "HELPDESK_ARGON2_PARALLELISM": "1",
+        "HELPDESK_METRICS_TOKEN": METRICS_TOKEN,
         "HELPDESK_TELEGRAM_API_URL": bot_api.base_url,
         "HELPDESK_SLACK_BOT_TOKEN": "xoxb-deploy-test",
         "HELPDESK_SLACK_SIGNING_SECRET": SLACK_SECRET,
         "HELPDESK_SLACK_API_URL": slack_api.base_url,
     }
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    app_log = tmp_path / "app.log"
-    app = _start([str(HELPDESK), "serve", "--port", str(app_port), "--workers", "2"], env, app_log)
-    conf = _nginx_conf(tmp_path, site)
-    proxy = _start(
-        [nginx, "-c", str(conf), "-p", str(tmp_path), "-g", "daemon off;"],
-        dict(os.environ),
-        tmp_path / "nginx.log",
-    )
-    trusted = ssl.create_default_context(cafile=str(cert))
-    # A worker's first password submission starts its hashing processes, which on a
-    # busy machine takes longer than httpx's default five seconds.
-    public = httpx.AsyncClient(
-        base_url=f"https://127.0.0.1:{https_port}",
-        transport=httpx.AsyncHTTPTransport(verify=trusted, local_address="127.0.0.4"),
-        timeout=SLOW_MACHINE_TIMEOUT,
-    )
-    direct = httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{app_port}",
-        transport=httpx.AsyncHTTPTransport(local_address="127.0.0.3"),
-        timeout=SLOW_MACHINE_TIMEOUT,
-    )
-    try:
-        await _until_ready(public, {"helpdesk serve": app, "nginx": proxy}, tmp_path)
-        yield Deployment(public, direct, app_log)
-    finally:
-        await public.aclose()
-        await direct.aclose()
-        _stop(proxy, app)
+    with _running_site(postgres, tmp_path, settings) as site:
+        # A worker's first password submission starts its hashing processes, which on a
+        # busy machine takes longer than httpx's default five seconds.
+        public = site.public_client(SLOW_MACHINE_TIMEOUT, local_address="127.0.0.4")
+        direct = httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{site.app_port}",
+            transport=httpx.AsyncHTTPTransport(local_address="127.0.0.3"),
+            timeout=SLOW_MACHINE_TIMEOUT,
+        )
+        try:
+            await site.until_ready(public)
+            yield Deployment(public, direct, site.app_log)
+        finally:
+            await public.aclose()
+            await direct.aclose()
 
 
 def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

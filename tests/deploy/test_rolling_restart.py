@@ -23,9 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import os
 import signal
-import ssl
 import subprocess
 import time
 from collections.abc import AsyncIterator
@@ -36,22 +34,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import TEST_SECRET
 from tests.deploy.test_nginx import (
-    HELPDESK,
     TELEGRAM_SECRET,
-    TELEGRAM_TOKEN,
-    _certificate,
     _logs,
-    _nginx_conf,
-    _site,
-    _start,
-    _stop,
-    _tool,
-    _until_ready,
+    _running_site,
     postgres,  # noqa: F401  (the fixture)
 )
-from tests.live import free_port
 from tests.telegram_stub import BotApiStub
 
 pytestmark = pytest.mark.slow
@@ -157,46 +145,16 @@ async def workers(
     tmp_path: Path,
     slow_bot_api: SlowBotApi,
 ) -> AsyncIterator[Workers]:
-    nginx = _tool("nginx")
-    cert, key = _certificate(tmp_path)
-    https_port, http_port, app_port = free_port(), free_port(), free_port()
-    site = tmp_path / "helpdesk.conf"
-    site.write_text(_site(https_port, http_port, app_port, cert, key))
-    env = {
-        **os.environ,
-        "DATABASE_URL": postgres.replace("+asyncpg", ""),
-        "HELPDESK_HOME": str(tmp_path / "var"),
-        "HELPDESK_SECRET_KEY": TEST_SECRET,
-        "HELPDESK_PROFILE": "demo",
-        "HELPDESK_PUBLIC_URL": f"https://127.0.0.1:{https_port}",
-        "HELPDESK_TRUSTED_PROXIES": '["127.0.0.1"]',
-        "HELPDESK_LOG_FORMAT": "json",
-        "HELPDESK_TELEGRAM_TOKEN": TELEGRAM_TOKEN,
-        "HELPDESK_TELEGRAM_SECRET": TELEGRAM_SECRET,
-        "HELPDESK_TELEGRAM_API_URL": slow_bot_api.base_url,
-    }
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    command = [str(HELPDESK), "serve", "--port", str(app_port), "--workers", "2"]
-    app = _start(command, env, tmp_path / "app.log")
-    proxy = _start(
-        [nginx, "-c", str(_nginx_conf(tmp_path, site)), "-p", str(tmp_path), "-g", "daemon off;"],
-        dict(os.environ),
-        tmp_path / "nginx.log",
-    )
-    trusted = ssl.create_default_context(cafile=str(cert))
-    public = httpx.AsyncClient(
-        base_url=f"https://127.0.0.1:{https_port}",
-        transport=httpx.AsyncHTTPTransport(verify=trusted),
-        timeout=WORKER_SECONDS,
-    )
-    try:
-        await _until_ready(public, {"helpdesk serve": app, "nginx": proxy}, tmp_path)
-        found = Workers(public, app, tmp_path)
-        await found.serving(2)
-        yield found
-    finally:
-        await public.aclose()
-        _stop(proxy, app)
+    settings = {"HELPDESK_TELEGRAM_API_URL": slow_bot_api.base_url}
+    with _running_site(postgres, tmp_path, settings) as site:
+        public = site.public_client(WORKER_SECONDS)
+        try:
+            await site.until_ready(public)
+            found = Workers(public, site.app, tmp_path)
+            await found.serving(2)
+            yield found
+        finally:
+            await public.aclose()
 
 
 @dataclass
