@@ -351,22 +351,9 @@ class LdapDirectory:
         return list(dict.fromkeys(wanted))
 
     def _search(self, search_filter: str) -> list[tuple[str, dict[str, Any]]]:
-        def work(connection: ldap3.Connection) -> list[tuple[str, dict[str, Any]]]:
-            ok = connection.search(
-                self._config.base_dn,
-                search_filter,
-                attributes=self._attributes(),
-                size_limit=2,
-            )
-            if not ok and connection.result["result"] not in (0, 4, 32):
-                raise LDAPCommunicationError(connection.result["description"])
-            return [
-                (entry["dn"], dict(entry["attributes"]))
-                for entry in connection.response or []
-                if entry.get("type") == "searchResEntry"
-            ]
-
-        return self._as_service(work)
+        return self._search_in(
+            self._config.base_dn, search_filter, self._attributes(), size_limit=2
+        )
 
     def _entry(self, dn: str) -> dict[str, Any]:
         def work(connection: ldap3.Connection) -> dict[str, Any]:
@@ -588,10 +575,14 @@ class LdapDirectory:
         return dn
 
     def _search_in(
-        self, base: str, search_filter: str, attributes: list[str]
+        self, base: str, search_filter: str, attributes: list[str], size_limit: int = 50
     ) -> list[tuple[str, dict[str, Any]]]:
+        """The entries under ``base`` that match, at most ``size_limit`` of them."""
+
         def work(connection: ldap3.Connection) -> list[tuple[str, dict[str, Any]]]:
-            ok = connection.search(base, search_filter, attributes=attributes, size_limit=50)
+            ok = connection.search(
+                base, search_filter, attributes=attributes, size_limit=size_limit
+            )
             if not ok and connection.result["result"] not in (0, 4, 32):
                 raise LDAPCommunicationError(connection.result["description"])
             return [
@@ -704,11 +695,7 @@ class LdapDirectory:
     def _add_entry(self, dn: str, attributes: dict[str, Any]) -> None:
         def work(connection: ldap3.Connection) -> None:
             connection.add(dn, attributes=attributes)  # type: ignore[no-untyped-call]
-            result = connection.result["result"]
-            if result == ENTRY_ALREADY_EXISTS:
-                raise AccountExists()
-            if result != 0:
-                raise LDAPCommunicationError(connection.result["description"])
+            _raise_unless_done(connection, exists=ENTRY_ALREADY_EXISTS)
 
         self._as_service(work)
 
@@ -728,11 +715,7 @@ class LdapDirectory:
             for name, value in attributes.items():
                 changes[name] = [(ldap3.MODIFY_ADD, [value])]
             connection.modify(dn, changes)  # type: ignore[no-untyped-call]
-            result = connection.result["result"]
-            if result == ATTRIBUTE_OR_VALUE_EXISTS:
-                raise AccountExists()
-            if result != 0:
-                raise LDAPCommunicationError(connection.result["description"])
+            _raise_unless_done(connection, exists=ATTRIBUTE_OR_VALUE_EXISTS)
 
         self._as_service(work)
 
@@ -928,3 +911,12 @@ def _close(connection: ldap3.Connection) -> None:
     socket = getattr(connection, "socket", None)
     if socket is not None:
         socket.close()
+
+
+def _raise_unless_done(connection: ldap3.Connection, *, exists: int) -> None:
+    """After an add or modify: AccountExists on the result ``exists``, else any failure."""
+    result = connection.result["result"]
+    if result == exists:
+        raise AccountExists()
+    if result != 0:
+        raise LDAPCommunicationError(connection.result["description"])
