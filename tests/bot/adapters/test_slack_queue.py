@@ -14,10 +14,8 @@ import asyncio
 import contextlib
 import itertools
 import json
-import os
 import signal
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -37,8 +35,8 @@ from bot.services import Services, build_services
 from bot.web import create_app
 from core.jobs import SCHEMA, EmbeddedConnector
 from core.settings import Settings
-from tests.conftest import TEST_SECRET
 from tests.factories import LIN_ID_NUMBER, LIN_STUDENT_ID, add_lin
+from tests.job_workers import empty_queue, worker_process
 from tests.live import serving
 from tests.slack_stub import WebApiStub, event_callback, signed_headers
 
@@ -47,7 +45,6 @@ pytest_plugins = ["tests.slack_fixtures"]
 SIGNING_SECRET = "slack-signing-secret-queue-0123456789"
 BOT_TOKEN = "xoxb-test-token"
 USER, DM = "U0QUEUE", "D0QUEUE"
-HELPDESK = Path(sys.executable).with_name("helpdesk")
 STALLED_SECONDS = 2.0  # the workers' heartbeat timeout here (30 s by default)
 _ids = itertools.count(1)
 
@@ -147,19 +144,28 @@ def sqlite_settings(settings: Settings) -> Settings:
     return settings
 
 
-async def test_the_ack_comes_before_the_turn_and_the_reply_after_it(
-    sqlite_settings: Settings, slack_api: WebApiStub
-) -> None:
+@contextlib.asynccontextmanager
+async def first_job_held(
+    settings: Settings, slack_api: WebApiStub
+) -> AsyncIterator[tuple[httpx.AsyncClient, SlackAdapter, Gate]]:
+    """The app on the embedded queue, the job of a first "menu" held at ``users.info``."""
     gate = Gate(slack_api.base_url)
     async with (
         serving(gate.app) as gate_url,
-        slack_app(with_slack(sqlite_settings, f"{gate_url}/")) as (client, adapter),
+        slack_app(with_slack(settings, f"{gate_url}/")) as (client, adapter),
     ):
         assert isinstance(adapter.jobs.app.connector, EmbeddedConnector)
-        # Acknowledged while the job is held at its first Web API call.
         assert await post(client, message("menu")) == 200
         async with asyncio.timeout(10):
             await gate.held.wait()
+        yield client, adapter, gate
+
+
+async def test_the_ack_comes_before_the_turn_and_the_reply_after_it(
+    sqlite_settings: Settings, slack_api: WebApiStub
+) -> None:
+    async with first_job_held(sqlite_settings, slack_api) as (_client, _adapter, gate):
+        # Acknowledged while the job is held at its first Web API call.
         assert posted(slack_api) == []
         gate.opened.set()
         await until(lambda: len(posted(slack_api)) == 2)
@@ -170,16 +176,10 @@ async def test_the_ack_comes_before_the_turn_and_the_reply_after_it(
 async def test_slack_s_retry_of_an_event_still_queued_adds_no_job(
     sqlite_settings: Settings, slack_api: WebApiStub
 ) -> None:
-    gate = Gate(slack_api.base_url)
-    async with (
-        serving(gate.app) as gate_url,
-        slack_app(with_slack(sqlite_settings, f"{gate_url}/")) as (client, adapter),
-    ):
+    async with first_job_held(sqlite_settings, slack_api) as (client, adapter, gate):
+        # The first event's job runs; the chat's next one waits.
         connector = adapter.jobs.app.connector
         assert isinstance(connector, EmbeddedConnector)
-        assert await post(client, message("menu")) == 200
-        async with asyncio.timeout(10):
-            await gate.held.wait()  # the first event's job runs; the chat's next one waits
         second = message("help")
         assert [await post(client, second) for _ in range(3)] == [200, 200, 200]
         waiting = [job for job in connector.jobs.values() if job["status"] == "todo"]
@@ -200,21 +200,9 @@ def pg_settings(settings: Settings) -> Iterator[Settings]:
     """PostgreSQL settings whose web side only queues; the queue emptied before and after."""
     if not settings.sqlalchemy_url.startswith("postgresql"):
         pytest.skip("separate job workers share PostgreSQL's queue")
-    asyncio.run(_empty_queue(settings.sqlalchemy_url))
+    asyncio.run(empty_queue(settings.sqlalchemy_url))
     yield settings.model_copy(update={"job_worker": "separate"})
-    asyncio.run(_empty_queue(settings.sqlalchemy_url))
-
-
-async def _empty_queue(url: str) -> None:
-    from core.db import create_engine
-
-    engine = create_engine(url)
-    try:
-        async with engine.begin() as connection:
-            for table in ("procrastinate_jobs", "procrastinate_workers"):
-                await connection.execute(text(f"DELETE FROM {SCHEMA}.{table}"))
-    finally:
-        await engine.dispose()
+    asyncio.run(empty_queue(settings.sqlalchemy_url))
 
 
 async def _queued(services: Services) -> int:
@@ -226,33 +214,17 @@ async def _queued(services: Services) -> int:
     return int(count or 0)
 
 
-@contextlib.contextmanager
-def worker_process(
+def slack_worker(
     settings: Settings, api_url: str, log: IO[bytes]
-) -> Iterator[subprocess.Popen[bytes]]:
+) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
     """A real ``helpdesk worker`` on the test database, its Web API at ``api_url``."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": str(settings.database_url),
-        "HELPDESK_HOME": str(settings.home),
-        "HELPDESK_SECRET_KEY": TEST_SECRET,
-        "HELPDESK_PROFILE": "demo",
+    slack = {
         "HELPDESK_SLACK_BOT_TOKEN": BOT_TOKEN,
         "HELPDESK_SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "HELPDESK_SLACK_API_URL": api_url,
         "HELPDESK_JOB_STALLED_SECONDS": str(STALLED_SECONDS),
     }
-    process = subprocess.Popen([str(HELPDESK), "worker"], env=env, stderr=log)
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+    return worker_process(settings, slack, log)
 
 
 async def test_a_job_whose_worker_is_killed_is_finished_by_another_and_answered_once(
@@ -265,7 +237,7 @@ async def test_a_job_whose_worker_is_killed_is_finished_by_another_and_answered_
             slack_app(with_slack(pg_settings, slack_api.base_url)) as (client, _adapter),
         ):
             assert await post(client, message("menu")) == 200
-            with worker_process(pg_settings, f"{gate_url}/", log) as first:
+            with slack_worker(pg_settings, f"{gate_url}/", log) as first:
                 # The first worker took the job and is inside it, at users.info.
                 async with asyncio.timeout(60):
                     await gate.held.wait()
@@ -273,7 +245,7 @@ async def test_a_job_whose_worker_is_killed_is_finished_by_another_and_answered_
                 first.wait(timeout=10)
             gate.opened.set()  # lets the dead worker's request end, so the gate can stop
             assert posted(slack_api) == [] and await _queued(services) == 1
-            with worker_process(pg_settings, slack_api.base_url, log):
+            with slack_worker(pg_settings, slack_api.base_url, log):
                 await until(lambda: len(posted(slack_api)) >= 2, seconds=60)
                 # Done when the job's row is gone (deleted once it ran to the end).
                 async with asyncio.timeout(30):
@@ -292,8 +264,8 @@ async def test_one_chat_s_five_events_are_answered_in_order_by_two_workers(
     with (tmp_path / "workers.log").open("wb") as log:
         async with slack_app(with_slack(pg_settings, slack_api.base_url)) as (client, _adapter):
             with (
-                worker_process(pg_settings, slack_api.base_url, log),
-                worker_process(pg_settings, slack_api.base_url, log),
+                slack_worker(pg_settings, slack_api.base_url, log),
+                slack_worker(pg_settings, slack_api.base_url, log),
             ):
                 # Queued at once: the two workers take them as they come, this chat's
                 # one at a time.

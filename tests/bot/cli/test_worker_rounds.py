@@ -10,24 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from bot.services import Services
 from core.heartbeats import MAIL_JOB, last_seen
-from core.jobs import SCHEMA
 from core.mail import enqueue
 from core.models import MailStatus, OutboundMail
 from core.settings import Settings
-from tests.conftest import TEST_SECRET
+from tests.job_workers import empty_queue, worker_process
 from tests.smtp import SmtpSink
 
 HELPDESK = Path(sys.executable).with_name("helpdesk")
@@ -37,44 +33,17 @@ HELPDESK = Path(sys.executable).with_name("helpdesk")
 def pg_settings(settings: Settings) -> Iterator[Settings]:
     if not settings.sqlalchemy_url.startswith("postgresql"):
         pytest.skip("workers in separate processes share PostgreSQL's queue")
-    asyncio.run(_empty_queue(settings.sqlalchemy_url))
+    asyncio.run(empty_queue(settings.sqlalchemy_url))
     yield settings
-    asyncio.run(_empty_queue(settings.sqlalchemy_url))
-
-
-async def _empty_queue(url: str) -> None:
-    from core.db import create_engine
-
-    engine = create_engine(url)
-    try:
-        async with engine.begin() as connection:
-            for table in ("procrastinate_jobs", "procrastinate_workers"):
-                await connection.execute(text(f"DELETE FROM {SCHEMA}.{table}"))
-    finally:
-        await engine.dispose()
+    asyncio.run(empty_queue(settings.sqlalchemy_url))
 
 
 @contextlib.contextmanager
 def worker(settings: Settings, smtp_port: int, log: IO[bytes]) -> Iterator[None]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": str(settings.database_url),
-        "HELPDESK_HOME": str(settings.home),
-        "HELPDESK_SECRET_KEY": TEST_SECRET,
-        "HELPDESK_PROFILE": "demo",
-        "HELPDESK_SMTP_HOST": "127.0.0.1",
-        "HELPDESK_SMTP_PORT": str(smtp_port),
-    }
-    process = subprocess.Popen([str(HELPDESK), "worker"], env=env, stderr=log)
-    try:
+    """A worker that sends mail to ``smtp_port``, and stops cleanly when the block ends."""
+    smtp = {"HELPDESK_SMTP_HOST": "127.0.0.1", "HELPDESK_SMTP_PORT": str(smtp_port)}
+    with worker_process(settings, smtp, log) as process:
         yield
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
     assert process.returncode == 0
 
 
