@@ -168,6 +168,17 @@ def sentences(ctx: Context, *parts: str) -> str:
     return ("" if ctx.locale.startswith("zh") else " ").join(part for part in parts if part)
 
 
+def too_many_cases(ctx: Context) -> Text:
+    """The answer when the chat has opened the most help desk cases a day allows."""
+    return Text(
+        sentences(
+            ctx,
+            ctx._("You have opened the most help desk cases a day allows."),
+            contact_text(ctx, "helpdesk"),
+        )
+    )
+
+
 def today(ctx: Context) -> dt.date:
     """Today in the institution's time zone."""
     return ctx.services.clock.now().astimezone(ctx.services.profile.zone).date()

@@ -19,7 +19,7 @@ import datetime as dt
 from enum import StrEnum
 
 from bot.conversations.common import END_CASE as END
-from bot.conversations.common import TALK_TO_A_PERSON, contact_text, sentences
+from bot.conversations.common import TALK_TO_A_PERSON, sentences, too_many_cases
 from bot.flow import Answer, Context, Flow, Step, register
 from bot.types import Reply, Text
 from core import cases
@@ -55,15 +55,7 @@ class Handoff(Flow):
         limit = ctx.services.profile.handoff.cases_per_chat_per_day
         if await cases.opened_since(ctx.session, ctx.actor, now - dt.timedelta(days=1)) >= limit:
             ctx.audit("case_opened", "rate_limited")
-            return Step.done(
-                Text(
-                    sentences(
-                        ctx,
-                        ctx._("You have opened the most help desk cases a day allows."),
-                        contact_text(ctx, "helpdesk"),
-                    )
-                )
-            )
+            return Step.done(too_many_cases(ctx))
         return Step.goto(HandoffState.QUESTION)
 
     async def prompt(self, ctx: Context, state: str) -> list[Reply]:

@@ -32,6 +32,7 @@ from bot.conversations.common import (
     may_mail,
     send_password_link,
     sentences,
+    too_many_cases,
 )
 from bot.flow import Answer, Context, Flow, Step, register
 from bot.types import Reply, Text
@@ -353,15 +354,7 @@ class MailboxApplication(Flow):
             return Step.goto(State.NAME, Text(ctx._("Please choose one of the names listed.")))
         if queued.case is None:
             ctx.audit("apply", "rate_limited")
-            return Step.done(
-                Text(
-                    sentences(
-                        ctx,
-                        ctx._("You have opened the most help desk cases a day allows."),
-                        contact_text(ctx, "helpdesk"),
-                    )
-                )
-            )
+            return Step.done(too_many_cases(ctx))
         ctx.audit("apply", "queued", case=queued.case)
         address = f"{choice}@{services.profile.accounts.mail_domain}"
         parts = [
