@@ -17,6 +17,13 @@ from tests.factories import add_student
 LIN = {"id_number": "F131104093", "student_id": "211300001"}
 NOTICE = "各位：最近發現您的信箱帳號有 SMTPAUTH 疑似異常登入，因此暫停您的帳號。"
 CHEN = {"id_number": "A800000014", "student_id": "211300002"}
+# The names offered to Lin Ming-Zhi (林明志) for a new mailbox, in order, none of them taken.
+LIN_MAILBOX_NAMES = [
+    "ming-zhi.lin@demo.edu.tw",
+    "mingzhi.lin@demo.edu.tw",
+    "mzlin@demo.edu.tw",
+    "linmz@demo.edu.tw",
+]
 
 
 @pytest.fixture
@@ -89,6 +96,14 @@ async def link(chat: Chat, services: Services, account: str) -> None:
     )
     await chat.say(account)
     await chat.say(await last_code(services))
+
+
+async def read_to_the_end(chat: Chat, accept: str = "I accept; continue") -> None:
+    """Page through a text the chat must accept (a policy, terms of use), then accept it."""
+    more = "繼續閱讀" if accept == "我接受，繼續" else "Continue reading"
+    while accept not in chat.labels():
+        await chat.press(more)
+    await chat.press(accept)
 
 
 async def person_of(services: Services, chat: Chat) -> int | None:

@@ -7,8 +7,6 @@ does not answer gives the one "temporarily unavailable" reply.
 
 from __future__ import annotations
 
-import re
-
 import httpx
 import pytest
 from sqlalchemy import select
@@ -22,7 +20,15 @@ from core.profiles import Office
 from core.settings import Settings
 from tests.bot.conversations.conftest import link
 from tests.chat import Chat
-from tests.directory_backends import NEW, Backend, backend, change_directory, client, slapd_server
+from tests.directory_backends import (
+    NEW,
+    Backend,
+    backend,
+    change_directory,
+    client,
+    set_on_page,
+    slapd_server,
+)
 from tests.outbox import outbox, password_link_in
 
 __all__ = ["backend", "client", "slapd_server"]
@@ -91,13 +97,7 @@ async def test_a_mailbox_reset_from_the_status_lands_in_the_directory(
     assert f"A link to set the password of {entry.mail} was sent to sp" in chat.text()
     # Seed 002: a mailbox's link goes to the notification address on file.
     (mail,) = await outbox(backend.services, to=entry.notification)
-    path = "/" + password_link_in(mail.body).split("/", 3)[3]
-    page = await client.get(path)
-    assert page.status_code == 200, page.text
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert csrf is not None
-    form = {"csrf": csrf.group(1), "new_password": NEW, "confirm_password": NEW}
-    done = await client.post(path, data=form)
+    done = await set_on_page(client, password_link_in(mail.body), NEW)
     assert done.status_code == 200 and "Password changed" in done.text
     assert await backend.logs_in(NEW)
 

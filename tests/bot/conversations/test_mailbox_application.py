@@ -19,6 +19,7 @@ from core.models import (
     Role,
     StudentRecord,
 )
+from tests.bot.conversations.conftest import LIN_MAILBOX_NAMES, read_to_the_end
 from tests.chat import Chat, link_directly
 from tests.factories import add_lin, add_student
 from tests.outbox import code_in, outbox
@@ -40,13 +41,6 @@ async def _linked(engine: Engine, services: Services, person_id: int, locale: st
     return chat
 
 
-async def _read_to_the_end(chat: Chat, accept: str = "I accept; continue") -> None:
-    more = "繼續閱讀" if accept == "我接受，繼續" else "Continue reading"
-    while accept not in chat.labels():
-        await chat.press(more)
-    await chat.press(accept)
-
-
 async def _mailboxes(services: Services) -> list[Mailbox]:
     async with services.sessions() as session:
         return list((await session.scalars(select(Mailbox))).all())
@@ -58,15 +52,10 @@ async def test_accepting_both_texts_and_choosing_a_name_creates_a_pending_mailbo
     chat = await _linked(engine, services, await _person(services))
     await chat.press("Apply for a new mailbox")
     assert "Demo University Network Usage Policy" in chat.text()
-    await _read_to_the_end(chat)
+    await read_to_the_end(chat)
     assert "Terms of Use for Email Accounts" in chat.text()
-    await _read_to_the_end(chat)
-    assert chat.labels()[:4] == [
-        "ming-zhi.lin@demo.edu.tw",
-        "mingzhi.lin@demo.edu.tw",
-        "mzlin@demo.edu.tw",
-        "linmz@demo.edu.tw",
-    ]
+    await read_to_the_end(chat)
+    assert chat.labels()[:4] == LIN_MAILBOX_NAMES
     await chat.press("mzlin@demo.edu.tw")
     text = chat.text()
     assert "Created mzlin@demo.edu.tw." in text
@@ -86,8 +75,8 @@ async def test_accepting_both_texts_and_choosing_a_name_creates_a_pending_mailbo
 async def _to_the_names(chat: Chat) -> None:
     """Open the application and accept both texts: the names are offered next."""
     await chat.press("Apply for a new mailbox")
-    await _read_to_the_end(chat)
-    await _read_to_the_end(chat)
+    await read_to_the_end(chat)
+    await read_to_the_end(chat)
 
 
 async def _apply(chat: Chat, name: str = "mzlin@demo.edu.tw") -> None:
@@ -210,7 +199,7 @@ async def test_a_text_in_several_parts_numbers_them_in_full_width_brackets_in_ch
 async def test_a_text_in_one_part_is_not_numbered(engine: Engine, services: Services) -> None:
     chat = await _linked(engine, services, await _person(services))
     await chat.press("Apply for a new mailbox")
-    await _read_to_the_end(chat)
+    await read_to_the_end(chat)
     terms = chat.text()
     assert "Terms of Use for Email Accounts" in terms
     assert "Part 1 of 1" not in terms and "(Part" not in terms
@@ -223,7 +212,7 @@ async def test_declining_either_text_creates_nothing(
     chat = await _linked(engine, services, await _person(services))
     await chat.press("Apply for a new mailbox")
     if at == "terms":
-        await _read_to_the_end(chat)
+        await read_to_the_end(chat)
     await chat.press("I do not accept")
     assert "no mailbox was created" in chat.text()
     assert await _mailboxes(services) == []
@@ -340,9 +329,9 @@ async def test_the_application_in_chinese(engine: Engine, services: Services) ->
     chat = await _linked(engine, services, await _person(services), locale="zh-TW")
     await chat.press("申請新信箱")
     assert "示範大學校園網路使用規範" in chat.text()
-    await _read_to_the_end(chat, accept="我接受，繼續")
+    await read_to_the_end(chat, accept="我接受，繼續")
     assert "電子郵件帳號使用條款" in chat.text()
-    await _read_to_the_end(chat, accept="我接受，繼續")
+    await read_to_the_end(chat, accept="我接受，繼續")
     await chat.press("linmz@demo.edu.tw")
     assert "已建立 linmz@demo.edu.tw。" in chat.text()
     assert "約在 10 分鐘內生效" in chat.text()
