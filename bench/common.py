@@ -340,6 +340,22 @@ async def stand_in_stats(url: str, *, reset: bool = False) -> dict[str, Any]:
             return result
 
 
+async def turn_figures(api: str, elapsed: float, latencies: Sequence[float]) -> dict[str, Any]:
+    """A timed run's throughput and latency, once the stand-in at ``api`` confirms one
+    reply per turn since its last reset (RuntimeError otherwise)."""
+    stats = await stand_in_stats(api)
+    sent = stats["calls"].get("sendMessage", 0)
+    if stats["errors"] or sent != len(latencies):
+        raise RuntimeError(f"expected one reply per turn: {len(latencies)} turns, {stats}")
+    return {
+        "updates": len(latencies),
+        "seconds": elapsed,
+        "updates_per_s": len(latencies) / elapsed,
+        "p50_ms": percentile(ms(latencies), 50),
+        "p99_ms": percentile(ms(latencies), 99),
+    }
+
+
 def rss_kib(pid: int) -> int:
     """Resident set size of a process, from /proc."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

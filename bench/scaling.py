@@ -48,10 +48,9 @@ from bench.common import (
     Figure,
     closed_loop,
     free_port,
-    ms,
-    percentile,
     ratio,
     stand_in_stats,
+    turn_figures,
 )
 from bench.telegram_turn import conversations_for
 from bot.adapters.telegram import SECRET_HEADER
@@ -227,16 +226,8 @@ async def run_once(
         elapsed, latencies = await closed_loop(timed, turn, concurrency=32, deadline=deadline)
         busy_after, all_after = machine_cpu()
         cpu = group_cpu(group) - cpu_before
-    stats = await stand_in_stats(api)
-    sent = stats["calls"].get("sendMessage", 0)
-    if stats["errors"] or sent != len(latencies):
-        raise RuntimeError(f"expected one reply per turn: {len(latencies)} turns, {stats}")
     return {
-        "updates": len(latencies),
-        "seconds": elapsed,
-        "updates_per_s": len(latencies) / elapsed,
-        "p50_ms": percentile(ms(latencies), 50),
-        "p99_ms": percentile(ms(latencies), 99),
+        **await turn_figures(api, elapsed, latencies),
         "server_cpu_ms": cpu * 1000 / len(latencies),
         "machine_busy": (busy_after - busy_before) / (all_after - all_before),
     }

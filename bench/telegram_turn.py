@@ -60,6 +60,7 @@ from bench.common import (
     percentile,
     settings_for,
     stand_in_stats,
+    turn_figures,
 )
 from bot import conversations  # noqa: F401  (registers the flows)
 from bot.adapters.telegram import SECRET_HEADER, TelegramAdapter
@@ -345,17 +346,7 @@ async def run_once(
     await closed_loop(setup, turn, concurrency=concurrency, deadline=deadline)
     await stand_in_stats(api, reset=True)
     elapsed, latencies = await closed_loop(timed, turn, concurrency=concurrency, deadline=deadline)
-    stats = await stand_in_stats(api)
-    sent = stats["calls"].get("sendMessage", 0)
-    if stats["errors"] or sent != len(latencies):
-        raise RuntimeError(f"expected one reply per turn: {len(latencies)} turns, {stats}")
-    return {
-        "updates": len(latencies),
-        "seconds": elapsed,
-        "updates_per_s": len(latencies) / elapsed,
-        "p50_ms": percentile(ms(latencies), 50),
-        "p99_ms": percentile(ms(latencies), 99),
-    }
+    return await turn_figures(api, elapsed, latencies)
 
 
 async def states_at_birthday(services: Any) -> int:
