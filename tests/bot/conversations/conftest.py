@@ -106,6 +106,17 @@ async def read_to_the_end(chat: Chat, accept: str = "I accept; continue") -> Non
     await chat.press(accept)
 
 
+async def assert_mailbox_in_place(chat: Chat, address: str) -> None:
+    """The chat's mailbox status shows ``address`` working, and a second application is
+    refused."""
+    await chat.say("/menu")
+    await chat.press("My mailbox status")
+    assert f"{address}\nWorking normally." in chat.text()
+    await chat.say("/menu")
+    await chat.press("Apply for a new mailbox")
+    assert f"You already have the mailbox {address}." in chat.text()
+
+
 async def person_of(services: Services, chat: Chat) -> int | None:
     async with services.sessions() as session:
         identity = await session.scalar(

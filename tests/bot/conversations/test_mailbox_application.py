@@ -19,7 +19,11 @@ from core.models import (
     Role,
     StudentRecord,
 )
-from tests.bot.conversations.conftest import LIN_MAILBOX_NAMES, read_to_the_end
+from tests.bot.conversations.conftest import (
+    LIN_MAILBOX_NAMES,
+    assert_mailbox_in_place,
+    read_to_the_end,
+)
 from tests.chat import Chat, link_directly
 from tests.factories import add_lin, add_student
 from tests.outbox import code_in, outbox
@@ -317,12 +321,7 @@ async def test_the_new_mailbox_is_pending_in_status_until_it_takes_effect(
     await chat.press("My mailbox status")
     assert "mzlin@demo.edu.tw\nBeing created" in chat.text()
     clock.advance(minutes=11)
-    await chat.say("/menu")
-    await chat.press("My mailbox status")
-    assert "mzlin@demo.edu.tw\nWorking normally." in chat.text()
-    await chat.say("/menu")
-    await chat.press("Apply for a new mailbox")
-    assert "You already have the mailbox mzlin@demo.edu.tw." in chat.text()
+    await assert_mailbox_in_place(chat, "mzlin@demo.edu.tw")
 
 
 async def test_the_application_in_chinese(engine: Engine, services: Services) -> None:

@@ -23,7 +23,12 @@ from core.directory.ldap import ldap3
 from core.i18n import Translator
 from core.models import Case
 from core.settings import Settings
-from tests.bot.conversations.conftest import LIN_MAILBOX_NAMES, link, read_to_the_end
+from tests.bot.conversations.conftest import (
+    LIN_MAILBOX_NAMES,
+    assert_mailbox_in_place,
+    link,
+    read_to_the_end,
+)
 from tests.chat import Chat
 from tests.directory_backends import (
     NEW,
@@ -133,12 +138,7 @@ async def test_written_the_mailbox_is_an_entry_whose_mailed_link_sets_its_passwo
     assert await asyncio.to_thread(server.binds, dn, NEW)
 
     # The chat sees the new mailbox, and a second application is refused.
-    await chat.say("/menu")
-    await chat.press("My mailbox status")
-    assert "mzlin@demo.edu.tw\nWorking normally." in chat.text()
-    await chat.say("/menu")
-    await chat.press("Apply for a new mailbox")
-    assert "You already have the mailbox mzlin@demo.edu.tw." in chat.text()
+    await assert_mailbox_in_place(chat, "mzlin@demo.edu.tw")
 
 
 async def test_another_notification_address_is_written_to_the_mailbox_entry(
