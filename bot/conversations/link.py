@@ -239,10 +239,14 @@ class Link(Flow):
 
     async def _check(self, ctx: Context, text: str) -> Step:
         digits = re.sub(r"\D", "", normalise(text))
+        # Six digits and nothing else is the mailed code. Otherwise an enrolment code comes
+        # before digits picked out of the text: one with six digits among its ten
+        # characters (K7Q2-9X4D-31) would be read as a wrong mailed code and never work.
+        mailed = re.fullmatch(r"[\s\-‐‑–—]*(\d[\s\-‐‑–—]*){6}", normalise(text)) is not None
+        enrolment = None if mailed else normalise_enrolment_code(text)
+        if enrolment is not None:
+            return await self._enrol(ctx, enrolment)
         if len(digits) != 6:
-            enrolment = normalise_enrolment_code(text)
-            if enrolment is not None:
-                return await self._enrol(ctx, enrolment)
             return Step.goto(State.CODE, Text(ctx._("The code has 6 digits.")))
         services = ctx.services
         now = services.clock.now()

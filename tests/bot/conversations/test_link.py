@@ -322,3 +322,28 @@ async def test_guessing_enrolment_codes_locks_the_chat_user_after_five(
         await chat.say(f"ABCD-EFGH-{n}{n}")
     assert "Too many wrong enrolment codes" in chat.text()
     assert await person_of(services, chat) is None
+
+
+async def test_an_enrolment_code_with_six_digits_is_not_taken_for_a_mailed_code(
+    chat: Chat, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """About one code in twenty has exactly six digits among its ten characters."""
+    person_id = await _new_hire(services, None)
+    await chat.say("/start")
+    await chat.press("Link this chat to my account")
+    await chat.say("pei-shan.cai")
+    characters = iter("K7Q29X4D31")
+    with monkeypatch.context() as patched:
+        patched.setattr("core.accounts.secrets.choice", lambda _alphabet: next(characters))
+        async with services.sessions() as session, session.begin():
+            code = await issue_enrolment_code(
+                session,
+                services.settings.pii_key,
+                account="pei-shan.cai",
+                lifetime=dt.timedelta(days=14),
+                now=services.clock.now(),
+            )
+    assert code == "K7Q2-9X4D-31"
+    await chat.say("k7q2 9x4d 31")
+    assert "this chat is now linked" in chat.text()
+    assert await person_of(services, chat) == person_id
