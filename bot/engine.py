@@ -35,7 +35,7 @@ from sqlalchemy.orm import make_transient_to_detached
 
 from bot import commands
 from bot.choices import match_choice, offered_choices
-from bot.conversations.common import (
+from bot.desk import (
     HANDOFF_FLOW,
     contact_text,
     offer_person,

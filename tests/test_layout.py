@@ -196,8 +196,9 @@ BOUNDARIES = {
     "bot/web": ("bot.conversations.", "bot.cli"),
     # Adapters translate; the commands are registered from them, not the other way round.
     "bot/adapters": ("bot.web",),
-    # The platform-neutral middle (engine, flow, services, delivery...) knows no entry point.
-    "bot/*.py": ("bot.adapters", "bot.web", "bot.cli"),
+    # The platform-neutral middle (engine, flow, services, delivery...) knows no entry point,
+    # and no flow: what the engine shares with the flows is in bot/desk.py.
+    "bot/*.py": ("bot.adapters", "bot.web", "bot.cli", "bot.conversations."),
 }
 
 

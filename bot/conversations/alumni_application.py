@@ -30,12 +30,11 @@ from bot.conversations.common import (
     BIRTHDAY_QUESTION,
     CHOOSE,
     ID_NUMBER_QUESTION,
-    contact_text,
     degree_levels,
     explain_id_problem,
-    sentences,
     today,
 )
+from bot.desk import contact_text, sentences
 from bot.flow import Answer, Context, Flow, Step, register
 from bot.services import Services
 from bot.types import Reply, Text

@@ -17,7 +17,10 @@ from enum import StrEnum
 from sqlalchemy import select, update
 
 from bot.card_images import card_image, next_step_start, view_key
-from bot.conversations.common import CHOOSE, contact_text, sentences
+from bot.conversations.common import (
+    CHOOSE,
+)
+from bot.desk import contact_text, sentences
 from bot.flow import Answer, Context, Flow, Step, register
 from bot.types import Edit, Image, Reply, Text
 from core import card_applications, people

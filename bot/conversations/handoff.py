@@ -5,7 +5,7 @@
     handoff_end:  start: the user ends the open case ──> RATE: 1-5 or skip ──> done
 
 While a case is open, what the user types at the menu goes to the help desk
-(``common.relay_to_case``, called by the engine); staff answers arrive as chat notices.
+(``bot.desk.relay_to_case``, called by the engine); staff answers arrive as chat notices.
 When staff close a case (or it idles out) the chat is put in ``handoff_end``'s RATE.
 
 Staff see the linked person's first account: from the bot's tables, or from the LDAP or
@@ -18,8 +18,9 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from bot.conversations.common import END_CASE as END
-from bot.conversations.common import TALK_TO_A_PERSON, sentences, too_many_cases
+from bot.conversations.common import too_many_cases
+from bot.desk import END_CASE as END
+from bot.desk import TALK_TO_A_PERSON, sentences
 from bot.flow import Answer, Context, Flow, Step, register
 from bot.types import Reply, Text
 from core import cases

@@ -21,12 +21,12 @@ from bot.conversations.common import (
     change_now_option,
     forced_changes,
     no_address,
-    offer_person,
     send_change_link,
     send_password_link,
     too_many_proven,
     too_many_requests,
 )
+from bot.desk import offer_person
 from bot.flow import Answer, Context, Flow, Step, register
 from bot.text import in_language
 from bot.types import Reply, Text

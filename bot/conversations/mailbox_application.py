@@ -28,12 +28,11 @@ from enum import StrEnum
 
 from bot.conversations.common import (
     CHOOSE,
-    contact_text,
     may_mail,
     send_password_link,
-    sentences,
     too_many_cases,
 )
+from bot.desk import contact_text, sentences
 from bot.flow import Answer, Context, Flow, Step, register
 from bot.types import Reply, Text
 from core import cases, mailbox_applications, tokens

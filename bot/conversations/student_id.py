@@ -16,13 +16,11 @@ from bot.conversations.common import (
     BIRTHDAY_QUESTION,
     CHOOSE,
     ID_NUMBER_QUESTION,
-    contact_text,
     degree_levels,
     explain_id_problem,
-    offer_person,
-    sentences,
     today,
 )
+from bot.desk import contact_text, offer_person, sentences
 from bot.flow import Answer, Context, Flow, Step, register
 from bot.types import Reply, Text
 from core.birthdays import InvalidBirthday, parse_birthday

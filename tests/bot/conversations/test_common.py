@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.conversations.common import contact_text
+from bot.desk import contact_text
 from bot.flow import Context
 from bot.services import Services
 from bot.types import Incoming

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bot.conversations.common import OFFICE_NAMES
+from bot.desk import OFFICE_NAMES
 from bot.engine import Engine
 from core import cases
 from core.i18n import Translator
